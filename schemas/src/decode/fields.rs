@@ -1,0 +1,528 @@
+//! Lenient, exact field readers shared by the decoders.
+//!
+//! Gateways spell the same thing many ways: numbers as JSON numbers or as
+//! quoted strings, absence as `null`, `""` or `"-"`. These helpers accept
+//! every spelling a documented format uses, turn absence into `None`, and
+//! turn anything else into a [`FieldError`] naming the field. Unit
+//! conversions work on the decimal text, not on floats, so `"0.123"` seconds
+//! is exactly `123.0` ms and `1718111045.123` epoch seconds is exactly
+//! `1718111045123` ms.
+
+use std::net::{IpAddr, SocketAddr};
+
+use chrono::DateTime;
+use serde_json::{Map, Number, Value};
+
+use crate::event::EpochMillis;
+use crate::reject::RejectReason;
+
+/// A field that could not be read. Converted to a [`crate::Reject`] by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    /// Machine-readable cause.
+    pub reason: RejectReason,
+    /// Human sentence naming the field.
+    pub message: String,
+}
+
+impl FieldError {
+    pub(crate) fn wrong_type(field: &str, expected: &str, got: &Value) -> Self {
+        FieldError {
+            reason: RejectReason::WrongType,
+            message: format!(
+                "field `{field}` should be {expected}, got {}",
+                describe(got)
+            ),
+        }
+    }
+
+    pub(crate) fn invalid(field: &str, why: impl std::fmt::Display) -> Self {
+        FieldError {
+            reason: RejectReason::InvalidValue,
+            message: format!("field `{field}` {why}"),
+        }
+    }
+
+    pub(crate) fn missing(field: &str, format: &str) -> Self {
+        FieldError {
+            reason: RejectReason::MissingField,
+            message: format!(
+                "required field `{field}` is missing or empty; a {format} record without it cannot be placed in time"
+            ),
+        }
+    }
+}
+
+/// Result of reading one field.
+pub type FieldResult<T> = Result<Option<T>, FieldError>;
+
+fn describe(v: &Value) -> String {
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let mut text = v.to_string();
+    if text.len() > 60 {
+        let mut cut = 60;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    format!("{kind} ({text})")
+}
+
+/// Looks up a dotted path of object keys: `get(obj, &["consumer", "id"])`.
+pub fn get<'a>(obj: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let mut v = obj.get(*first)?;
+    for key in rest {
+        v = v.as_object()?.get(*key)?;
+    }
+    Some(v)
+}
+
+/// True for the ways gateways spell "no value" in a string field.
+pub fn is_absent_str(s: &str) -> bool {
+    let t = s.trim();
+    t.is_empty() || t == "-"
+}
+
+/// A string field. Numbers are accepted and printed (ids are sometimes
+/// numeric); `null`, `""` and `"-"` are absent.
+pub fn opt_string(v: Option<&Value>, field: &str) -> FieldResult<String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if is_absent_str(s) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(FieldError::wrong_type(field, "a string", other)),
+    }
+}
+
+/// The decimal text of a numeric field, whether sent as a number or a
+/// quoted string. `null`, `""`, `"-"` are absent.
+fn numeric_text<'a>(v: Option<&'a Value>, field: &str) -> Result<Option<NumText<'a>>, FieldError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if is_absent_str(s) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(NumText::Str(s.trim()))),
+        Some(Value::Number(n)) => Ok(Some(NumText::Num(n))),
+        Some(other) => Err(FieldError::wrong_type(field, "a number", other)),
+    }
+}
+
+enum NumText<'a> {
+    Str(&'a str),
+    Num(&'a Number),
+}
+
+impl NumText<'_> {
+    fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
+        match self {
+            NumText::Str(s) => f(s),
+            NumText::Num(n) => {
+                if let Some(i) = n.as_i64() {
+                    f(&i.to_string())
+                } else if let Some(u) = n.as_u64() {
+                    f(&u.to_string())
+                } else {
+                    // serde_json prints the shortest text that reads back as
+                    // the same f64: the decimal the gateway wrote.
+                    f(&n.to_string())
+                }
+            }
+        }
+    }
+}
+
+/// A decimal number parsed from text, exactly: sign, digits and the position
+/// of the decimal point. Exponents (`1e3`) are folded into the point.
+#[derive(Debug, Clone, PartialEq)]
+struct Decimal {
+    negative: bool,
+    /// All significant digits, without the point.
+    digits: String,
+    /// How many of `digits` are after the point (may be negative after an exponent).
+    scale: i64,
+}
+
+fn parse_decimal(text: &str) -> Option<Decimal> {
+    let t = text.trim();
+    let (negative, rest) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    if !(-400..=400).contains(&exp) {
+        return None;
+    }
+    let (int_part, frac_part) = match mantissa.find('.') {
+        Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+        None => (mantissa, ""),
+    };
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    if !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut digits = String::with_capacity(int_part.len() + frac_part.len());
+    digits.push_str(int_part);
+    digits.push_str(frac_part);
+    Some(Decimal {
+        negative,
+        digits,
+        scale: frac_part.len() as i64 - exp,
+    })
+}
+
+impl Decimal {
+    /// True when no non-zero digit sits after the decimal point.
+    fn is_integral(&self) -> bool {
+        if self.scale <= 0 {
+            return true;
+        }
+        let frac_len = (self.scale as usize).min(self.digits.len());
+        self.digits[self.digits.len() - frac_len..]
+            .bytes()
+            .all(|b| b == b'0')
+    }
+
+    /// The value times 10^`places`, truncated toward zero to an integer.
+    fn shifted_trunc(&self, places: i64) -> Option<i128> {
+        let scale = self.scale - places;
+        let digits = self.digits.trim_start_matches('0');
+        let int_digits: &str = if scale <= 0 {
+            digits
+        } else if (scale as usize) >= digits.len() {
+            ""
+        } else {
+            &digits[..digits.len() - scale as usize]
+        };
+        let mut v: i128 = 0;
+        for b in int_digits.bytes() {
+            v = v.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+        }
+        if scale < 0 {
+            for _ in 0..(-scale) {
+                v = v.checked_mul(10)?;
+            }
+        }
+        Some(if self.negative { -v } else { v })
+    }
+
+    /// The value times 10^`places` as the nearest f64 (parsed from the
+    /// shifted decimal text, so no binary rounding happens in between).
+    fn shifted_f64(&self, places: i64) -> Option<f64> {
+        let scale = self.scale - places;
+        let text = format!(
+            "{}{}e{}",
+            if self.negative { "-" } else { "" },
+            if self.digits.is_empty() {
+                "0"
+            } else {
+                &self.digits
+            },
+            -scale
+        );
+        text.parse::<f64>().ok().filter(|f| f.is_finite())
+    }
+}
+
+/// A non-negative duration, converted to milliseconds. `per_ms_exp` is the
+/// power of ten between the field's unit and ms: seconds `3`, ms `0`,
+/// µs `-3`, ns `-6`. Negative values are an error: callers handle their
+/// format's sentinels (Kong's `-1`) before calling.
+pub fn opt_duration_ms(v: Option<&Value>, field: &str, per_ms_exp: i64) -> FieldResult<f64> {
+    let Some(num) = numeric_text(v, field)? else {
+        return Ok(None);
+    };
+    let dec = num
+        .with_text(parse_decimal)
+        .ok_or_else(|| FieldError::invalid(field, "is not a number"))?;
+    let ms = dec
+        .shifted_f64(per_ms_exp)
+        .ok_or_else(|| FieldError::invalid(field, "is not a finite number"))?;
+    if dec.negative && ms != 0.0 {
+        return Err(FieldError::invalid(field, format!("is negative ({ms} ms)")));
+    }
+    Ok(Some(ms.abs()))
+}
+
+/// Like [`opt_duration_ms`] but `-1` (and any negative) means "none", as in
+/// Kong's `latencies.proxy` and Tyk's `content_length`.
+pub fn opt_duration_ms_neg_is_none(
+    v: Option<&Value>,
+    field: &str,
+    per_ms_exp: i64,
+) -> FieldResult<f64> {
+    if let Some(num) = numeric_text(v, field)?
+        && num.with_text(|t| t.starts_with('-'))
+    {
+        return Ok(None);
+    }
+    opt_duration_ms(v, field, per_ms_exp)
+}
+
+/// A signed integer field (quoted or not). Fractions are an error.
+pub fn opt_i64(v: Option<&Value>, field: &str) -> FieldResult<i64> {
+    let Some(num) = numeric_text(v, field)? else {
+        return Ok(None);
+    };
+    let dec = num
+        .with_text(parse_decimal)
+        .ok_or_else(|| FieldError::invalid(field, "is not a number"))?;
+    if !dec.is_integral() {
+        return Err(FieldError::invalid(field, "should be a whole number"));
+    }
+    let int = dec
+        .shifted_trunc(0)
+        .ok_or_else(|| FieldError::invalid(field, "is out of range"))?;
+    i64::try_from(int)
+        .map(Some)
+        .map_err(|_| FieldError::invalid(field, "is out of range"))
+}
+
+/// A byte count: a non-negative integer. `negative_is_none` treats any
+/// negative value as absent (the `-1` sentinel some formats use).
+pub fn opt_bytes(v: Option<&Value>, field: &str, negative_is_none: bool) -> FieldResult<u64> {
+    match opt_i64(v, field)? {
+        None => Ok(None),
+        Some(n) if n < 0 && negative_is_none => Ok(None),
+        Some(n) if n < 0 => Err(FieldError::invalid(field, format!("is negative ({n})"))),
+        Some(n) => Ok(Some(n as u64)),
+    }
+}
+
+/// An HTTP status: an integer 0..=999 (0 is Envoy's "no response sent").
+pub fn opt_status(v: Option<&Value>, field: &str) -> FieldResult<u16> {
+    match opt_i64(v, field)? {
+        None => Ok(None),
+        Some(n) if (0..=999).contains(&n) => Ok(Some(n as u16)),
+        Some(n) => Err(FieldError::invalid(
+            field,
+            format!("is not an HTTP status ({n})"),
+        )),
+    }
+}
+
+fn check_range(ms: i128, field: &str) -> Result<EpochMillis, FieldError> {
+    if ms < i128::from(EpochMillis::MIN.0) || ms > i128::from(EpochMillis::MAX.0) {
+        return Err(FieldError::invalid(
+            field,
+            "is outside 1970-01-01..9999-12-31",
+        ));
+    }
+    Ok(EpochMillis(ms as i64))
+}
+
+/// An epoch timestamp in units of 10^-`unit_exp` seconds (`3` for epoch ms,
+/// `0` for epoch seconds), truncated to whole milliseconds.
+pub fn opt_epoch(v: Option<&Value>, field: &str, unit_exp: i64) -> FieldResult<EpochMillis> {
+    let Some(num) = numeric_text(v, field)? else {
+        return Ok(None);
+    };
+    let dec = num
+        .with_text(parse_decimal)
+        .ok_or_else(|| FieldError::invalid(field, "is not a number"))?;
+    let ms = dec
+        .shifted_trunc(3 - unit_exp)
+        .ok_or_else(|| FieldError::invalid(field, "is out of range"))?;
+    check_range(ms, field).map(Some)
+}
+
+/// An RFC 3339 timestamp with any offset, truncated to whole milliseconds.
+pub fn opt_rfc3339(v: Option<&Value>, field: &str) -> FieldResult<EpochMillis> {
+    let Some(text) = opt_string(v, field)? else {
+        return Ok(None);
+    };
+    parse_rfc3339(&text, field).map(Some)
+}
+
+/// Parses RFC 3339 text (any offset) to epoch milliseconds, truncating.
+pub fn parse_rfc3339(text: &str, field: &str) -> Result<EpochMillis, FieldError> {
+    let dt = DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
+        FieldError::invalid(
+            field,
+            format!("is not an RFC 3339 timestamp ({text:?}: {e})"),
+        )
+    })?;
+    check_range(i128::from(dt.timestamp_millis()), field)
+}
+
+/// Parses the common-log-format time `10/Oct/2000:13:55:36 -0700`.
+pub fn parse_clf_time(text: &str, field: &str) -> Result<EpochMillis, FieldError> {
+    let dt = DateTime::parse_from_str(text.trim(), "%d/%b/%Y:%H:%M:%S %z").map_err(|e| {
+        FieldError::invalid(
+            field,
+            format!("is not a log time like 10/Oct/2000:13:55:36 -0700 ({text:?}: {e})"),
+        )
+    })?;
+    check_range(i128::from(dt.timestamp_millis()), field)
+}
+
+/// Normalises a client address: strips a port and IPv6 brackets
+/// (`[2001:db8::1]:443` → `2001:db8::1`, `10.0.0.1:5555` → `10.0.0.1`).
+/// Text that is not an address (a unix socket path, a hostname) is kept as
+/// emitted rather than lost.
+pub fn client_ip(text: &str) -> Option<String> {
+    let t = text.trim();
+    if is_absent_str(t) {
+        return None;
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Some(ip.to_string());
+    }
+    if let Ok(sa) = t.parse::<SocketAddr>() {
+        return Some(sa.ip().to_string());
+    }
+    if let Some(inner) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']'))
+        && let Ok(ip) = inner.parse::<IpAddr>()
+    {
+        return Some(ip.to_string());
+    }
+    Some(t.to_string())
+}
+
+/// An address field read through [`client_ip`].
+pub fn opt_client_ip(v: Option<&Value>, field: &str) -> FieldResult<String> {
+    Ok(opt_string(v, field)?.and_then(|s| client_ip(&s)))
+}
+
+/// Splits a request target into (path, query): the query is what follows
+/// the first `?`, without it; a bare `?` gives `Some("")`. Percent-encoding
+/// is kept. An absolute URL (`http://host/p?q`) is reduced to its path.
+pub fn split_target(target: &str) -> (Option<String>, Option<String>) {
+    let mut t = target;
+    if let Some(rest) = t
+        .strip_prefix("http://")
+        .or_else(|| t.strip_prefix("https://"))
+    {
+        t = match rest.find(['/', '?']) {
+            Some(i) => &rest[i..],
+            None => "/",
+        };
+    }
+    match t.find('?') {
+        Some(i) => (
+            Some(t[..i].to_string()).filter(|p| !p.is_empty()),
+            Some(t[i + 1..].to_string()),
+        ),
+        None => (Some(t.to_string()).filter(|p| !p.is_empty()), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seconds_convert_exactly() {
+        let v = json!("0.123");
+        assert_eq!(opt_duration_ms(Some(&v), "f", 3).unwrap(), Some(123.0));
+        let v = json!(0.1);
+        assert_eq!(opt_duration_ms(Some(&v), "f", 3).unwrap(), Some(100.0));
+        let v = json!(1_234_567_u64);
+        assert_eq!(opt_duration_ms(Some(&v), "f", -6).unwrap(), Some(1.234567));
+    }
+
+    #[test]
+    fn epoch_seconds_with_fraction_is_exact() {
+        let v = json!(1718111045.123);
+        assert_eq!(
+            opt_epoch(Some(&v), "msec", 0).unwrap(),
+            Some(EpochMillis(1_718_111_045_123))
+        );
+        let v = json!("1718111045.1239");
+        assert_eq!(
+            opt_epoch(Some(&v), "msec", 0).unwrap(),
+            Some(EpochMillis(1_718_111_045_123))
+        );
+        let v = json!(1602211788041.7);
+        assert_eq!(
+            opt_epoch(Some(&v), "start_time", 3).unwrap(),
+            Some(EpochMillis(1_602_211_788_041))
+        );
+    }
+
+    #[test]
+    fn absence_spellings_are_none() {
+        for v in [json!(null), json!(""), json!("-"), json!(" - ")] {
+            assert_eq!(opt_string(Some(&v), "f").unwrap(), None);
+            assert_eq!(opt_i64(Some(&v), "f").unwrap(), None);
+            assert_eq!(opt_duration_ms(Some(&v), "f", 0).unwrap(), None);
+        }
+        assert_eq!(opt_string(None, "f").unwrap(), None);
+    }
+
+    #[test]
+    fn wrong_types_and_bad_values_are_errors() {
+        let e = opt_i64(Some(&json!({"a": 1})), "status").unwrap_err();
+        assert_eq!(e.reason, RejectReason::WrongType);
+        assert!(e.message.contains("`status`"));
+        let e = opt_duration_ms(Some(&json!(-5)), "latency", 0).unwrap_err();
+        assert_eq!(e.reason, RejectReason::InvalidValue);
+        let e = opt_duration_ms(Some(&json!("NaN")), "latency", 0).unwrap_err();
+        assert_eq!(e.reason, RejectReason::InvalidValue);
+        let e = opt_status(Some(&json!(1000)), "status").unwrap_err();
+        assert_eq!(e.reason, RejectReason::InvalidValue);
+        let e = opt_i64(Some(&json!("12.5")), "size").unwrap_err();
+        assert_eq!(e.reason, RejectReason::InvalidValue);
+        assert_eq!(opt_i64(Some(&json!(12.0)), "size").unwrap(), Some(12));
+        let e = opt_epoch(Some(&json!(-1)), "ts", 3).unwrap_err();
+        assert_eq!(e.reason, RejectReason::InvalidValue);
+        let e = opt_epoch(Some(&json!("1e400")), "ts", 3).unwrap_err();
+        assert_eq!(e.reason, RejectReason::InvalidValue);
+    }
+
+    #[test]
+    fn addresses_lose_port_and_brackets() {
+        assert_eq!(client_ip("10.0.0.1:5555").as_deref(), Some("10.0.0.1"));
+        assert_eq!(
+            client_ip("[2001:db8::1]:443").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(client_ip("[2001:DB8::1]").as_deref(), Some("2001:db8::1"));
+        assert_eq!(client_ip("2001:db8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(client_ip("-"), None);
+        assert_eq!(client_ip("unix:/tmp/s").as_deref(), Some("unix:/tmp/s"));
+    }
+
+    #[test]
+    fn targets_split_at_first_question_mark() {
+        assert_eq!(
+            split_target("/a%20b?x=1?y"),
+            (Some("/a%20b".into()), Some("x=1?y".into()))
+        );
+        assert_eq!(
+            split_target("/a?"),
+            (Some("/a".into()), Some(String::new()))
+        );
+        assert_eq!(split_target("/a"), (Some("/a".into()), None));
+        assert_eq!(
+            split_target("http://h:8000/get?x=1"),
+            (Some("/get".into()), Some("x=1".into()))
+        );
+    }
+
+    #[test]
+    fn clf_time_parses_with_offset() {
+        assert_eq!(
+            parse_clf_time("10/Oct/2000:13:55:36 -0700", "t").unwrap(),
+            EpochMillis(971_211_336_000)
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! # tollgate: the command-line front of the pipeline
+//!
+//! One binary with subcommands; each subcommand is a thin adapter from
+//! flags to a library function in the stage crates.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command-line definition and dispatch.
+
+pub mod cli;
