@@ -1,1 +1,19 @@
-//! placeholder
+//! End-to-end tests: the real `tollgate` binary, driven as a user would.
+//!
+//! One test binary (so the expensive setup is shared as the suite grows);
+//! each module covers one command.
+
+mod decode;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `tollgate` binary cargo built for this test run.
+pub fn tollgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+}
+
+/// A file shipped in the repository.
+pub fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}

@@ -123,6 +123,16 @@ enum NumText<'a> {
 }
 
 impl NumText<'_> {
+    /// The exact decimal; a string that is not a number is a wrong type.
+    fn decimal(&self, field: &str) -> Result<Decimal, FieldError> {
+        self.with_text(parse_decimal).ok_or_else(|| match self {
+            NumText::Str(s) => {
+                FieldError::wrong_type(field, "a number", &Value::String((*s).to_string()))
+            }
+            NumText::Num(_) => FieldError::invalid(field, "is not a representable number"),
+        })
+    }
+
     fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
         match self {
             NumText::Str(s) => f(s),
@@ -249,9 +259,7 @@ pub fn opt_duration_ms(v: Option<&Value>, field: &str, per_ms_exp: i64) -> Field
     let Some(num) = numeric_text(v, field)? else {
         return Ok(None);
     };
-    let dec = num
-        .with_text(parse_decimal)
-        .ok_or_else(|| FieldError::invalid(field, "is not a number"))?;
+    let dec = num.decimal(field)?;
     let ms = dec
         .shifted_f64(per_ms_exp)
         .ok_or_else(|| FieldError::invalid(field, "is not a finite number"))?;
@@ -281,9 +289,7 @@ pub fn opt_i64(v: Option<&Value>, field: &str) -> FieldResult<i64> {
     let Some(num) = numeric_text(v, field)? else {
         return Ok(None);
     };
-    let dec = num
-        .with_text(parse_decimal)
-        .ok_or_else(|| FieldError::invalid(field, "is not a number"))?;
+    let dec = num.decimal(field)?;
     if !dec.is_integral() {
         return Err(FieldError::invalid(field, "should be a whole number"));
     }
@@ -334,9 +340,7 @@ pub fn opt_epoch(v: Option<&Value>, field: &str, unit_exp: i64) -> FieldResult<E
     let Some(num) = numeric_text(v, field)? else {
         return Ok(None);
     };
-    let dec = num
-        .with_text(parse_decimal)
-        .ok_or_else(|| FieldError::invalid(field, "is not a number"))?;
+    let dec = num.decimal(field)?;
     let ms = dec
         .shifted_trunc(3 - unit_exp)
         .ok_or_else(|| FieldError::invalid(field, "is out of range"))?;
@@ -476,7 +480,10 @@ mod tests {
         let e = opt_duration_ms(Some(&json!(-5)), "latency", 0).unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
         let e = opt_duration_ms(Some(&json!("NaN")), "latency", 0).unwrap_err();
-        assert_eq!(e.reason, RejectReason::InvalidValue);
+        assert_eq!(e.reason, RejectReason::WrongType);
+        let e = opt_status(Some(&json!("two hundred")), "status").unwrap_err();
+        assert_eq!(e.reason, RejectReason::WrongType);
+        assert!(e.message.contains("two hundred"));
         let e = opt_status(Some(&json!(1000)), "status").unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
         let e = opt_i64(Some(&json!("12.5")), "size").unwrap_err();
@@ -484,7 +491,7 @@ mod tests {
         assert_eq!(opt_i64(Some(&json!(12.0)), "size").unwrap(), Some(12));
         let e = opt_epoch(Some(&json!(-1)), "ts", 3).unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
-        let e = opt_epoch(Some(&json!("1e400")), "ts", 3).unwrap_err();
+        let e = opt_epoch(Some(&json!("1e30")), "ts", 3).unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
     }
 
