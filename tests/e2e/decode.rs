@@ -11,7 +11,11 @@ use crate::{repo_file, tollgate};
 fn run_decode(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
     let mut cmd = tollgate();
     cmd.arg("decode").args(args);
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("tollgate runs");
     if let Some(input) = stdin {
@@ -39,8 +43,21 @@ fn sample_decodes_every_gateway_and_reports_bad_lines() {
     let events = json_lines(&out);
     // 9 single-event lines plus an APISIX batch of two.
     assert_eq!(events.len(), 10);
-    let gateways: BTreeSet<&str> = events.iter().map(|e| e["gateway"].as_str().unwrap()).collect();
-    let all = ["apisix", "aws", "canonical", "clf", "envoy", "kong", "nginx", "traefik", "tyk"];
+    let gateways: BTreeSet<&str> = events
+        .iter()
+        .map(|e| e["gateway"].as_str().unwrap())
+        .collect();
+    let all = [
+        "apisix",
+        "aws",
+        "canonical",
+        "clf",
+        "envoy",
+        "kong",
+        "nginx",
+        "traefik",
+        "tyk",
+    ];
     assert_eq!(gateways, all.into_iter().collect());
     for e in &events {
         let ts = e["ts"].as_str().unwrap();
@@ -48,11 +65,22 @@ fn sample_decodes_every_gateway_and_reports_bad_lines() {
         assert!(ts.ends_with('Z'));
     }
     let rejects = json_lines(&err);
-    let lines: Vec<u64> = rejects.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = rejects
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, vec![10, 11, 12]);
-    let reasons: Vec<&str> = rejects.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> = rejects
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
     assert_eq!(reasons, vec!["wrong_type", "not_json", "invalid_value"]);
-    assert!(rejects[2]["raw"].as_str().unwrap().contains("responseLatency"));
+    assert!(
+        rejects[2]["raw"]
+            .as_str()
+            .unwrap()
+            .contains("responseLatency")
+    );
 }
 
 #[test]
