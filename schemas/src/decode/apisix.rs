@@ -9,13 +9,17 @@
 //! | event_id | derived (the default format has no request id) |
 //! | ts | `start_time` (epoch ms, may be fractional: truncated) |
 //! | consumer | `consumer.username` (APISIX identifies consumers by username) |
-//! | api / route | `service_id` / `route_id` (`route_name` is not in the default format) |
+//! | api / route | `service_id` / `route_id` (`route_name` is not in the default format); `service_id` only when `route_id` is set |
 //! | method, path, query | `request.method`, `request.uri` split at `?` |
 //! | status | `response.status` |
 //! | latency_ms | `latency` (float ms) |
 //! | upstream_latency_ms | `upstream_latency` (absent when no upstream was called) |
 //! | request_bytes / response_bytes | `request.size` / `response.size` |
 //! | client_ip | `client_ip` |
+//!
+//! When no route matched (a 404 from APISIX itself) `get_full_log` logs no
+//! `route_id` and puts the request's Host header in `service_id`
+//! (`service_id = var.host`): that is not a service, so `api` stays null.
 //!
 //! `meta_format=origin` sends the raw HTTP request text instead: it has no
 //! timestamp, status, latency or consumer, so it cannot be counted or
@@ -47,13 +51,26 @@ pub(crate) fn origin_reject(raw: &[u8]) -> Reject {
     )
 }
 
+/// The objects the fields below are read from: each is an object, `null`
+/// or absent; anything else is a wrong type, not silently missing fields.
+const OBJECTS: [&str; 3] = ["request", "response", "consumer"];
+
 pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = f::opt_epoch(get(o, &["start_time"]), "start_time", 3)?
         .ok_or_else(|| FieldError::missing("start_time", "APISIX"))?;
+    for key in OBJECTS {
+        if let Some(v) = o.get(key)
+            && !(v.is_object() || v.is_null())
+        {
+            return Err(FieldError::wrong_type(key, "an object", v));
+        }
+    }
     let mut e = AccessEvent::new(ctx.derived_id(), ts, Gateway::Apisix);
     e.consumer = f::opt_string(get(o, &["consumer", "username"]), "consumer.username")?;
-    e.api = f::opt_string(get(o, &["service_id"]), "service_id")?;
+    let service_id = f::opt_string(get(o, &["service_id"]), "service_id")?;
     e.route = f::opt_string(get(o, &["route_id"]), "route_id")?;
+    // Without a matched route, `service_id` holds the Host header.
+    e.api = service_id.filter(|_| e.route.is_some());
     e.method = f::opt_string(get(o, &["request", "method"]), "request.method")?;
     let target = match f::opt_string(get(o, &["request", "uri"]), "request.uri")? {
         Some(u) => Some(u),

@@ -7,6 +7,11 @@
 //! conversions work on the decimal text, not on floats, so `"0.123"` seconds
 //! is exactly `123.0` ms and `1718111045.123` epoch seconds is exactly
 //! `1718111045123` ms.
+//!
+//! One limit: an unquoted JSON number with more significant digits than an
+//! f64 holds (17) is rounded by the JSON parser before these helpers see it
+//! (`1718111046201.9999` reads as `…202`). No gateway writes timestamps that
+//! precise; quoted numbers are always exact.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -341,6 +346,9 @@ pub fn opt_epoch(v: Option<&Value>, field: &str, unit_exp: i64) -> FieldResult<E
         return Ok(None);
     };
     let dec = num.decimal(field)?;
+    if dec.negative && dec.digits.bytes().any(|b| b != b'0') {
+        return Err(FieldError::invalid(field, "is before 1970-01-01"));
+    }
     let ms = dec
         .shifted_trunc(3 - unit_exp)
         .ok_or_else(|| FieldError::invalid(field, "is out of range"))?;
@@ -349,6 +357,9 @@ pub fn opt_epoch(v: Option<&Value>, field: &str, unit_exp: i64) -> FieldResult<E
 
 /// An RFC 3339 timestamp with any offset, truncated to whole milliseconds.
 pub fn opt_rfc3339(v: Option<&Value>, field: &str) -> FieldResult<EpochMillis> {
+    if let Some(n @ Value::Number(_)) = v {
+        return Err(FieldError::wrong_type(field, "an RFC 3339 timestamp string", n));
+    }
     let Some(text) = opt_string(v, field)? else {
         return Ok(None);
     };

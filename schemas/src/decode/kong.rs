@@ -28,9 +28,29 @@ use super::Ctx;
 use super::fields::{self as f, FieldError, get};
 use crate::event::{AccessEvent, Gateway};
 
+/// The objects the fields below are read from: each is an object, `null`
+/// or absent. Anything else (`"request": "GET / HTTP/1.1"`) is a wrong type,
+/// not a record whose method, path and status silently vanish.
+const OBJECTS: [&str; 7] = [
+    "request",
+    "response",
+    "latencies",
+    "consumer",
+    "authenticated_entity",
+    "service",
+    "route",
+];
+
 pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = f::opt_epoch(get(o, &["started_at"]), "started_at", 3)?
         .ok_or_else(|| FieldError::missing("started_at", "Kong"))?;
+    for key in OBJECTS {
+        if let Some(v) = o.get(key)
+            && !(v.is_object() || v.is_null())
+        {
+            return Err(FieldError::wrong_type(key, "an object", v));
+        }
+    }
     let id = f::opt_string(get(o, &["request", "id"]), "request.id")?;
     let mut e = AccessEvent::new(ctx.id_or_derived(id), ts, Gateway::Kong);
     e.consumer = f::opt_string(get(o, &["consumer", "id"]), "consumer.id")?;

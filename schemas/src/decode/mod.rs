@@ -307,6 +307,12 @@ fn decode_value(
         Some(i) => r.at(i),
         None => r,
     };
+    if let Value::String(s) = &value
+        && apisix::is_origin_format(s)
+    {
+        out.rejects.push(at(apisix::origin_reject(raw)));
+        return;
+    }
     let Value::Object(obj) = value else {
         out.rejects.push(at(Reject::new(
             RejectReason::UnknownFormat,
@@ -404,6 +410,13 @@ pub fn detect(obj: &Map<String, Value>) -> Option<Gateway> {
         {
             return Some(Gateway::Envoy);
         }
+    }
+    if has("response_code")
+        && (has("response_flags") || has("downstream_remote_address") || has("upstream_service_time"))
+    {
+        // Envoy without its timestamp: decode as Envoy so the reject says
+        // `missing_field` rather than `unknown_format`.
+        return Some(Gateway::Envoy);
     }
     if has("msec")
         || has("time_local")

@@ -5,7 +5,7 @@
 //!
 //! | canonical | Traefik |
 //! |---|---|
-//! | event_id | `request_X-Request-Id` when headers are kept, else derived |
+//! | event_id | `request_X-Request-Id` when headers are kept (`REDACTED` = none), else derived |
 //! | ts | `StartUTC` (RFC 3339, ns precision: truncated to ms) |
 //! | consumer | `ClientUsername` (`-` = none) |
 //! | api / route | `ServiceName` / `RouterName` |
@@ -14,7 +14,7 @@
 //! | latency_ms | `Duration` (ns → ms) |
 //! | upstream_latency_ms | `OriginDuration` (ns → ms); null when `OriginStatus` is 0 (no upstream answered) |
 //! | request_bytes / response_bytes | `RequestContentSize` / `DownstreamContentSize` |
-//! | client_ip | `ClientHost`, else `ClientAddr` without its port |
+//! | client_ip | `ClientHost`, else `ClientAddr` without its port; Traefik sets `ClientHost` to the `X-Forwarded-For` header when there is one, a list of which the first (client) entry is kept |
 
 use serde_json::{Map, Value};
 
@@ -25,13 +25,18 @@ use crate::event::{AccessEvent, Gateway};
 /// Nanoseconds are 10^-6 ms.
 const NS: i64 = -6;
 
+/// What Traefik writes for a header whose mode is `redact`.
+const REDACTED: &str = "REDACTED";
+
 pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = match f::opt_rfc3339(get(o, &["StartUTC"]), "StartUTC")? {
         Some(ts) => ts,
         None => f::opt_rfc3339(get(o, &["StartLocal"]), "StartLocal")?
             .ok_or_else(|| FieldError::missing("StartUTC", "Traefik"))?,
     };
-    let id = f::opt_string(get(o, &["request_X-Request-Id"]), "request_X-Request-Id")?;
+    // A redacted header is the same text on every line: not an id.
+    let id = f::opt_string(get(o, &["request_X-Request-Id"]), "request_X-Request-Id")?
+        .filter(|id| id.trim() != REDACTED);
     let mut e = AccessEvent::new(ctx.id_or_derived(id), ts, Gateway::Traefik);
     e.consumer = f::opt_string(get(o, &["ClientUsername"]), "ClientUsername")?;
     e.api = f::opt_string(get(o, &["ServiceName"]), "ServiceName")?;
@@ -53,7 +58,10 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
         "DownstreamContentSize",
         false,
     )?;
-    e.client_ip = match f::opt_client_ip(get(o, &["ClientHost"]), "ClientHost")? {
+    // Traefik replaces ClientHost with the raw `X-Forwarded-For` header when
+    // the request has one: `client, proxy1, proxy2`. The first entry is the client.
+    let host = f::opt_string(get(o, &["ClientHost"]), "ClientHost")?;
+    e.client_ip = match host.and_then(|h| h.split(',').next().and_then(f::client_ip)) {
         Some(ip) => Some(ip),
         None => f::opt_client_ip(get(o, &["ClientAddr"]), "ClientAddr")?,
     };

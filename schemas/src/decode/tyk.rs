@@ -29,6 +29,13 @@ use crate::event::{AccessEvent, Gateway};
 pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = f::opt_rfc3339(get(o, &["timestamp"]), "timestamp")?
         .ok_or_else(|| FieldError::missing("timestamp", "Tyk"))?;
+    // `latency` is an object (`{"total": .., "upstream": ..}`) when present;
+    // anything else is a wrong type, not a silently missing upstream time.
+    if let Some(v) = o.get("latency")
+        && !(v.is_object() || v.is_null())
+    {
+        return Err(FieldError::wrong_type("latency", "an object", v));
+    }
     let mut e = AccessEvent::new(ctx.derived_id(), ts, Gateway::Tyk);
     let api_key = f::opt_string(get(o, &["api_key"]), "api_key")?;
     e.consumer = match f::opt_string(get(o, &["oauth_id"]), "oauth_id")? {
