@@ -48,12 +48,14 @@
 //! - [`event`]: [`AccessEvent`], [`EpochMillis`], [`Gateway`], canonical JSON.
 //! - [`reject`]: [`Reject`] and [`RejectReason`]: input that is not an event.
 //! - [`arrow`]: the Arrow schema and record-batch conversion.
+//! - [`lake`]: the lake tables' schemas: events with lineage, quarantine.
 //! - [`decode`]: format detection and one module per gateway; [`decode::fields`]
 //!   holds the lenient, exact field readers they share.
 
 pub mod arrow;
 pub mod decode;
 pub mod event;
+pub mod lake;
 pub mod reject;
 
 pub use decode::{DecodeOptions, Decoded, Format, Position, decode, decode_into};

@@ -175,6 +175,8 @@ pub(crate) fn decode_envelope(
             Position(Some(&pos)),
             &mut inner,
         );
+        out.event_index
+            .extend(std::iter::repeat_n(i, inner.events.len()));
         out.events.append(&mut inner.events);
         out.rejects
             .extend(inner.rejects.into_iter().map(|r| Reject {

@@ -20,6 +20,12 @@
 //! | latency_ms / upstream_latency_ms | `rt=` / `urt=` key-value tokens after the user agent (a common NGINX extension, seconds); null otherwise |
 //!
 //! The format has no API, route or request size: those are null.
+//!
+//! Quoted fields are unescaped: `\"` and `\\` (Apache) and `\xHH` (NGINX
+//! writes `"`, `\`, control and non-ASCII bytes so), giving back the bytes
+//! the client sent. Text that is not a log line is `not_json`, unless it is
+//! JSON after all: a JSON scalar is `unknown_format`, a JSON record sent to
+//! a source fixed to `clf` is `wrong_type`.
 
 use super::fields::{self as f, FieldError};
 use super::{Decoded, Position};
@@ -28,10 +34,40 @@ use crate::reject::{Reject, RejectReason};
 
 pub(crate) fn decode_line(text: &str, raw: &[u8], position: Position<'_>, out: &mut Decoded) {
     match parse(text, raw, position) {
-        Ok(e) => out.events.push(e),
+        Ok(e) => {
+            out.events.push(e);
+            // A line is one record: index 0 inside its message.
+            out.event_index.push(0);
+        }
+        Err(e) if e.reason == RejectReason::NotJson => out.rejects.push(not_a_line(text, raw, e)),
         Err(e) => out
             .rejects
             .push(Reject::new(e.reason, format!("clf: {}", e.message), raw)),
+    }
+}
+
+/// The reject for text that is not a log line. "Neither JSON nor a log
+/// line" would be wrong for JSON that merely is not an object (`42`,
+/// `"text"`, `null`), and for a JSON record sent to a source whose format
+/// is fixed to `clf`: those get their own reasons.
+fn not_a_line(text: &str, raw: &[u8], e: FieldError) -> Reject {
+    // IgnoredAny walks the value without building it (and without
+    // recursing on nesting), so this costs one scan of the text.
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        return Reject::new(e.reason, format!("clf: {}", e.message), raw);
+    }
+    if text.starts_with(['{', '[']) {
+        Reject::new(
+            RejectReason::WrongType,
+            "clf: format clf expects a text log line, got a JSON record; set the source's format to the gateway that wrote it (or auto)",
+            raw,
+        )
+    } else {
+        Reject::new(
+            RejectReason::UnknownFormat,
+            "message is JSON but not an object or an array of objects; no gateway logs that",
+            raw,
+        )
     }
 }
 
@@ -72,27 +108,55 @@ impl<'a> Tokens<'a> {
         Some(&inner[..end])
     }
 
-    /// A `"..."` token; `\"` and `\\` escapes are undone.
+    /// A `"..."` token. Escapes are undone: `\"` and `\\` (Apache) and
+    /// `\xHH` (NGINX writes `"`, `\`, control and non-ASCII bytes that way;
+    /// Apache non-printable bytes), giving back the bytes the client sent,
+    /// read as UTF-8 (invalid sequences become U+FFFD). Other backslash
+    /// sequences (Apache's `\n`, `\t`) are kept as written.
     fn quoted(&mut self) -> Option<String> {
         self.skip_spaces();
         let inner = self.rest.strip_prefix('"')?;
-        let mut out = String::new();
-        let mut chars = inner.char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, n)) => out.push(n),
-                    None => return None,
+        let bytes = inner.as_bytes();
+        let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => match *bytes.get(i + 1)? {
+                    n @ (b'"' | b'\\') => {
+                        out.push(n);
+                        i += 2;
+                    }
+                    b'x' => match (hex(bytes.get(i + 2)), hex(bytes.get(i + 3))) {
+                        (Some(hi), Some(lo)) => {
+                            out.push(hi << 4 | lo);
+                            i += 4;
+                        }
+                        _ => {
+                            out.push(b'\\');
+                            i += 1;
+                        }
+                    },
+                    _ => {
+                        out.push(b'\\');
+                        i += 1;
+                    }
                 },
-                '"' => {
+                b'"' => {
                     self.rest = &inner[i + 1..];
-                    return Some(out);
+                    return Some(String::from_utf8_lossy(&out).into_owned());
                 }
-                c => out.push(c),
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
             }
         }
         None
     }
+}
+
+fn hex(b: Option<&u8>) -> Option<u8> {
+    char::from(*b?).to_digit(16).map(|d| d as u8)
 }
 
 fn parse(text: &str, raw: &[u8], position: Position<'_>) -> Result<AccessEvent, FieldError> {
@@ -114,7 +178,7 @@ fn parse(text: &str, raw: &[u8], position: Position<'_>) -> Result<AccessEvent, 
     let (method, target) = super::nginx::split_request_line(&request);
     e.method = method;
     if let Some(target) = target {
-        (e.path, e.query) = f::split_target(&target);
+        (e.path, e.query) = super::nginx::split_target(&target);
     }
     e.status = f::opt_status(Some(&serde_json::Value::String(status.into())), "status")?;
     if e.status.is_none() {

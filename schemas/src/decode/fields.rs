@@ -358,7 +358,11 @@ pub fn opt_epoch(v: Option<&Value>, field: &str, unit_exp: i64) -> FieldResult<E
 /// An RFC 3339 timestamp with any offset, truncated to whole milliseconds.
 pub fn opt_rfc3339(v: Option<&Value>, field: &str) -> FieldResult<EpochMillis> {
     if let Some(n @ Value::Number(_)) = v {
-        return Err(FieldError::wrong_type(field, "an RFC 3339 timestamp string", n));
+        return Err(FieldError::wrong_type(
+            field,
+            "an RFC 3339 timestamp string",
+            n,
+        ));
     }
     let Some(text) = opt_string(v, field)? else {
         return Ok(None);
@@ -390,8 +394,9 @@ pub fn parse_clf_time(text: &str, field: &str) -> Result<EpochMillis, FieldError
 
 /// Normalises a client address: strips a port and IPv6 brackets
 /// (`[2001:db8::1]:443` → `2001:db8::1`, `10.0.0.1:5555` → `10.0.0.1`).
-/// Text that is not an address (a unix socket path, a hostname) is kept as
-/// emitted rather than lost.
+/// Text that is not an address (a unix socket path, a hostname, a
+/// zone-scoped IPv6 such as `fe80::1%eth0`) is kept rather than lost, without
+/// brackets and without a `:port`.
 pub fn client_ip(text: &str) -> Option<String> {
     let t = text.trim();
     if is_absent_str(t) {
@@ -403,12 +408,28 @@ pub fn client_ip(text: &str) -> Option<String> {
     if let Ok(sa) = t.parse::<SocketAddr>() {
         return Some(sa.ip().to_string());
     }
-    if let Some(inner) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']'))
-        && let Ok(ip) = inner.parse::<IpAddr>()
+    // `[addr]` or `[addr]:port` where addr does not parse (a zone id such
+    // as `fe80::1%eth0`): keep what is between the brackets.
+    if let Some(rest) = t.strip_prefix('[')
+        && let Some(end) = rest.find(']')
     {
-        return Some(ip.to_string());
+        let inner = rest[..end].trim();
+        return match inner.parse::<IpAddr>() {
+            Ok(ip) => Some(ip.to_string()),
+            Err(_) if is_absent_str(inner) => None,
+            Err(_) => Some(inner.to_string()),
+        };
     }
-    Some(t.to_string())
+    // `host:port` with one colon (IPv6 has several): drop the port.
+    if let Some((host, port)) = t.rsplit_once(':')
+        && !host.contains(':')
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Some(host.to_string()).filter(|h| !is_absent_str(h));
+    }
+    // Never keep a stray bracket (`[::1` cut short).
+    Some(t.trim_matches(['[', ']']).to_string()).filter(|h| !is_absent_str(h))
 }
 
 /// An address field read through [`client_ip`].
@@ -430,12 +451,14 @@ pub fn split_target(target: &str) -> (Option<String>, Option<String>) {
             None => "/",
         };
     }
+    let path = |p: &str| Some(p.to_string()).filter(|p| !is_absent_str(p));
     match t.find('?') {
+        // A bare `?` keeps an empty query; `-` is absence, as everywhere.
         Some(i) => (
-            Some(t[..i].to_string()).filter(|p| !p.is_empty()),
-            Some(t[i + 1..].to_string()),
+            path(&t[..i]),
+            Some(t[i + 1..].to_string()).filter(|q| q.trim() != "-"),
         ),
-        None => (Some(t.to_string()).filter(|p| !p.is_empty()), None),
+        None => (path(t), None),
     }
 }
 
@@ -517,6 +540,12 @@ mod tests {
         assert_eq!(client_ip("2001:db8::1").as_deref(), Some("2001:db8::1"));
         assert_eq!(client_ip("-"), None);
         assert_eq!(client_ip("unix:/tmp/s").as_deref(), Some("unix:/tmp/s"));
+        assert_eq!(
+            client_ip("[fe80::1%eth0]:443").as_deref(),
+            Some("fe80::1%eth0")
+        );
+        assert_eq!(client_ip("[abc]").as_deref(), Some("abc"));
+        assert_eq!(client_ip("gw.local:8080").as_deref(), Some("gw.local"));
     }
 
     #[test]
@@ -530,6 +559,8 @@ mod tests {
             (Some("/a".into()), Some(String::new()))
         );
         assert_eq!(split_target("/a"), (Some("/a".into()), None));
+        assert_eq!(split_target("-?x"), (None, Some("x".into())));
+        assert_eq!(split_target("/a?-"), (Some("/a".into()), None));
         assert_eq!(
             split_target("http://h:8000/get?x=1"),
             (Some("/get".into()), Some("x=1".into()))

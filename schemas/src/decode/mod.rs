@@ -100,6 +100,10 @@ impl Default for DecodeOptions {
 pub struct Decoded {
     /// Events, in message order.
     pub events: Vec<AccessEvent>,
+    /// For each event, its position inside the message: the batch element
+    /// (or CloudWatch log event) index, 0 for a lone record. Together with
+    /// the message's own position it identifies the event's source exactly.
+    pub event_index: Vec<usize>,
     /// Rejected messages or batch elements.
     pub rejects: Vec<Reject>,
 }
@@ -143,7 +147,12 @@ pub fn decode_into(
             .read_to_end(&mut buf)
         {
             Ok(_) if buf.len() > opts.max_message_bytes => {
-                out.rejects.push(oversized(payload, buf.len(), opts));
+                let mut r = oversized(payload, payload.len(), opts);
+                r.message = format!(
+                    "message decompresses to more than the {} bytes allowed; raise max_message_bytes if this is a real access-log record",
+                    opts.max_message_bytes
+                );
+                out.rejects.push(r);
             }
             Ok(_) => decode_text(&buf, payload, format, opts, position, out),
             Err(e) => out.rejects.push(Reject::new(
@@ -360,7 +369,10 @@ fn decode_value(
         }),
     };
     match result {
-        Ok(event) => out.events.push(event),
+        Ok(event) => {
+            out.events.push(event);
+            out.event_index.push(index.unwrap_or(0));
+        }
         Err(e) => out.rejects.push(at(Reject::new(
             e.reason,
             format!("{gateway}: {}", e.message),
@@ -412,7 +424,9 @@ pub fn detect(obj: &Map<String, Value>) -> Option<Gateway> {
         }
     }
     if has("response_code")
-        && (has("response_flags") || has("downstream_remote_address") || has("upstream_service_time"))
+        && (has("response_flags")
+            || has("downstream_remote_address")
+            || has("upstream_service_time"))
     {
         // Envoy without its timestamp: decode as Envoy so the reject says
         // `missing_field` rather than `unknown_format`.

@@ -49,13 +49,17 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
     };
     e.method = f::opt_string(get(o, &["request_method"]), "request_method")?.or(line_method);
     if let Some(t) = f::opt_string(get(o, &["request_uri"]), "request_uri")?.or(line_target) {
-        (e.path, e.query) = f::split_target(&t);
+        (e.path, e.query) = split_target(&t);
     } else if let Some(uri) = f::opt_string(get(o, &["uri"]), "uri")? {
         e.path = Some(uri);
-        e.query = match get(o, &["args"]).or_else(|| get(o, &["query_string"])) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        };
+        // `$args` is "" (escape=json) or "-" (default escaping) when the
+        // request had no query: both are absent.
+        e.query = ["args", "query_string"]
+            .iter()
+            .find_map(|k| match o.get(*k) {
+                Some(Value::String(s)) if !f::is_absent_str(s) => Some(s.clone()),
+                _ => None,
+            });
     }
     e.status = f::opt_status(get(o, &["status"]), "status")?;
     e.latency_ms = f::opt_duration_ms(get(o, &["request_time"]), "request_time", SECONDS)?;
@@ -67,6 +71,17 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
     };
     e.client_ip = f::opt_client_ip(get(o, &["remote_addr"]), "remote_addr")?;
     Ok(e)
+}
+
+/// [`f::split_target`], keeping the "absent is never `-`" rule: a path that
+/// is blank or `-` (`-?x`) and a query that is exactly `-` (`/p?-`) are
+/// absent, as the canonical JSON reader would read them.
+pub(crate) fn split_target(target: &str) -> (Option<String>, Option<String>) {
+    let (path, query) = f::split_target(target);
+    (
+        path.filter(|p| !f::is_absent_str(p)),
+        query.filter(|q| q != "-"),
+    )
 }
 
 /// Splits `GET /p?q HTTP/1.1` into method and target. A line that is not a
