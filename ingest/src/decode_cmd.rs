@@ -67,6 +67,7 @@ pub fn run<R: BufRead, W: Write, E: Write>(
         summary.messages += 1;
         decoded.events.clear();
         decoded.rejects.clear();
+        decoded.event_index.clear();
         if line.full_len > opts.max_message_bytes {
             let keep = line.bytes.len().min(opts.oversized_keep_bytes);
             let mut r = Reject::new(
