@@ -1,13 +1,23 @@
 //! The `tollgate` command line: flags in, library calls out.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tollgate_ingest::import::Importer;
+use tollgate_ingest::kafka::{RunOptions, run_blocking};
+use tollgate_ingest::message::MessageDecoder;
+use tollgate_ingest::metrics::Metrics;
+use tollgate_ingest::sink::ParquetSink;
+use tollgate_ingest::store::LakeStore;
 use tollgate_schemas::{DecodeOptions, Format};
+
+use crate::config::Config;
 
 /// Usage analytics and exact usage billing for APIs.
 #[derive(Debug, Parser)]
@@ -27,6 +37,60 @@ pub enum Command {
     /// one JSON object per bad message with its line number and reason.
     /// Exits 0 when it ran, whatever the input held.
     Decode(DecodeArgs),
+    /// Consume gateway access logs from Kafka into the Parquet lake, exactly once.
+    ///
+    /// Runs until SIGINT/SIGTERM (then flushes, commits and exits 0), or with
+    /// --once until caught up with the high watermarks seen at start.
+    Ingest(IngestArgs),
+    /// Backfill archived gateway logs (plain, gzip or zstd; `-` for stdin)
+    /// into the lake. Importing the same file twice adds nothing.
+    Import(ImportArgs),
+}
+
+/// `--config`, shared by the commands that read `tollgate.toml`.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// The configuration file (default: built-in defaults and TOLLGATE_* variables).
+    #[arg(long, short = 'c', env = "TOLLGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The lake: a folder or s3://bucket/prefix (overrides lake.location).
+    #[arg(long)]
+    pub lake: Option<String>,
+}
+
+/// Flags of `tollgate ingest`.
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// Bootstrap brokers, host:port[,host:port] (overrides kafka.brokers).
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Topics to consume, comma-separated (overrides kafka.topics).
+    #[arg(long, value_delimiter = ',')]
+    pub topics: Option<Vec<String>>,
+    /// Consumer group id (overrides kafka.group).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Stop once caught up with the high watermarks seen at start.
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// Flags of `tollgate import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// Input format: auto (detect per line) or one gateway's format.
+    #[arg(long, short, default_value = "auto", value_parser = parse_format)]
+    pub format: Format,
+    /// Decode/encode threads (default: the number of CPUs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Files to import; `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 /// Flags of `tollgate decode`.
@@ -58,6 +122,7 @@ pub fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
         .with_writer(io::stderr)
         .try_init();
 }
@@ -66,7 +131,125 @@ pub fn init_tracing() {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Decode(args) => decode(args),
+        Command::Ingest(args) => ingest(args),
+        Command::Import(args) => import(args),
     }
+}
+
+fn load_config(common: &ConfigArgs) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(common.config.as_deref())?;
+    if let Some(lake) = &common.lake {
+        cfg.lake.location.clone_from(lake);
+    }
+    Ok(cfg)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Sets `flag` on SIGINT or SIGTERM.
+async fn wait_for_signal(flag: Arc<AtomicBool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                flag.store(true, Ordering::Relaxed);
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutdown requested: flushing and committing");
+    flag.store(true, Ordering::Relaxed);
+}
+
+fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = load_config(&args.common)?;
+    if let Some(b) = args.brokers {
+        cfg.kafka.brokers = b;
+    }
+    if let Some(t) = args.topics {
+        cfg.kafka.topics = t;
+    }
+    if let Some(g) = args.group {
+        cfg.kafka.group = g;
+    }
+    let settings = cfg.ingest_settings();
+    settings.validate()?;
+    let rt = runtime()?;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    rt.spawn(wait_for_signal(shutdown.clone()));
+    let metrics = Arc::new(Metrics::default());
+    let options = RunOptions { once: args.once };
+    let handle = rt.handle().clone();
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            run_blocking(
+                &settings,
+                &options,
+                handle,
+                shutdown.clone(),
+                metrics.clone(),
+            )
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))
+    })??;
+    tracing::info!(
+        messages = report.messages,
+        events = report.events,
+        quarantined = report.rejects,
+        flushes = report.flushes,
+        "ingest stopped"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(&args.common)?;
+    let settings = cfg.ingest_settings();
+    settings.validate()?;
+    let rt = runtime()?;
+    let store = LakeStore::open(&settings.lake.location)?;
+    let sink = ParquetSink::new(store, settings.parquet_options());
+    let decoder = MessageDecoder::new(
+        settings.decode_options(),
+        args.format,
+        Default::default(),
+        settings.ingest.max_future_skew_secs,
+        settings.ingest.horizon_days,
+        settings.ingest.quarantine_raw_bytes,
+    );
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let importer = Importer::new(
+        sink,
+        decoder,
+        rt.handle().clone(),
+        threads,
+        settings.ingest.max_message_bytes,
+    );
+    let mut out = io::stdout().lock();
+    for path in &args.files {
+        let record = importer.import_path(path)?;
+        serde_json::to_writer(&mut out, &record)?;
+        writeln!(out)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {

@@ -6,5 +6,7 @@
 //! # Layout
 //!
 //! - [`cli`]: the command-line definition and dispatch.
+//! - [`config`]: `tollgate.toml` loading with environment overrides.
 
 pub mod cli;
+pub mod config;

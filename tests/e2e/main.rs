@@ -1,9 +1,13 @@
-//! End-to-end tests: the real `tollgate` binary, driven as a user would.
+//! End-to-end tests: the real `tollgate` binary, driven as a user would,
+//! against a real Kafka-protocol broker (tansu) started as its own process.
 //!
 //! One test binary (so the expensive setup is shared as the suite grows);
 //! each module covers one command.
 
+mod broker;
 mod decode;
+mod ingest;
+mod lake;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,0 +1,298 @@
+//! `tollgate ingest` against a real broker: exactly once through restarts,
+//! kill -9, rebalances, bad input and group resets.
+//!
+//! The oracle is always what was produced (partition, offset, request id),
+//! never the lake's own bookkeeping.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::broker::Broker;
+use crate::lake::{all_files, read_lake};
+use crate::tollgate;
+
+const PARTITIONS: i32 = 4;
+/// 2024-06-11T00:00:00Z: messages are spread over several days so flushes
+/// span several date partitions.
+const BASE_MS: i64 = 1_718_064_000_000;
+
+/// What one produced message should become.
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    Event(String),
+    Reject(&'static str),
+}
+
+/// Message `i`: a valid record of one of several gateways with a unique
+/// request id, or (when `bad_every` divides i) a bad message of a rotating kind.
+fn message(i: usize, bad_every: usize) -> (Vec<u8>, Expect) {
+    if bad_every > 0 && i % bad_every == bad_every - 1 {
+        let kind = (i / bad_every) % 6;
+        return match kind {
+            0 => (b"this is not json".to_vec(), Expect::Reject("not_json")),
+            1 => (
+                br#"{"started_at":1718111045123,"request":{"method":"GET","uri":"/tru"#.to_vec(),
+                Expect::Reject("not_json"),
+            ),
+            2 => (vec![b'{', 0xff, 0xfe, b'}'], Expect::Reject("invalid_utf8")),
+            3 => (
+                format!(r#"{{"started_at":{},"request":{{"method":"GET"}},"response":{{"status":"OK"}}}}"#, BASE_MS)
+                    .into_bytes(),
+                Expect::Reject("wrong_type"),
+            ),
+            4 => (vec![b'x'; 70_000], Expect::Reject("oversized")),
+            _ => (
+                br#"{"event_id":"future-1","ts":"2099-01-01T00:00:00.000Z","gateway":"canonical"}"#.to_vec(),
+                Expect::Reject("future_timestamp"),
+            ),
+        };
+    }
+    let id = format!("req-{i:08}");
+    let ts = BASE_MS + (i as i64) * 97_000;
+    let line = match i % 4 {
+        0 => format!(
+            r#"{{"request":{{"id":"{id}","method":"GET","uri":"/v1/pets/{i}?x=1","size":120}},"response":{{"status":200,"size":900}},"route":{{"name":"pets"}},"service":{{"name":"petstore"}},"consumer":{{"id":"c-{c}","username":"cust{c}"}},"latencies":{{"request":{lat},"proxy":{up},"kong":1}},"client_ip":"10.0.0.{c}","started_at":{ts}}}"#,
+            c = i % 7,
+            lat = 5 + i % 50,
+            up = 3 + i % 40
+        ),
+        1 => format!(
+            r#"{{"start_time":"{t}","method":"POST","path":"/orders?id={i}","response_code":{s},"bytes_received":10,"bytes_sent":20,"duration":{d},"upstream_service_time":"{u}","request_id":"{id}","upstream_cluster":"orders","downstream_remote_address":"[2001:db8::{h:x}]:443","route_name":"orders"}}"#,
+            t = chrono_ts(ts),
+            s = if i % 10 == 1 { 503 } else { 201 },
+            d = 7 + i % 30,
+            u = 5 + i % 20,
+            h = i % 200
+        ),
+        2 => format!(
+            r#"{{"requestId":"{id}","requestTimeEpoch":"{ts}","httpMethod":"GET","resourcePath":"/items/{{id}}","path":"/prod/items/{i}","status":"200","responseLatency":"{l}","integrationLatency":"-","apiId":"abc","apiKeyId":"key-{k}","ip":"192.0.2.{k}","responseLength":"55"}}"#,
+            l = 3 + i % 90,
+            k = i % 11
+        ),
+        _ => format!(
+            r#"{{"event_id":"{id}","ts":"{t}","gateway":"canonical","consumer":"c-{c}","api":"search","method":"GET","path":"/s","status":200,"latency_ms":{l}.5}}"#,
+            t = chrono_ts(ts),
+            c = i % 5,
+            l = i % 100
+        ),
+    };
+    (line.into_bytes(), Expect::Event(id))
+}
+
+fn chrono_ts(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let frac = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The produced workload: per partition, the expectation of each offset.
+struct Workload {
+    topic: String,
+    expect: BTreeMap<(i32, i64), Expect>,
+}
+
+fn produce(broker: &Broker, topic: &str, n: usize, bad_every: usize) -> Workload {
+    broker.create_topic(topic, PARTITIONS as u32);
+    let mut records = Vec::with_capacity(n);
+    let mut next = [0i64; PARTITIONS as usize];
+    let mut expect = BTreeMap::new();
+    for i in 0..n {
+        let p = (i % PARTITIONS as usize) as i32;
+        let (payload, e) = message(i, bad_every);
+        records.push((p, payload));
+        expect.insert((p, next[p as usize]), e);
+        next[p as usize] += 1;
+    }
+    broker.produce(topic, &records);
+    Workload {
+        topic: topic.into(),
+        expect,
+    }
+}
+
+/// Writes a config file for an ingestor of `topic` in `group` into `lake`.
+fn config(
+    dir: &Path,
+    broker: &Broker,
+    topic: &str,
+    group: &str,
+    lake: &Path,
+    max_rows: usize,
+) -> PathBuf {
+    let path = dir.join(format!("{group}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[lake]
+location = "{lake}"
+
+[kafka]
+brokers = "{addr}"
+topics = ["{topic}"]
+group = "{group}"
+
+[kafka.properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+
+[ingest]
+max_rows = {max_rows}
+max_latency_ms = 300
+max_message_bytes = 65536
+"#,
+            lake = lake.display(),
+            addr = broker.addr,
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn spawn_ingest(config: &Path, once: bool, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut cmd = tollgate();
+    cmd.arg("ingest").arg("--config").arg(config);
+    if once {
+        cmd.arg("--once");
+    }
+    cmd.env("RUST_LOG", "info,rdkafka=warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("tollgate ingest starts")
+}
+
+fn run_once(config: &Path, log: &Path) {
+    let mut child = spawn_ingest(config, true, log);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(
+                status.success(),
+                "ingest --once failed ({status}); log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "ingest --once did not finish in 300 s; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Asserts the lake holds exactly the workload: every produced offset once,
+/// as the event or reject it should be, nothing else.
+fn assert_exactly_once(lake: &Path, w: &Workload) {
+    let rows = read_lake(lake);
+    assert!(
+        rows.dup_keys.is_empty(),
+        "duplicated rows: {:?}",
+        &rows.dup_keys[..rows.dup_keys.len().min(10)]
+    );
+    let mut seen = BTreeSet::new();
+    for ((topic, p, off, _), id) in &rows.events {
+        assert_eq!(topic, &w.topic);
+        match w.expect.get(&(*p, *off)) {
+            Some(Expect::Event(want)) => assert_eq!(id, want, "event at {p}/{off}"),
+            other => panic!("event at {p}/{off} where {other:?} was produced"),
+        }
+        seen.insert((*p, *off));
+    }
+    for ((_, p, off, _), reason) in &rows.quarantine {
+        match w.expect.get(&(*p, *off)) {
+            Some(Expect::Reject(want)) => assert_eq!(reason, want, "reject at {p}/{off}"),
+            other => panic!("reject {reason} at {p}/{off} where {other:?} was produced"),
+        }
+        assert!(
+            seen.insert((*p, *off)),
+            "offset {p}/{off} is both an event and a reject"
+        );
+    }
+    let missing: Vec<_> = w
+        .expect
+        .keys()
+        .filter(|k| !seen.contains(k))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "offsets lost: {missing:?} (of {} produced, {} found)",
+        w.expect.len(),
+        seen.len()
+    );
+    assert_eq!(seen.len(), w.expect.len());
+    // accepted + quarantined = consumed, exactly.
+    let accepted = w
+        .expect
+        .values()
+        .filter(|e| matches!(e, Expect::Event(_)))
+        .count();
+    assert_eq!(rows.events.len(), accepted);
+    assert_eq!(rows.quarantine.len(), w.expect.len() - accepted);
+    eprintln!(
+        "lake holds {} events and {} rejects in {} files for {} produced messages",
+        rows.events.len(),
+        rows.quarantine.len(),
+        rows.files.len(),
+        w.expect.len()
+    );
+}
+
+fn lake_file_count(lake: &Path) -> usize {
+    all_files(&lake.join("events")).len() + all_files(&lake.join("quarantine")).len()
+}
+
+#[test]
+fn kafka_to_lake_exactly_once_with_bad_input_restart_and_group_reset() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    // 6% bad messages of six kinds.
+    let w = produce(&broker, "gw-e2e", 3000, 17);
+    let log = dir.path().join("ingest.log");
+    let cfg = config(dir.path(), &broker, &w.topic, "g1", &lake, 250);
+    run_once(&cfg, &log);
+    assert_exactly_once(&lake, &w);
+
+    // A restart with nothing new adds nothing.
+    let files = lake_file_count(&lake);
+    run_once(&cfg, &log);
+    assert_eq!(lake_file_count(&lake), files);
+    assert_exactly_once(&lake, &w);
+
+    // A new group (what a group offset reset looks like to Tollgate) re-reads
+    // the topic from the start, and the lake's markers turn that into zero rows.
+    let cfg2 = config(dir.path(), &broker, &w.topic, "g-reset", &lake, 250);
+    run_once(&cfg2, &log);
+    assert_eq!(lake_file_count(&lake), files);
+    assert_exactly_once(&lake, &w);
+}
