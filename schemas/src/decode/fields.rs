@@ -398,6 +398,22 @@ pub fn parse_clf_time(text: &str, field: &str) -> Result<EpochMillis, FieldError
 /// zone-scoped IPv6 such as `fe80::1%eth0`) is kept rather than lost, without
 /// brackets and without a `:port`.
 pub fn client_ip(text: &str) -> Option<String> {
+    // Each step only shortens the text or canonicalises an address, so
+    // repeating it to a fixed point terminates, and the result is stable:
+    // normalising an already normalised value changes nothing (the canonical
+    // round trip relies on that).
+    let mut current = client_ip_step(text)?;
+    for _ in 0..16 {
+        let next = client_ip_step(&current)?;
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    Some(current)
+}
+
+fn client_ip_step(text: &str) -> Option<String> {
     let t = text.trim();
     if is_absent_str(t) {
         return None;
@@ -429,7 +445,7 @@ pub fn client_ip(text: &str) -> Option<String> {
         return Some(host.to_string()).filter(|h| !is_absent_str(h));
     }
     // Never keep a stray bracket (`[::1` cut short).
-    Some(t.trim_matches(['[', ']']).to_string()).filter(|h| !is_absent_str(h))
+    Some(t.trim_matches(['[', ']']).trim().to_string()).filter(|h| !is_absent_str(h))
 }
 
 /// An address field read through [`client_ip`].
@@ -546,6 +562,10 @@ mod tests {
         );
         assert_eq!(client_ip("[abc]").as_deref(), Some("abc"));
         assert_eq!(client_ip("gw.local:8080").as_deref(), Some("gw.local"));
+        // Found by the fuzzer: stray brackets around other junk.
+        let odd = "[\r\r:17x\":1.2.7";
+        let once = client_ip(odd).unwrap();
+        assert_eq!(client_ip(&once).as_deref(), Some(once.as_str()));
     }
 
     #[test]
@@ -573,5 +593,28 @@ mod tests {
             parse_clf_time("10/Oct/2000:13:55:36 -0700", "t").unwrap(),
             EpochMillis(971_211_336_000)
         );
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn client_ip_is_idempotent(s in "[\\[\\]:0-9a-f. \\r%-]{0,24}|\\PC{0,24}") {
+            if let Some(once) = client_ip(&s) {
+                prop_assert!(!once.contains('[') && !once.contains(']'));
+                prop_assert_eq!(client_ip(&once), Some(once.clone()));
+            }
+        }
+
+        #[test]
+        fn split_target_never_yields_dash(s in "[-/?a-z ]{0,12}") {
+            let (p, q) = split_target(&s);
+            prop_assert_ne!(p.as_deref(), Some("-"));
+            prop_assert_ne!(q.as_deref(), Some("-"));
+        }
     }
 }
