@@ -445,7 +445,7 @@ fn client_ip_step(text: &str) -> Option<String> {
         return Some(host.to_string()).filter(|h| !is_absent_str(h));
     }
     // Never keep a stray bracket (`[::1` cut short).
-    Some(t.trim_matches(['[', ']']).trim().to_string()).filter(|h| !is_absent_str(h))
+    Some(t.replace(['[', ']'], "").trim().to_string()).filter(|h| !is_absent_str(h))
 }
 
 /// An address field read through [`client_ip`].
