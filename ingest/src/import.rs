@@ -13,8 +13,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use serde::{Deserialize, Serialize};
 use tollgate_schemas::Decoded;
@@ -114,9 +114,11 @@ impl Importer {
     pub fn import_path(&self, path: &Path) -> Result<ImportRecord, ImportError> {
         if path.as_os_str() == "-" {
             let mut tmp = tempfile_in_tmp()?;
-            io::copy(&mut io::stdin().lock(), tmp.as_file_mut()).map_err(|source| ImportError::Read {
-                path: "-".into(),
-                source,
+            io::copy(&mut io::stdin().lock(), tmp.as_file_mut()).map_err(|source| {
+                ImportError::Read {
+                    path: "-".into(),
+                    source,
+                }
             })?;
             return self.import_file(tmp.path(), "stdin");
         }
@@ -133,7 +135,10 @@ impl Importer {
             source,
         };
         let hash = hash_file(path).map_err(read_err)?;
-        if let Some(mut done) = self.rt.block_on(read_json::<ImportRecord>(self.sink.store(), &marker_path(&hash)))? {
+        if let Some(mut done) = self.rt.block_on(read_json::<ImportRecord>(
+            self.sink.store(),
+            &marker_path(&hash),
+        ))? {
             tracing::info!(file = name, hash, "already imported; nothing to do");
             done.skipped = true;
             return Ok(done);
@@ -203,7 +208,11 @@ impl Importer {
                 store.delete(r).await?;
             }
             if !records.is_empty() {
-                tracing::warn!(hash, chunks = records.len(), "undid an interrupted import of this file; importing it again");
+                tracing::warn!(
+                    hash,
+                    chunks = records.len(),
+                    "undid an interrupted import of this file; importing it again"
+                );
             }
             Ok::<_, SinkError>(())
         })?;
@@ -287,7 +296,11 @@ struct Chunk {
     lines: Vec<(u64, usize, usize, usize)>,
 }
 
-fn read_chunks(reader: Box<dyn BufRead + Send>, max_line: usize, tx: &SyncSender<Chunk>) -> io::Result<()> {
+fn read_chunks(
+    reader: Box<dyn BufRead + Send>,
+    max_line: usize,
+    tx: &SyncSender<Chunk>,
+) -> io::Result<()> {
     let mut lines = LineReader::new(reader, max_line);
     let mut number = 0;
     let new_chunk = |number| Chunk {
@@ -337,14 +350,21 @@ fn hash_file(path: &Path) -> io::Result<String> {
 /// Opens a file, decompressing gzip or zstd by their magic bytes.
 fn open_decompressed(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     let mut f = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let magic = f.fill_buf()?.get(..4).map(<[u8]>::to_vec).unwrap_or_default();
+    let magic = f
+        .fill_buf()?
+        .get(..4)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
     Ok(if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(BufReader::with_capacity(
             1 << 20,
             flate2::read::MultiGzDecoder::new(f),
         ))
     } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        Box::new(BufReader::with_capacity(1 << 20, zstd::Decoder::with_buffer(f)?))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            zstd::Decoder::with_buffer(f)?,
+        ))
     } else {
         Box::new(f)
     })

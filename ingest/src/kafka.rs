@@ -86,8 +86,9 @@ pub enum IngestError {
 /// Flags that change how one run behaves.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Stop once every assigned partition is caught up with the high
-    /// watermark seen when it was assigned (backfills, scripts, tests).
+    /// Stop once the lake holds every partition of the topics up to the
+    /// high watermark seen at start, whichever member of the group wrote
+    /// it (backfills, scripts, tests).
     pub once: bool,
 }
 
@@ -112,9 +113,6 @@ struct PartitionState {
     next: Option<i64>,
     /// Unflushed rows.
     buffer: Option<Buffer>,
-    /// `--once`: the (low, high) watermarks seen at assignment; caught up
-    /// once the lake holds everything below `high`.
-    target: Option<(i64, i64)>,
 }
 
 struct Buffer {
@@ -128,8 +126,6 @@ struct Buffer {
 #[derive(Default)]
 struct Shared {
     assigned: BTreeMap<(String, i32), PartitionState>,
-    /// Set once any assignment (even an empty one) has happened.
-    assigned_once: bool,
     fatal: Option<IngestError>,
 }
 
@@ -225,13 +221,11 @@ impl IngestContext {
                     marker,
                     next,
                     buffer: None,
-                    target: None,
                 },
             ));
         }
         {
             let mut shared = lock(&self.shared);
-            shared.assigned_once = true;
             shared.assigned.extend(states);
         }
         if let Err(e) = consumer.assign(tpl) {
@@ -298,6 +292,10 @@ pub fn run_blocking(
     let mut report = IngestReport::default();
     let mut topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
     let mut buffered_bytes: usize = 0;
+    // `--once`: (low, high) watermarks of every partition of the topics,
+    // read once at start.
+    let mut once_targets: Option<Targets> = None;
+    let mut last_check = Instant::now();
 
     let result = loop {
         if shutdown.load(Ordering::Relaxed) {
@@ -379,22 +377,24 @@ pub fn run_blocking(
         }
 
         // Flush triggers: rows or age per partition, bytes over all.
+        if options.once && once_targets.is_none() {
+            once_targets = Some(topic_targets(&consumer, &settings.kafka.topics)?);
+        }
         let due = {
-            let mut shared_g = lock(&shared);
-            if options.once {
-                fill_targets(&consumer, &mut shared_g);
-            }
+            let shared_g = lock(&shared);
             let over_bytes = buffered_bytes >= limits.max_bytes;
             shared_g
                 .assigned
                 .iter()
-                .filter(|(_, s)| {
+                .filter(|(key, s)| {
                     s.buffer.as_ref().is_some_and(|b| {
                         over_bytes
                             || b.batch.events() + b.batch.rejects() >= limits.max_rows as u64
                             || b.opened.elapsed() >= max_latency
-                            || (options.once
-                                && s.target.is_some_and(|(_, high)| b.last + 1 >= high))
+                            || once_targets
+                                .as_ref()
+                                .and_then(|t| t.get(*key))
+                                .is_some_and(|(_, high)| b.last + 1 >= *high)
                     })
                 })
                 .map(|(k, _)| k.clone())
@@ -415,11 +415,16 @@ pub fn run_blocking(
                 Err(e) => return Err(e),
             }
         }
-        if options.once && caught_up(&shared) {
-            tracing::info!(
-                "caught up with the high watermarks seen at assignment; stopping (--once)"
-            );
-            break Ok(());
+        if let Some(targets) = &once_targets
+            && last_check.elapsed() >= Duration::from_millis(500)
+        {
+            last_check = Instant::now();
+            if caught_up(&shared, &sink, &rt, targets)? {
+                tracing::info!(
+                    "the lake holds every partition up to the high watermarks seen at start; stopping (--once)"
+                );
+                break Ok(());
+            }
         }
     };
 
@@ -443,30 +448,66 @@ pub fn run_blocking(
     result.map(|()| report)
 }
 
-/// `--once`: learns the high watermark of newly assigned partitions.
-fn fill_targets(consumer: &BaseConsumer<IngestContext>, shared: &mut Shared) {
-    for ((topic, partition), state) in shared.assigned.iter_mut() {
-        if state.target.is_none() {
-            match consumer.fetch_watermarks(topic, *partition, Duration::from_secs(10)) {
-                Ok(w) => state.target = Some(w),
-                Err(e) => {
-                    tracing::warn!(topic, partition, error = %e, "cannot read high watermark yet")
-                }
+/// `--once`: (low, high) watermarks per (topic, partition).
+type Targets = BTreeMap<(String, i32), (i64, i64)>;
+
+/// `--once`: the (low, high) watermarks of every partition of `topics`.
+fn topic_targets(
+    consumer: &BaseConsumer<IngestContext>,
+    topics: &[String],
+) -> Result<Targets, IngestError> {
+    let mut out = BTreeMap::new();
+    for topic in topics {
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+        for t in md.topics() {
+            for p in t.partitions() {
+                let w = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30))?;
+                tracing::info!(
+                    topic,
+                    partition = p.id(),
+                    low = w.0,
+                    high = w.1,
+                    "--once target"
+                );
+                out.insert((topic.clone(), p.id()), w);
             }
         }
     }
+    Ok(out)
 }
 
-fn caught_up(shared: &Mutex<Shared>) -> bool {
-    let shared = lock(shared);
-    shared.assigned_once
-        && shared.assigned.values().all(|s| {
-            let Some((low, high)) = s.target else {
-                return false;
-            };
-            let committed = s.marker.as_ref().map(|m| m.next_offset);
-            s.buffer.is_none() && (low >= high || committed.is_some_and(|c| c >= high))
-        })
+/// `--once`: true when the lake holds every partition of the topics up to
+/// its target, whichever member wrote it. Partitions this member owns are
+/// read from memory; the others from their lake markers, so a member that
+/// was given only some partitions (or none) waits for the rest.
+fn caught_up(
+    shared: &Mutex<Shared>,
+    sink: &ParquetSink,
+    rt: &tokio::runtime::Handle,
+    targets: &Targets,
+) -> Result<bool, IngestError> {
+    for (key, (low, high)) in targets {
+        if low >= high {
+            continue;
+        }
+        let owned = {
+            let g = lock(shared);
+            g.assigned
+                .get(key)
+                .map(|s| (s.buffer.is_none(), s.marker.as_ref().map(|m| m.next_offset)))
+        };
+        let committed = match owned {
+            Some((false, _)) => return Ok(false),
+            Some((true, next)) => next,
+            None => rt
+                .block_on(sink.marker(&key.0, key.1))?
+                .map(|m| m.next_offset),
+        };
+        if committed.is_none_or(|c| c < *high) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Flushes one partition: lake first, then the Kafka offset. Returns the

@@ -135,46 +135,51 @@ impl Broker {
 
     /// Produces `(partition, payload)` records and waits until all are acknowledged.
     pub fn produce(&self, topic: &str, records: &[(i32, Vec<u8>)]) {
-        let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-            .set("bootstrap.servers", &self.addr)
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.max.bytes", "4000000")
-            .create_with_context(Deliveries::default())
-            .expect("producer");
-        for (p, payload) in records {
-            let mut rec = BaseRecord::<(), [u8]>::to(topic)
-                .partition(*p)
-                .payload(payload.as_slice());
-            loop {
-                match producer.send(rec) {
-                    Ok(()) => break,
-                    Err((e, back)) => {
-                        assert!(
-                            matches!(
-                                e,
-                                rdkafka::error::KafkaError::MessageProduction(
-                                    rdkafka::types::RDKafkaErrorCode::QueueFull
-                                )
-                            ),
-                            "produce failed: {e}"
-                        );
-                        rec = back;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
+        produce_to(&self.addr, topic, records);
+    }
+}
+
+/// Produces records to the broker at `addr`, waiting for every acknowledgement.
+pub fn produce_to(addr: &str, topic: &str, records: &[(i32, Vec<u8>)]) {
+    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.max.bytes", "4000000")
+        .create_with_context(Deliveries::default())
+        .expect("producer");
+    for (p, payload) in records {
+        let mut rec = BaseRecord::<(), [u8]>::to(topic)
+            .partition(*p)
+            .payload(payload.as_slice());
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((e, back)) => {
+                    assert!(
+                        matches!(
+                            e,
+                            rdkafka::error::KafkaError::MessageProduction(
+                                rdkafka::types::RDKafkaErrorCode::QueueFull
+                            )
+                        ),
+                        "produce failed: {e}"
+                    );
+                    rec = back;
+                    std::thread::sleep(Duration::from_millis(5));
                 }
             }
         }
-        producer
-            .flush(Duration::from_secs(120))
-            .expect("all records acknowledged");
-        assert_eq!(producer.in_flight_count(), 0);
-        assert_eq!(
-            producer.context().failed.load(Ordering::Relaxed),
-            0,
-            "some records were not delivered"
-        );
     }
+    producer
+        .flush(Duration::from_secs(120))
+        .expect("all records acknowledged");
+    assert_eq!(producer.in_flight_count(), 0);
+    assert_eq!(
+        producer.context().failed.load(Ordering::Relaxed),
+        0,
+        "some records were not delivered"
+    );
 }
 
 impl Drop for Broker {

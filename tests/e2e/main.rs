@@ -11,6 +11,15 @@ mod lake;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+/// Tests that run a broker and several ingestors take this lock, so they
+/// run one at a time: on a 2-core machine, three such tests at once starve
+/// each other's consumer-group heartbeats.
+pub fn heavy() -> MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The `tollgate` binary cargo built for this test run.
 pub fn tollgate() -> Command {
