@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Tollgate's whole test suite on a fresh machine: installs what the
-# tests need, then formatting, lints, unit, property and end-to-end tests.
+# tests need (the tansu Kafka-protocol broker, DuckDB, pyarrow, moto's S3
+# server), then formatting, lints, unit, property and end-to-end tests.
 # This is the README's test command; .ci/run runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,19 @@ cd "$(dirname "$0")/.."
 # librdkafka are large); a fresh machine simply starts empty.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tollgate/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+TANSU_VERSION=0.6.0
+echo "== tools"
+if ! { command -v tansu >/dev/null && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; } \
+   && ! { [ -x "$HOME/.cargo/bin/tansu" ] && "$HOME/.cargo/bin/tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; }; then
+  echo "installing the tansu broker $TANSU_VERSION (a real Kafka-protocol broker for the end-to-end tests; ~10 min on 2 cores)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features libsql
+fi
+export TANSU_BIN="${TANSU_BIN:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}"
+if ! python3 -c "import duckdb, pyarrow, moto" 2>/dev/null; then
+  echo "installing duckdb, pyarrow and moto (readers of the lake; an S3-compatible server)"
+  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow "moto[server]"
+fi
 
 echo "== format"
 cargo fmt --all --check

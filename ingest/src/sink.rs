@@ -330,3 +330,141 @@ pub fn count_by_table(paths: &[String]) -> BTreeMap<&str, usize> {
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Source;
+    use std::sync::Arc;
+    use tollgate_schemas::{AccessEvent, EpochMillis, Gateway};
+
+    fn batch(first: i64, last: i64) -> RowBatch {
+        let mut b = RowBatch::new(1024);
+        for offset in first..=last {
+            // Two dates, so a flush writes several files.
+            let ts = 1_718_064_000_000 + (offset % 2) * 86_400_000;
+            let e = AccessEvent::new(format!("e{offset}"), EpochMillis(ts), Gateway::Canonical);
+            let src = Source::Kafka {
+                topic: Arc::from("t"),
+                partition: 0,
+                offset,
+                timestamp: None,
+            };
+            b.add_event(&e, &src, 0, 1_718_064_000_000);
+        }
+        b
+    }
+
+    async fn sink() -> (tempfile::TempDir, ParquetSink) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LakeStore::open(dir.path().to_str().unwrap()).unwrap();
+        (dir, ParquetSink::new(store, ParquetOptions::default()))
+    }
+
+    #[tokio::test]
+    async fn a_committed_flush_sets_the_resume_point() {
+        let (_dir, sink) = sink().await;
+        assert_eq!(sink.recover_partition("t", 0).await.unwrap(), None);
+        let files = sink.encode(batch(0, 9), "x").await.unwrap();
+        assert_eq!(files.len(), 2);
+        let (m, stats) = sink
+            .commit_partition("t", 0, 0, 9, 10, &files, None)
+            .await
+            .unwrap();
+        assert_eq!((m.next_offset, stats.events, m.total_events), (10, 10, 10));
+        let files = sink.encode(batch(10, 14), "x").await.unwrap();
+        let (m2, _) = sink
+            .commit_partition("t", 0, 10, 14, 5, &files, Some(&m))
+            .await
+            .unwrap();
+        assert_eq!((m2.next_offset, m2.total_messages), (15, 15));
+        assert_eq!(sink.recover_partition("t", 0).await.unwrap(), Some(15));
+        assert!(
+            sink.store()
+                .list("_tollgate/pending")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flush_interrupted_before_its_marker_is_undone() {
+        let (_dir, sink) = sink().await;
+        let files = sink.encode(batch(0, 9), "x").await.unwrap();
+        let (m, _) = sink
+            .commit_partition("t", 0, 0, 9, 10, &files, None)
+            .await
+            .unwrap();
+        // Crash simulation: the next flush wrote its pending record and its
+        // data files, then died before the marker.
+        let files = sink.encode(batch(10, 19), "x").await.unwrap();
+        let stem = partition_stem("t", 0, 10, 19);
+        let named: Vec<(String, &EncodedFile)> =
+            files.iter().map(|f| (data_path(f, &stem), f)).collect();
+        let pending = PendingFlush {
+            version: 1,
+            first_offset: 10,
+            last_offset: 19,
+            files: named.iter().map(|(p, _)| p.clone()).collect(),
+        };
+        write_json(sink.store(), &pending_path("t", 0), &pending)
+            .await
+            .unwrap();
+        sink.write_files(&named).await.unwrap();
+        let visible = sink.store().list("events").await.unwrap();
+        assert_eq!(visible.len(), 4);
+        // Recovery deletes the uncommitted files and resumes after the last marker.
+        assert_eq!(
+            sink.recover_partition("t", 0).await.unwrap(),
+            Some(m.next_offset)
+        );
+        let after = sink.store().list("events").await.unwrap();
+        assert_eq!(after.len(), 2);
+        assert!(
+            after
+                .iter()
+                .all(|p| p.contains(&partition_stem("t", 0, 0, 9)))
+        );
+        assert!(
+            sink.store()
+                .list("_tollgate/pending")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flush_interrupted_after_its_marker_is_kept() {
+        let (_dir, sink) = sink().await;
+        let files = sink.encode(batch(0, 9), "x").await.unwrap();
+        let (m, _) = sink
+            .commit_partition("t", 0, 0, 9, 10, &files, None)
+            .await
+            .unwrap();
+        // Crash after the marker, before the pending record was deleted.
+        let pending = PendingFlush {
+            version: 1,
+            first_offset: 0,
+            last_offset: 9,
+            files: m.files.clone(),
+        };
+        write_json(sink.store(), &pending_path("t", 0), &pending)
+            .await
+            .unwrap();
+        assert_eq!(sink.recover_partition("t", 0).await.unwrap(), Some(10));
+        assert_eq!(sink.store().list("events").await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn corrupt_bookkeeping_is_an_error_not_a_guess() {
+        let (_dir, sink) = sink().await;
+        sink.store()
+            .put(&marker_path("t", 0), Bytes::from_static(b"{not json"))
+            .await
+            .unwrap();
+        let err = sink.recover_partition("t", 0).await.unwrap_err();
+        assert!(err.to_string().contains("unreadable"), "{err}");
+    }
+}

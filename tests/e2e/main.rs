@@ -6,8 +6,10 @@
 
 mod broker;
 mod decode;
+mod import;
 mod ingest;
 mod lake;
+mod s3;
 
 use std::path::PathBuf;
 use std::process::Command;
