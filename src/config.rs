@@ -59,20 +59,52 @@ impl Config {
 mod tests {
     use super::*;
 
+    // Every test here runs inside figment's Jail: it serialises tests that
+    // touch the process environment, so one test's variables cannot leak
+    // into another's load.
     #[test]
+    #[allow(clippy::result_large_err)]
     fn the_shipped_example_loads_and_validates() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/tollgate.toml");
-        let cfg = Config::load(Some(&path)).unwrap();
-        cfg.ingest_settings().validate().unwrap();
-        assert_eq!(cfg.kafka.group, "tollgate-ingest");
+        figment::Jail::expect_with(|_| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/tollgate.toml");
+            let cfg = Config::load(Some(&path)).map_err(|e| format!("{e:#}"))?;
+            cfg.ingest_settings()
+                .validate()
+                .map_err(|e| e.to_string())?;
+            assert_eq!(cfg.kafka.group, "tollgate-ingest");
+            Ok(())
+        });
     }
 
     #[test]
+    // figment's Jail API fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("t.toml", "[kafka]\nbrokers = \"file:1\"\ngroup = \"g\"\n")?;
+            jail.set_env("TOLLGATE_KAFKA__BROKERS", "env:2");
+            jail.set_env("TOLLGATE_INGEST__MAX_ROWS", "7");
+            let cfg = Config::load(Some(Path::new("t.toml"))).map_err(|e| format!("{e:#}"))?;
+            assert_eq!(cfg.kafka.brokers, "env:2");
+            assert_eq!(cfg.kafka.group, "g");
+            assert_eq!(cfg.ingest.max_rows, 7);
+            jail.set_env("TOLLGATE_KAFKA__BROKER", "typo:3");
+            assert!(
+                Config::load(Some(Path::new("t.toml"))).is_err(),
+                "unknown env keys are errors too"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
     fn unknown_keys_are_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("t.toml");
-        std::fs::write(&p, "[kafka]\nbroker = \"x:1\"\n").unwrap();
-        let err = format!("{:#}", Config::load(Some(&p)).unwrap_err());
-        assert!(err.contains("broker"), "{err}");
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("t.toml", "[kafka]\nbroker = \"x:1\"\n")?;
+            let err = format!("{:#}", Config::load(Some(Path::new("t.toml"))).unwrap_err());
+            assert!(err.contains("broker"), "{err}");
+            Ok(())
+        });
     }
 }

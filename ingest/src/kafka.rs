@@ -134,9 +134,25 @@ struct IngestContext {
     sink: ParquetSink,
     rt: tokio::runtime::Handle,
     start_from: StartFrom,
+    metrics: Arc<Metrics>,
 }
 
-impl ClientContext for IngestContext {}
+impl ClientContext for IngestContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`) carry each
+    /// owned partition's consumer lag; they feed the lag gauges without any
+    /// extra broker request on the polling thread.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut lag = BTreeMap::new();
+        for (topic, t) in statistics.topics {
+            for (partition, p) in t.partitions {
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    lag.insert((topic.clone(), partition), p.consumer_lag);
+                }
+            }
+        }
+        self.metrics.set_lag(lag);
+    }
+}
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
@@ -257,8 +273,10 @@ pub fn run_blocking(
         sink: sink.clone(),
         rt: rt.clone(),
         start_from: settings.kafka.start_from,
+        metrics: metrics.clone(),
     };
     let mut cfg = ClientConfig::new();
+    cfg.set("statistics.interval.ms", "15000");
     for (k, v) in &settings.kafka.properties {
         cfg.set(k, v);
     }
@@ -296,6 +314,7 @@ pub fn run_blocking(
     // read once at start.
     let mut once_targets: Option<Targets> = None;
     let mut last_check = Instant::now();
+    let mut last_lag = Instant::now();
 
     let result = loop {
         if shutdown.load(Ordering::Relaxed) {
@@ -413,6 +432,13 @@ pub fn run_blocking(
                 }
                 Ok(None) => {}
                 Err(e) => return Err(e),
+            }
+        }
+        if last_lag.elapsed() >= Duration::from_secs(15) {
+            // The lag gauges arrive through librdkafka's statistics.
+            last_lag = Instant::now();
+            if let Some(path) = &limits.metrics_file {
+                metrics.write_file(path);
             }
         }
         if let Some(targets) = &once_targets

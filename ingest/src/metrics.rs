@@ -2,7 +2,9 @@
 //! serve` later and written to a file by headless runs
 //! (`ingest.metrics_file`, for the node-exporter textfile collector).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -21,6 +23,8 @@ pub struct Metrics {
     bytes_written: AtomicU64,
     flushes: AtomicU64,
     flush_micros: AtomicU64,
+    /// Messages not yet consumed, per owned (topic, partition).
+    lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl Metrics {
@@ -46,6 +50,11 @@ impl Metrics {
             u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// Replaces the lag gauges with `lag` (the partitions this process owns).
+    pub fn set_lag(&self, lag: BTreeMap<(String, i32), i64>) {
+        *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = lag;
     }
 
     /// The counters in the Prometheus text exposition format.
@@ -113,6 +122,18 @@ impl Metrics {
                 let _ = writeln!(out, "{name} {value}");
             }
         }
+        let lag = self.lag.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_ingest_lag_messages Messages in Kafka not yet consumed, per owned partition."
+        );
+        let _ = writeln!(out, "# TYPE tollgate_ingest_lag_messages gauge");
+        for ((topic, partition), l) in lag.iter() {
+            let _ = writeln!(
+                out,
+                "tollgate_ingest_lag_messages{{topic=\"{topic}\",partition=\"{partition}\"}} {l}"
+            );
+        }
         out
     }
 
@@ -149,5 +170,10 @@ mod tests {
         assert!(text.contains("tollgate_ingest_quarantined_total 1\n"));
         assert!(text.contains("tollgate_ingest_flush_seconds_total 1.5\n"));
         assert!(text.contains("# TYPE tollgate_ingest_events_written_total counter\n"));
+        m.set_lag([(("gw".to_string(), 3), 42)].into_iter().collect());
+        assert!(
+            m.render()
+                .contains("tollgate_ingest_lag_messages{topic=\"gw\",partition=\"3\"} 42\n")
+        );
     }
 }
