@@ -52,6 +52,7 @@ TG_BYTES=$(du -sb "$WORK/lake/events" | cut -f1)
 import duckdb
 con = duckdb.connect()
 con.execute('SET threads = 2')
+con.execute('SET enable_progress_bar = false')
 con.execute(\"COPY (SELECT * FROM read_json('$INPUT', format = 'newline_delimited')) TO '$WORK/duck.parquet' (FORMAT parquet, COMPRESSION zstd)\")
 " 2> "$WORK/duckdb.time"
 read -r DK_WALL DK_RSS < <(measure "$WORK/duckdb.time")

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tollgate_aggregator::Lake;
+use tollgate_aggregator::output::{self, OutputFormat};
+use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery, TrafficRow};
 use tollgate_ingest::import::Importer;
 use tollgate_ingest::kafka::{RunOptions, run_blocking};
 use tollgate_ingest::message::MessageDecoder;
@@ -45,6 +48,69 @@ pub enum Command {
     /// Backfill archived gateway logs (plain, gzip or zstd; `-` for stdin)
     /// into the lake. Importing the same file twice adds nothing.
     Import(ImportArgs),
+    /// Run read-only SQL over the lake (tables: events, quarantine,
+    /// rollups_hourly). Without a query, read queries from standard input,
+    /// each ending with `;`.
+    Sql(SqlArgs),
+    /// Bring the hourly rollups up to date with the events (idempotent).
+    Rollup(RollupArgs),
+    /// Standard reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+/// Flags of `tollgate sql`.
+#[derive(Debug, clap::Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// table, csv, json or parquet.
+    #[arg(long, short, default_value = "table")]
+    pub format: OutputFormat,
+    /// Write the result here instead of standard output (required for parquet).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// The query; omitted: read `;`-terminated queries from standard input.
+    pub query: Option<String>,
+}
+
+/// Flags of `tollgate rollup`.
+#[derive(Debug, clap::Args)]
+pub struct RollupArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+}
+
+/// `tollgate report …`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Calls, error rates, latency percentiles and bytes per group.
+    Traffic(TrafficArgs),
+}
+
+/// Flags of `tollgate report traffic`.
+#[derive(Debug, clap::Args)]
+pub struct TrafficArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// Start (inclusive): YYYY-MM-DD or RFC 3339, UTC.
+    #[arg(long)]
+    pub from: String,
+    /// End (exclusive): YYYY-MM-DD or RFC 3339, UTC.
+    #[arg(long)]
+    pub to: String,
+    /// Group by, comma-separated: consumer, api, route, method, status_class, gateway.
+    #[arg(long, value_delimiter = ',', default_value = "consumer")]
+    pub by: Vec<String>,
+    /// Time buckets: minute, hour or day; none for one row per group.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// table, csv or json.
+    #[arg(long, short, default_value = "table")]
+    pub format: OutputFormat,
+    /// Compute from the hourly rollups (fast; percentiles within 1 %) instead of raw events.
+    #[arg(long)]
+    pub rollups: bool,
 }
 
 /// `--config`, shared by the commands that read `tollgate.toml`.
@@ -133,7 +199,223 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decode(args) => decode(args),
         Command::Ingest(args) => ingest(args),
         Command::Import(args) => import(args),
+        Command::Sql(args) => sql(args),
+        Command::Rollup(args) => rollup(args),
+        Command::Report(ReportCommand::Traffic(args)) => report_traffic(args),
     }
+}
+
+fn open_lake(cfg: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Lake> {
+    Ok(rt.block_on(Lake::open(&cfg.lake.location, &cfg.analytics))?)
+}
+
+fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(&args.common)?;
+    let rt = runtime()?;
+    let lake = open_lake(&cfg, &rt)?;
+    anyhow::ensure!(
+        args.format != OutputFormat::Parquet || args.output.is_some(),
+        "--format parquet needs --output FILE"
+    );
+    let queries: Vec<String> = match args.query {
+        Some(q) => vec![q],
+        None => {
+            let mut text = String::new();
+            io::Read::read_to_string(&mut io::stdin().lock(), &mut text)?;
+            text.split(';')
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(String::from)
+                .collect()
+        }
+    };
+    let mut failed = false;
+    for q in queries {
+        match rt.block_on(lake.analyst_sql(&q)) {
+            Ok((schema, batches)) => match &args.output {
+                Some(path) => {
+                    let f = File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    output::write(args.format, &schema, &batches, f)?;
+                }
+                None => output::write(args.format, &schema, &batches, io::stdout())?,
+            },
+            Err(e) => {
+                eprintln!("tollgate sql: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn rollup(args: RollupArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(&args.common)?;
+    let rt = runtime()?;
+    let lake = open_lake(&cfg, &rt)?;
+    let store = tollgate_aggregator::lake_store(&cfg.lake.location)?;
+    let report = rt.block_on(tollgate_aggregator::rollup::run(&lake, &store))?;
+    println!(
+        "rollups: {} day(s) rebuilt ({} rows), {} already up to date",
+        report.days_rebuilt.len(),
+        report.rows,
+        report.days_unchanged
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_time(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .with_context(|| format!("{s:?} is not YYYY-MM-DD or an RFC 3339 time"))
+}
+
+fn report_traffic(args: TrafficArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(&args.common)?;
+    let rt = runtime()?;
+    let lake = open_lake(&cfg, &rt)?;
+    let by = args
+        .by
+        .iter()
+        .map(|d| Dim::parse(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bucket = match args.bucket.as_deref() {
+        None => None,
+        Some("minute") => Some(Bucket::Minute),
+        Some("hour") => Some(Bucket::Hour),
+        Some("day") => Some(Bucket::Day),
+        Some(other) => anyhow::bail!("unknown bucket {other:?}; use minute, hour or day"),
+    };
+    let q = TrafficQuery {
+        from: parse_time(&args.from)?,
+        to: parse_time(&args.to)?,
+        bucket,
+        by: by.clone(),
+        consumer: None,
+    };
+    let rows = if args.rollups {
+        rt.block_on(traffic::from_rollups(&lake, &q))?
+    } else {
+        rt.block_on(traffic::exact(&lake, &q))?
+    };
+    let names: Vec<&str> = by.iter().map(|d| d.name()).collect();
+    let mut out = io::stdout().lock();
+    traffic_output(args.format, &names, &rows, &mut out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn traffic_output(
+    format: OutputFormat,
+    names: &[&str],
+    rows: &[TrafficRow],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
+    let mut header: Vec<String> = vec!["bucket".into()];
+    header.extend(names.iter().map(|s| s.to_string()));
+    header.extend(
+        [
+            "calls",
+            "4xx",
+            "5xx",
+            "4xx_rate",
+            "5xx_rate",
+            "p50_ms",
+            "p90_ms",
+            "p95_ms",
+            "p99_ms",
+            "max_ms",
+            "req_bytes",
+            "resp_bytes",
+            "consumers",
+        ]
+        .map(String::from),
+    );
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut l = vec![r.bucket.map_or(String::new(), |b| {
+                b.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+            })];
+            l.extend(
+                r.group
+                    .iter()
+                    .map(|g| g.clone().unwrap_or_else(|| "(none)".into())),
+            );
+            l.extend([
+                r.calls.to_string(),
+                r.errors_4xx.to_string(),
+                r.errors_5xx.to_string(),
+                format!("{:.4}", r.error_rate_4xx),
+                format!("{:.4}", r.error_rate_5xx),
+                f(r.latency_p50),
+                f(r.latency_p90),
+                f(r.latency_p95),
+                f(r.latency_p99),
+                f(r.latency_max),
+                r.request_bytes.to_string(),
+                r.response_bytes.to_string(),
+                r.consumers.to_string(),
+            ]);
+            l
+        })
+        .collect();
+    match format {
+        OutputFormat::Json => {
+            for r in rows {
+                serde_json::to_writer(&mut *out, r)?;
+                writeln!(out)?;
+            }
+        }
+        OutputFormat::Csv => {
+            writeln!(out, "{}", header.join(","))?;
+            for l in &lines {
+                let cells: Vec<String> = l
+                    .iter()
+                    .map(|c| {
+                        if c.contains([',', '"', '\n']) {
+                            format!("\"{}\"", c.replace('"', "\"\""))
+                        } else {
+                            c.clone()
+                        }
+                    })
+                    .collect();
+                writeln!(out, "{}", cells.join(","))?;
+            }
+        }
+        OutputFormat::Table | OutputFormat::Parquet => {
+            let widths: Vec<usize> = (0..header.len())
+                .map(|i| {
+                    lines
+                        .iter()
+                        .map(|l| l[i].len())
+                        .chain([header[i].len()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let row = |cells: &[String]| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:>w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            };
+            writeln!(out, "{}", row(&header))?;
+            for l in &lines {
+                writeln!(out, "{}", row(l))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn load_config(common: &ConfigArgs) -> anyhow::Result<Config> {

@@ -13,6 +13,7 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use tollgate_aggregator::AnalyticsConfig;
 use tollgate_ingest::config::{IngestConfig, IngestSettings, KafkaConfig, LakeConfig};
 
 /// The whole configuration file.
@@ -25,6 +26,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// `[ingest]`: batching, decoding, file layout.
     pub ingest: IngestConfig,
+    /// `[analytics]`: limits for queries over the lake.
+    pub analytics: AnalyticsConfig,
 }
 
 impl Config {

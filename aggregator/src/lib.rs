@@ -1,11 +1,121 @@
 //! # tollgate-aggregator: questions asked of the lake
 //!
-//! Will open the Parquet lake as DataFusion tables (`events`, `quarantine`,
-//! rollups, invoices) and answer typed questions about traffic: counts,
-//! error rates, latency percentiles per consumer, route and API, hourly
-//! rollups, and read-only SQL for analysts. Not built yet (issue 4); the
-//! crate exists so the workspace has its final shape.
+//! Opens the Parquet lake as DataFusion tables (`events`, `quarantine`,
+//! `rollups_hourly`) and answers typed questions about traffic: calls,
+//! 4xx/5xx error rates, latency percentiles per consumer, route and API,
+//! from raw events or from hourly rollups; and runs analysts' read-only SQL
+//! under memory and time limits. Other crates ask through these typed
+//! functions; only this crate writes SQL for the lake.
 //!
 //! # Layout
 //!
-//! Empty for now.
+//! - [`lake`]: the tables, limits, and analyst SQL ([`lake::Lake::analyst_sql`]).
+//! - [`traffic`]: the traffic metrics, exact and from rollups.
+//! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
+//! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles.
+//! - [`output`]: record batches as a table, CSV, JSON or Parquet.
+
+pub mod lake;
+pub mod output;
+pub mod rollup;
+pub mod sketch;
+pub mod traffic;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::error::DataFusionError;
+use object_store::ObjectStore;
+
+pub use lake::{AnalyticsConfig, Lake};
+
+/// Why a question could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    /// The SQL would change something; analyst SQL is read-only.
+    #[error(
+        "refused: {0}. Analyst SQL is read-only: use SELECT (with WITH, EXPLAIN, SHOW, DESCRIBE)"
+    )]
+    Refused(String),
+    /// The query ran past the time limit.
+    #[error(
+        "query ran longer than {0:?}; narrow the time range or raise analytics.query_timeout_secs"
+    )]
+    Timeout(Duration),
+    /// The query needed more memory than allowed.
+    #[error(
+        "query needed more memory than analytics.memory_limit_mb allows ({0}); narrow it or raise the limit"
+    )]
+    Memory(String),
+    /// A request parameter is wrong.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The lake could not be read or written.
+    #[error("lake: {0}")]
+    Lake(String),
+    /// The query failed (syntax, unknown column, ...).
+    #[error("{0}")]
+    Query(String),
+}
+
+impl From<DataFusionError> for AnalyticsError {
+    fn from(e: DataFusionError) -> Self {
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(m) => AnalyticsError::Memory(m.clone()),
+            _ => AnalyticsError::Query(e.to_string()),
+        }
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for AnalyticsError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        AnalyticsError::Query(e.to_string())
+    }
+}
+
+impl From<parquet::errors::ParquetError> for AnalyticsError {
+    fn from(e: parquet::errors::ParquetError) -> Self {
+        AnalyticsError::Lake(e.to_string())
+    }
+}
+
+impl AnalyticsError {
+    /// Classifies a planning error: DataFusion's `SQLOptions` refusals
+    /// become [`AnalyticsError::Refused`].
+    pub(crate) fn refused_or(e: DataFusionError) -> Self {
+        let msg = e.to_string();
+        for what in [
+            "DDL not supported",
+            "DML not supported",
+            "Statement not supported",
+        ] {
+            if let Some(i) = msg.find(what) {
+                return AnalyticsError::Refused(msg[i..].trim().to_string());
+            }
+        }
+        e.into()
+    }
+}
+
+/// The lake root as an object store (local folder or S3 prefix), for the
+/// rollup writer.
+pub fn lake_store(location: &str) -> Result<Arc<dyn ObjectStore>, AnalyticsError> {
+    if let Some(rest) = location.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let s3 = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|e| AnalyticsError::Lake(e.to_string()))?;
+        let prefix = prefix.trim_matches('/');
+        return Ok(if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+        });
+    }
+    std::fs::create_dir_all(location)
+        .map_err(|e| AnalyticsError::Lake(format!("{location}: {e}")))?;
+    let local = object_store::local::LocalFileSystem::new_with_prefix(location)
+        .map_err(|e| AnalyticsError::Lake(e.to_string()))?;
+    Ok(Arc::new(local))
+}

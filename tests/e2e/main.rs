@@ -4,6 +4,7 @@
 //! One test binary (so the expensive setup is shared as the suite grows);
 //! each module covers one command.
 
+mod analytics;
 mod broker;
 mod decode;
 mod import;

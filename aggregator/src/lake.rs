@@ -1,0 +1,250 @@
+//! The lake as DataFusion tables.
+//!
+//! `events` and `quarantine` are listing tables over the Hive-partitioned
+//! Parquet folders, with `date` (the partition) as an extra column: a
+//! filter on `date` prunes whole folders, a filter on `ts` prunes row groups
+//! by their statistics. A table whose folder does not exist yet is an empty
+//! table with the right schema, so queries work on a fresh lake.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use serde::{Deserialize, Serialize};
+use tollgate_schemas::lake::{lake_event_schema, quarantine_schema};
+
+use crate::AnalyticsError;
+
+/// `[analytics]`: limits for queries over the lake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// Memory a query may use, in MiB; past it the query fails with a
+    /// "resources exhausted" error instead of taking the machine down.
+    pub memory_limit_mb: usize,
+    /// Longest a query may run, in seconds.
+    pub query_timeout_secs: u64,
+    /// Threads a query may use (0 = the number of CPUs).
+    pub threads: usize,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        AnalyticsConfig {
+            memory_limit_mb: 1024,
+            query_timeout_secs: 60,
+            threads: 0,
+        }
+    }
+}
+
+/// The `date=` partition column every table has.
+pub const DATE_COL: &str = "date";
+
+/// The lake opened for queries.
+pub struct Lake {
+    ctx: SessionContext,
+    timeout: Duration,
+    location: String,
+}
+
+fn with_date(schema: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(DATE_COL, DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}
+
+impl Lake {
+    /// Opens the lake at `location` (a folder, or `s3://bucket/prefix` with
+    /// the `AWS_*` variables) with the given limits.
+    pub async fn open(location: &str, cfg: &AnalyticsConfig) -> Result<Lake, AnalyticsError> {
+        // A hard memory limit: no spilling to disk, so a query that needs
+        // more fails cleanly instead of filling the disk.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(cfg.memory_limit_mb.max(16) * 1024 * 1024, 1.0)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()?;
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        if cfg.threads > 0 {
+            config = config.with_target_partitions(cfg.threads);
+        }
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let base = if let Some(rest) = location.strip_prefix("s3://") {
+            let bucket = rest.split('/').next().unwrap_or_default();
+            let store = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| AnalyticsError::Lake(format!("{location}: {e}")))?;
+            let url = url_for_bucket(bucket)?;
+            ctx.register_object_store(&url, Arc::new(store));
+            format!("{}/", location.trim_end_matches('/'))
+        } else {
+            let path = std::path::Path::new(location);
+            let abs = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                std::env::current_dir()
+                    .map_err(|e| AnalyticsError::Lake(e.to_string()))?
+                    .join(path)
+            };
+            format!("{}/", abs.display().to_string().trim_end_matches('/'))
+        };
+        let lake = Lake {
+            ctx,
+            timeout: Duration::from_secs(cfg.query_timeout_secs.max(1)),
+            location: location.into(),
+        };
+        lake.register("events", &base, lake_event_schema()).await?;
+        lake.register("quarantine", &base, quarantine_schema())
+            .await?;
+        lake.register("rollups_hourly", &base, crate::rollup::rollup_schema())
+            .await?;
+        Ok(lake)
+    }
+
+    async fn register(
+        &self,
+        table: &str,
+        base: &str,
+        schema: SchemaRef,
+    ) -> Result<(), AnalyticsError> {
+        let dir = match table {
+            "rollups_hourly" => "rollups/hourly",
+            other => other,
+        };
+        let path = format!("{base}{dir}/");
+        let exists = match path.strip_prefix('/') {
+            Some(_) => std::path::Path::new(&path).is_dir(),
+            None => true,
+        };
+        if !exists {
+            let empty = MemTable::try_new(with_date(&schema), vec![vec![]])?;
+            self.ctx.register_table(table, Arc::new(empty))?;
+            return Ok(());
+        }
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![(DATE_COL.to_string(), DataType::Utf8)]);
+        self.ctx
+            .register_listing_table(table, &path, options, Some(schema), None)
+            .await?;
+        Ok(())
+    }
+
+    /// Where the lake is, as given.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The DataFusion context (for the aggregator's own typed queries).
+    pub(crate) fn ctx(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs trusted SQL built by this crate, under the time limit.
+    pub(crate) async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, AnalyticsError> {
+        let run = async {
+            let df = self.ctx.sql(sql).await?;
+            df.collect().await
+        };
+        tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| AnalyticsError::Timeout(self.timeout))?
+            .map_err(AnalyticsError::from)
+    }
+
+    /// Runs an analyst's SQL: read-only (no DDL, no DML, no `COPY`, no
+    /// `SET` or other statements), under the memory and time limits.
+    pub async fn analyst_sql(
+        &self,
+        sql: &str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
+        check_read_only(sql)?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let run = async {
+            let df = self
+                .ctx
+                .sql_with_options(sql, options)
+                .await
+                .map_err(AnalyticsError::refused_or)?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await?;
+            Ok::<_, AnalyticsError>((schema, batches))
+        };
+        tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| AnalyticsError::Timeout(self.timeout))?
+    }
+}
+
+fn url_for_bucket(bucket: &str) -> Result<url::Url, AnalyticsError> {
+    url::Url::parse(&format!("s3://{bucket}")).map_err(|e| AnalyticsError::Lake(e.to_string()))
+}
+
+/// Refuses anything but one read-only statement, before planning (the
+/// `SQLOptions` check during planning is the second line of defence).
+pub fn check_read_only(sql: &str) -> Result<(), AnalyticsError> {
+    let statements = DFParser::parse_sql(sql).map_err(|e| AnalyticsError::Query(e.to_string()))?;
+    if statements.len() != 1 {
+        return Err(AnalyticsError::Refused(format!(
+            "{} statements given; send exactly one",
+            statements.len()
+        )));
+    }
+    let ok = is_read_only(&statements[0]);
+    if ok {
+        return Ok(());
+    }
+    let text = statements[0].to_string();
+    let kind: String = text
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    Err(AnalyticsError::Refused(format!(
+        "`{kind} …` is not a query"
+    )))
+}
+
+/// A query, or an EXPLAIN / SHOW / DESCRIBE of one (EXPLAIN ANALYZE runs
+/// its statement, so what it explains must be read-only too).
+fn is_read_only(statement: &DfStatement) -> bool {
+    match statement {
+        DfStatement::Statement(s) => is_read_only_sql(s),
+        DfStatement::Explain(e) => is_read_only(&e.statement),
+        _ => false,
+    }
+}
+
+fn is_read_only_sql(s: &SqlStatement) -> bool {
+    match s {
+        SqlStatement::Query(_)
+        | SqlStatement::ExplainTable { .. }
+        | SqlStatement::ShowTables { .. }
+        | SqlStatement::ShowColumns { .. } => true,
+        SqlStatement::Explain { statement, .. } => is_read_only_sql(statement),
+        _ => false,
+    }
+}
