@@ -111,6 +111,12 @@ pub struct TrafficArgs {
     /// Compute from the hourly rollups (fast; percentiles within 1 %) instead of raw events.
     #[arg(long)]
     pub rollups: bool,
+    /// Only the first N groups, ranked by --order.
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Ranking for --top: calls, errors, p95 or p99.
+    #[arg(long, default_value = "calls")]
+    pub order: String,
 }
 
 /// `--config`, shared by the commands that read `tollgate.toml`.
@@ -300,11 +306,14 @@ fn report_traffic(args: TrafficArgs) -> anyhow::Result<ExitCode> {
         by: by.clone(),
         consumer: None,
     };
-    let rows = if args.rollups {
+    let mut rows = if args.rollups {
         rt.block_on(traffic::from_rollups(&lake, &q))?
     } else {
         rt.block_on(traffic::exact(&lake, &q))?
     };
+    if let Some(n) = args.top {
+        rows = traffic::top(rows, traffic::TopOrder::parse(&args.order)?, n);
+    }
     let names: Vec<&str> = by.iter().map(|d| d.name()).collect();
     let mut out = io::stdout().lock();
     traffic_output(args.format, &names, &rows, &mut out)?;

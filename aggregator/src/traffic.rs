@@ -377,3 +377,53 @@ pub async fn from_rollups(
     sort_rows(&mut rows);
     Ok(rows)
 }
+
+/// What a top-N list is ranked by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopOrder {
+    /// Most calls.
+    Calls,
+    /// Most 4xx + 5xx errors.
+    Errors,
+    /// Highest p95 latency.
+    P95,
+    /// Highest p99 latency.
+    P99,
+}
+
+impl TopOrder {
+    /// Parses `calls`, `errors`, `p95` or `p99`.
+    pub fn parse(s: &str) -> Result<TopOrder, AnalyticsError> {
+        Ok(match s {
+            "calls" => TopOrder::Calls,
+            "errors" => TopOrder::Errors,
+            "p95" => TopOrder::P95,
+            "p99" => TopOrder::P99,
+            other => {
+                return Err(AnalyticsError::Invalid(format!(
+                    "unknown ranking {other:?}; use calls, errors, p95 or p99"
+                )));
+            }
+        })
+    }
+}
+
+/// The `n` groups ranked first by `order` (ties broken by the group value,
+/// so the list is stable). `rows` come from [`exact`] or [`from_rollups`].
+pub fn top(mut rows: Vec<TrafficRow>, order: TopOrder, n: usize) -> Vec<TrafficRow> {
+    let score = |r: &TrafficRow| -> f64 {
+        match order {
+            TopOrder::Calls => r.calls as f64,
+            TopOrder::Errors => (r.errors_4xx + r.errors_5xx) as f64,
+            TopOrder::P95 => r.latency_p95.unwrap_or(f64::NEG_INFINITY),
+            TopOrder::P99 => r.latency_p99.unwrap_or(f64::NEG_INFINITY),
+        }
+    };
+    rows.sort_by(|a, b| {
+        score(b)
+            .total_cmp(&score(a))
+            .then_with(|| (a.bucket, &a.group).cmp(&(b.bucket, &b.group)))
+    });
+    rows.truncate(n);
+    rows
+}

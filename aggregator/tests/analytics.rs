@@ -82,6 +82,36 @@ async fn exact_metrics_match_a_hand_count() {
 }
 
 #[tokio::test]
+async fn top_n_ranks_by_calls_errors_and_latency() {
+    let (_dir, lake, events) = lake_with(3000).await;
+    let (from, to) = range_all();
+    let q = TrafficQuery {
+        from,
+        to,
+        bucket: None,
+        by: vec![Dim::Route],
+        consumer: None,
+    };
+    let rows = traffic::exact(&lake, &q).await.unwrap();
+    let top = traffic::top(rows.clone(), traffic::TopOrder::Calls, 2);
+    assert_eq!(top.len(), 2);
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for e in &events {
+        *counts.entry(e.route.clone().unwrap()).or_default() += 1;
+    }
+    let mut want: Vec<(i64, String)> = counts.into_iter().map(|(k, v)| (v, k)).collect();
+    want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    assert_eq!(top[0].group[0].as_deref(), Some(want[0].1.as_str()));
+    assert_eq!(top[0].calls, want[0].0);
+    assert!(top[0].calls >= top[1].calls);
+    let slow = traffic::top(rows, traffic::TopOrder::P99, 3);
+    assert!(
+        slow.windows(2)
+            .all(|w| w[0].latency_p99 >= w[1].latency_p99)
+    );
+}
+
+#[tokio::test]
 async fn hourly_series_by_route_matches_the_golden_file() {
     let (_dir, lake, _) = lake_with(2000).await;
     let (from, _) = range_all();
