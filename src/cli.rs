@@ -79,6 +79,10 @@ pub struct SqlArgs {
 pub struct RollupArgs {
     #[command(flatten)]
     pub common: ConfigArgs,
+    /// Keep running: bring the rollups up to date every this many seconds
+    /// (next to `tollgate ingest`), until SIGINT/SIGTERM.
+    #[arg(long)]
+    pub every: Option<u64>,
 }
 
 /// `tollgate report …`.
@@ -262,16 +266,32 @@ fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
 fn rollup(args: RollupArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(&args.common)?;
     let rt = runtime()?;
-    let lake = open_lake(&cfg, &rt)?;
     let store = tollgate_aggregator::lake_store(&cfg.lake.location)?;
-    let report = rt.block_on(tollgate_aggregator::rollup::run(&lake, &store))?;
-    println!(
-        "rollups: {} day(s) rebuilt ({} rows), {} already up to date",
-        report.days_rebuilt.len(),
-        report.rows,
-        report.days_unchanged
-    );
-    Ok(ExitCode::SUCCESS)
+    let shutdown = Arc::new(AtomicBool::new(false));
+    if args.every.is_some() {
+        rt.spawn(wait_for_signal(shutdown.clone()));
+    }
+    loop {
+        // Reopened each round so new days' folders are seen.
+        let lake = open_lake(&cfg, &rt)?;
+        let report = rt.block_on(tollgate_aggregator::rollup::run(&lake, &store))?;
+        println!(
+            "rollups: {} day(s) rebuilt ({} rows), {} already up to date",
+            report.days_rebuilt.len(),
+            report.rows,
+            report.days_unchanged
+        );
+        let Some(every) = args.every else {
+            return Ok(ExitCode::SUCCESS);
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(every.max(1));
+        while std::time::Instant::now() < until {
+            if shutdown.load(Ordering::Relaxed) {
+                return Ok(ExitCode::SUCCESS);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
 }
 
 fn parse_time(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
