@@ -70,14 +70,13 @@ pub enum IngestError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
     /// A partition's position is outside what the broker still holds.
+    /// librdkafka does not say which partition, so every assigned one is named.
     #[error(
-        "kafka {topic}/{partition}: the lake's position is outside the topic's retained offsets ({detail}); data between them is gone from Kafka. Restore it from an archive with `tollgate import`, then remove _tollgate/offsets/{topic}/{partition}.json to start from the oldest retained message"
+        "kafka: a position the lake holds is outside the topic's retained offsets ({detail}); data between them is gone from Kafka. Assigned partitions: {assigned}. Compare each partition's _tollgate/offsets/<topic>/<partition>.json with the topic's low watermark, restore the gap with `tollgate import`, then remove that marker to start from the oldest retained message"
     )]
     OutOfRange {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
+        /// The partitions this member owned, `topic/partition` comma-separated.
+        assigned: String,
         /// What the broker said.
         detail: String,
     },
@@ -329,11 +328,13 @@ pub fn run_blocking(
                 if code == rdkafka::types::RDKafkaErrorCode::AutoOffsetReset
                     || code == rdkafka::types::RDKafkaErrorCode::OffsetOutOfRange =>
             {
-                let assigned: Vec<_> = lock(&shared).assigned.keys().cloned().collect();
-                let (topic, partition) = assigned.first().cloned().unwrap_or_default();
+                let assigned: Vec<String> = lock(&shared)
+                    .assigned
+                    .keys()
+                    .map(|(t, p)| format!("{t}/{p}"))
+                    .collect();
                 break Err(IngestError::OutOfRange {
-                    topic,
-                    partition,
+                    assigned: assigned.join(", "),
                     detail: code.to_string(),
                 });
             }
