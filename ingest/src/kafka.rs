@@ -112,6 +112,9 @@ struct PartitionState {
     next: Option<i64>,
     /// Unflushed rows.
     buffer: Option<Buffer>,
+    /// Whether the lake's position was checked against the broker's
+    /// retained offsets since assignment.
+    verified: bool,
 }
 
 struct Buffer {
@@ -236,6 +239,7 @@ impl IngestContext {
                     marker,
                     next,
                     buffer: None,
+                    verified: false,
                 },
             ));
         }
@@ -397,6 +401,7 @@ pub fn run_blocking(
         }
 
         // Flush triggers: rows or age per partition, bytes over all.
+        verify_positions(&consumer, &shared)?;
         if options.once && once_targets.is_none() {
             once_targets = Some(topic_targets(&consumer, &settings.kafka.topics)?);
         }
@@ -473,6 +478,49 @@ pub fn run_blocking(
     }
     consumer.unsubscribe();
     result.map(|()| report)
+}
+
+/// Checks each newly assigned partition's lake position against the
+/// offsets the broker still holds. Below the low watermark means records
+/// were deleted by retention before Tollgate read them; above the high
+/// watermark means the topic was recreated. Either way consuming would
+/// silently skip or misnumber data, so ingest stops with an error that
+/// names the partition.
+fn verify_positions(
+    consumer: &BaseConsumer<IngestContext>,
+    shared: &Mutex<Shared>,
+) -> Result<(), IngestError> {
+    let pending: Vec<((String, i32), Option<i64>)> = lock(shared)
+        .assigned
+        .iter()
+        .filter(|(_, s)| !s.verified)
+        .map(|(k, s)| (k.clone(), s.marker.as_ref().map(|m| m.next_offset)))
+        .collect();
+    for ((topic, partition), next) in pending {
+        let (low, high) = match consumer.fetch_watermarks(
+            &topic,
+            partition,
+            Duration::from_secs(10),
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(topic, partition, error = %e, "cannot read watermarks yet; will retry");
+                continue;
+            }
+        };
+        if let Some(n) = next
+            && (n < low || n > high)
+        {
+            return Err(IngestError::OutOfRange {
+                assigned: format!("{topic}/{partition}"),
+                detail: format!("the lake resumes at offset {n}, the broker holds {low}..{high}"),
+            });
+        }
+        if let Some(s) = lock(shared).assigned.get_mut(&(topic, partition)) {
+            s.verified = true;
+        }
+    }
+    Ok(())
 }
 
 /// `--once`: (low, high) watermarks per (topic, partition).

@@ -605,3 +605,51 @@ fn kafka_to_s3_compatible_lake_exactly_once() {
     );
     assert_exactly_once(&local, &w);
 }
+
+#[test]
+fn a_lake_position_outside_the_topic_stops_ingest_instead_of_skipping() {
+    let _serial = heavy();
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let w = produce(&broker, "gw-gap", 40, 0);
+    // The lake says partition 0 resumes far beyond anything the broker holds
+    // (what a retention gap looks like from the other side).
+    let marker = lake.join("_tollgate/offsets/gw-gap/0.json");
+    std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    std::fs::write(
+        &marker,
+        r#"{"version":1,"topic":"gw-gap","partition":0,"first_offset":0,"next_offset":1000000,"files":[],
+            "messages":0,"events":0,"rejects":0,"total_messages":0,"total_events":0,"total_rejects":0,
+            "committed_at":"2024-06-11T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let cfg = config(dir.path(), &broker, &w.topic, "gap", &lake, 100);
+    let log = dir.path().join("ingest.log");
+    let mut child = spawn_ingest(&cfg, true, &log);
+    let status = wait_exit_any(&mut child, Duration::from_secs(120));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !status.success(),
+        "ingest should stop with an error; log:\n{text}"
+    );
+    assert!(
+        text.contains("outside the topic's retained offsets"),
+        "log:\n{text}"
+    );
+    assert!(text.contains("gw-gap/0"), "log:\n{text}");
+}
+
+fn wait_exit_any(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ingest did not stop within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
