@@ -112,6 +112,9 @@ pub struct TrafficArgs {
     /// table, csv or json.
     #[arg(long, short, default_value = "table")]
     pub format: OutputFormat,
+    /// IANA time zone for day buckets (default UTC), e.g. Europe/Berlin.
+    #[arg(long)]
+    pub tz: Option<String>,
     /// Compute from the hourly rollups (fast; percentiles within 1 %) instead of raw events.
     #[arg(long)]
     pub rollups: bool,
@@ -325,6 +328,7 @@ fn report_traffic(args: TrafficArgs) -> anyhow::Result<ExitCode> {
         bucket,
         by: by.clone(),
         consumer: None,
+        tz: args.tz.clone(),
     };
     let mut rows = if args.rollups {
         rt.block_on(traffic::from_rollups(&lake, &q))?

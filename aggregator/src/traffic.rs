@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::DataType;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
@@ -109,6 +109,17 @@ pub struct TrafficQuery {
     pub by: Vec<Dim>,
     /// Only this consumer.
     pub consumer: Option<String>,
+    /// IANA time zone of day buckets (`Europe/Berlin`); UTC when `None`.
+    pub tz: Option<String>,
+}
+
+/// Parses an IANA zone name (also checked because it is put into SQL).
+fn parse_tz(tz: &str) -> Result<chrono_tz::Tz, AnalyticsError> {
+    tz.parse::<chrono_tz::Tz>().map_err(|_| {
+        AnalyticsError::Invalid(format!(
+            "unknown time zone {tz:?}; use an IANA name such as Europe/Berlin"
+        ))
+    })
 }
 
 /// One row of the answer.
@@ -185,24 +196,33 @@ fn range_filter(q: &TrafficQuery, ts_col: &str) -> Result<String, AnalyticsError
     Ok(w)
 }
 
-fn bucket_sql(b: Bucket, col: &str) -> String {
+/// The bucket start as epoch milliseconds (`BIGINT`), so no timestamp
+/// conversion can shift it. Day buckets start at midnight in `tz`.
+fn bucket_sql(b: Bucket, col: &str, tz: Option<&chrono_tz::Tz>) -> String {
     let unit = match b {
         Bucket::Minute => "minute",
         Bucket::Hour => "hour",
         Bucket::Day => "day",
     };
-    format!("CAST(date_trunc('{unit}', {col}) AS TIMESTAMP(3))")
+    match (b, tz) {
+        (Bucket::Day, Some(tz)) => format!(
+            "CAST(date_trunc('day', arrow_cast({col}, 'Timestamp(ms, \"{}\")')) AS BIGINT)",
+            tz.name()
+        ),
+        _ => format!("CAST(date_trunc('{unit}', {col}) AS BIGINT)"),
+    }
 }
 
 /// Exact metrics from the events.
 pub async fn exact(lake: &Lake, q: &TrafficQuery) -> Result<Vec<TrafficRow>, AnalyticsError> {
     let mut select = Vec::new();
     let mut group = Vec::new();
+    let tz = q.tz.as_deref().map(parse_tz).transpose()?;
     if let Some(b) = q.bucket {
-        select.push(format!("{} AS bucket", bucket_sql(b, "ts")));
+        select.push(format!("{} AS bucket", bucket_sql(b, "ts", tz.as_ref())));
         group.push("bucket".to_string());
     } else {
-        select.push("CAST(NULL AS TIMESTAMP(3)) AS bucket".into());
+        select.push("CAST(NULL AS BIGINT) AS bucket".into());
     }
     for (i, d) in q.by.iter().enumerate() {
         select.push(format!("CAST({} AS VARCHAR) AS g{i}", d.sql()));
@@ -249,11 +269,8 @@ fn sort_rows(rows: &mut [TrafficRow]) {
 }
 
 fn read_rows(b: &RecordBatch, dims: usize) -> Result<Vec<TrafficRow>, AnalyticsError> {
-    let bucket = datafusion::arrow::compute::cast(
-        b.column(0),
-        &DataType::Timestamp(TimeUnit::Millisecond, None),
-    )?;
-    let bucket = bucket.as_primitive::<TimestampMillisecondType>();
+    let bucket = datafusion::arrow::compute::cast(b.column(0), &DataType::Int64)?;
+    let bucket = bucket.as_primitive::<Int64Type>();
     let at = |i: usize| 1 + dims + i;
     let int = |i: usize| b.column(at(i)).as_primitive::<Int64Type>();
     let flt = |i: usize| b.column(at(i)).as_primitive::<Float64Type>();
@@ -314,6 +331,7 @@ pub async fn from_rollups(
             "rollups are hourly: minute buckets need the exact query".into(),
         ));
     }
+    let tz = q.tz.as_deref().map(parse_tz).transpose()?;
     let sql = format!(
         "SELECT * FROM rollups_hourly WHERE {}",
         range_filter(q, "hour")?
@@ -324,10 +342,11 @@ pub async fn from_rollups(
         BTreeMap::new();
     for b in &batches {
         for (key, agg) in decode_rows(b)? {
-            let bucket = q.bucket.map(|b| match b {
-                Bucket::Day => key.hour - key.hour.rem_euclid(86_400_000),
-                _ => key.hour,
-            });
+            let bucket = match q.bucket {
+                None => None,
+                Some(Bucket::Day) => Some(local_midnight(key.hour, tz.as_ref())?),
+                Some(_) => Some(key.hour),
+            };
             let dims =
                 q.by.iter()
                     .map(|d| match d {
@@ -426,4 +445,31 @@ pub fn top(mut rows: Vec<TrafficRow>, order: TopOrder, n: usize) -> Vec<TrafficR
     });
     rows.truncate(n);
     rows
+}
+
+/// Epoch ms of the midnight (in `tz`, UTC if none) starting the day that
+/// contains the hour `hour_ms`. Rollups are hourly, so a zone whose offset
+/// is not a whole number of hours cannot be served from them.
+fn local_midnight(hour_ms: i64, tz: Option<&chrono_tz::Tz>) -> Result<i64, AnalyticsError> {
+    use chrono::Offset;
+    let Some(tz) = tz else {
+        return Ok(hour_ms - hour_ms.rem_euclid(86_400_000));
+    };
+    let at = Utc
+        .timestamp_millis_opt(hour_ms)
+        .single()
+        .ok_or_else(|| AnalyticsError::Invalid("hour out of range".into()))?
+        .with_timezone(tz);
+    if at.offset().fix().local_minus_utc() % 3600 != 0 {
+        return Err(AnalyticsError::Invalid(format!(
+            "{} is not a whole number of hours from UTC; day buckets in it need the exact query",
+            tz.name()
+        )));
+    }
+    let midnight = at
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|m| tz.from_local_datetime(&m).earliest())
+        .ok_or_else(|| AnalyticsError::Invalid(format!("no midnight in {}", tz.name())))?;
+    Ok(midnight.timestamp_millis())
 }

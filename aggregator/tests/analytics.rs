@@ -39,6 +39,7 @@ async fn exact_metrics_match_a_hand_count() {
         bucket: None,
         by: vec![Dim::Consumer],
         consumer: None,
+        tz: None,
     };
     let rows = traffic::exact(&lake, &q).await.unwrap();
     // By hand, from the events themselves.
@@ -91,6 +92,7 @@ async fn top_n_ranks_by_calls_errors_and_latency() {
         bucket: None,
         by: vec![Dim::Route],
         consumer: None,
+        tz: None,
     };
     let rows = traffic::exact(&lake, &q).await.unwrap();
     let top = traffic::top(rows.clone(), traffic::TopOrder::Calls, 2);
@@ -122,6 +124,7 @@ async fn hourly_series_by_route_matches_the_golden_file() {
         bucket: Some(Bucket::Hour),
         by: vec![Dim::Route, Dim::StatusClass],
         consumer: None,
+        tz: None,
     };
     let rows = traffic::exact(&lake, &q).await.unwrap();
     let text: String = rows
@@ -168,6 +171,7 @@ async fn rollup_percentiles_are_within_one_percent_of_exact_and_counts_equal() {
             bucket,
             by,
             consumer: None,
+            tz: None,
         };
         let exact = traffic::exact(&lake, &q).await.unwrap();
         let fast = traffic::from_rollups(&lake, &q).await.unwrap();
@@ -227,6 +231,7 @@ async fn rollup_is_idempotent_and_picks_up_late_events() {
         bucket: None,
         by: vec![],
         consumer: None,
+        tz: None,
     };
     let fast = traffic::from_rollups(&lake, &q).await.unwrap();
     assert_eq!(fast[0].calls, 4001);
@@ -398,4 +403,54 @@ for r in rows:
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), ours);
+}
+
+#[tokio::test]
+async fn day_buckets_follow_the_time_zone_exactly_and_from_rollups() {
+    let (dir, lake, events) = lake_with(6000).await;
+    let store = lake_store(dir.path().to_str().unwrap()).unwrap();
+    rollup::run(&lake, &store).await.unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap(), &AnalyticsConfig::default())
+        .await
+        .unwrap();
+    let (from, to) = range_all();
+    let q = TrafficQuery {
+        from,
+        to,
+        bucket: Some(Bucket::Day),
+        by: vec![],
+        consumer: None,
+        tz: Some("Europe/Berlin".into()),
+    };
+    let exact = traffic::exact(&lake, &q).await.unwrap();
+    let fast = traffic::from_rollups(&lake, &q).await.unwrap();
+    // June in Berlin is UTC+2: local days start at 22:00 UTC the day before.
+    for r in &exact {
+        assert_eq!(r.bucket.unwrap().format("%H:%M").to_string(), "22:00");
+    }
+    // Count by hand in local days.
+    let mut want: BTreeMap<i64, i64> = BTreeMap::new();
+    for e in &events {
+        let local_day_start =
+            (e.ts.0 + 2 * 3_600_000).div_euclid(86_400_000) * 86_400_000 - 2 * 3_600_000;
+        *want.entry(local_day_start).or_default() += 1;
+    }
+    let got: BTreeMap<i64, i64> = exact
+        .iter()
+        .map(|r| (r.bucket.unwrap().timestamp_millis(), r.calls))
+        .collect();
+    assert_eq!(got, want);
+    let got_fast: BTreeMap<i64, i64> = fast
+        .iter()
+        .map(|r| (r.bucket.unwrap().timestamp_millis(), r.calls))
+        .collect();
+    assert_eq!(got_fast, want);
+    let bad = TrafficQuery {
+        tz: Some("Mars/Olympus".into()),
+        ..q
+    };
+    assert!(matches!(
+        traffic::exact(&lake, &bad).await,
+        Err(AnalyticsError::Invalid(_))
+    ));
 }
