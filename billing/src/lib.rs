@@ -1,10 +1,21 @@
-//! # tollgate-billing: price plans, subscriptions and invoices
+//! # tollgate-billing: price plans and exact invoices
 //!
-//! Will rate per-consumer usage against tiered price plans with
-//! `rust_decimal` (never floats) and produce monthly invoices that are
-//! exact, explainable line by line and immutable once finalized. Not built
-//! yet (issue 5); the crate exists so the workspace has its final shape.
+//! Rates per-consumer usage against tiered price plans in exact decimal
+//! money (`rust_decimal`, never floats) with explicit rounding, and
+//! explains every amount line by line with its tier breakdown. The core is
+//! pure: no I/O, no clock. Subscriptions, invoice runs and finalisation
+//! build on it (issue 5); `tollgate quote` uses it directly.
 //!
 //! # Layout
 //!
-//! Empty for now.
+//! - [`money`]: currencies (ISO 4217 minor units) and rounding modes.
+//! - [`plan`]: `plans.toml`, its models and validation.
+//! - [`rate`]: rating: plan + usage → lines with tier breakdowns.
+
+pub mod money;
+pub mod plan;
+pub mod rate;
+
+pub use money::{Currency, Rounding};
+pub use plan::{Charge, Metric, Model, Plan, PlanError, PlanId, PlansFile, Tier};
+pub use rate::{Line, LineKind, RateError, Rated, TierPart, rate};

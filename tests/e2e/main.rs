@@ -10,6 +10,7 @@ mod decode;
 mod import;
 mod ingest;
 mod lake;
+mod quote;
 mod s3;
 
 use std::path::PathBuf;
