@@ -13,9 +13,8 @@
 use std::io::{self, BufRead, Write};
 
 use serde::Serialize;
-use tollgate_schemas::{
-    DecodeOptions, Decoded, Format, Position, Reject, RejectReason, decode_into,
-};
+use tollgate_schemas::decode::oversized_reject;
+use tollgate_schemas::{DecodeOptions, Decoded, Format, Position, RejectReason, decode_into};
 
 use crate::lines::LineReader;
 
@@ -69,17 +68,9 @@ pub fn run<R: BufRead, W: Write, E: Write>(
         decoded.rejects.clear();
         decoded.event_index.clear();
         if line.full_len > opts.max_message_bytes {
-            let keep = line.bytes.len().min(opts.oversized_keep_bytes);
-            let mut r = Reject::new(
-                RejectReason::Oversized,
-                format!(
-                    "line is {} bytes, more than the {} allowed; raise max_message_bytes if this is a real access-log record",
-                    line.full_len, opts.max_message_bytes
-                ),
-                &line.bytes[..keep],
-            );
-            r.raw_truncated = true;
-            decoded.rejects.push(r);
+            decoded
+                .rejects
+                .push(oversized_reject(&line.bytes, line.full_len, opts));
         } else {
             decode_into(&line.bytes, format, opts, Position(None), &mut decoded);
         }

@@ -249,15 +249,7 @@ impl Importer {
                     payload,
                 };
                 if *full_len > self.max_line {
-                    let mut r = tollgate_schemas::Reject::new(
-                        tollgate_schemas::RejectReason::Oversized,
-                        format!(
-                            "line is {full_len} bytes, more than the {} allowed; raise ingest.max_message_bytes if this is a real access-log record",
-                            self.max_line
-                        ),
-                        payload,
-                    );
-                    r.raw_truncated = true;
+                    let r = self.decoder.oversized(payload, *full_len);
                     batch.add_reject(&r, &msg.source, *full_len, now_ms);
                     continue;
                 }

@@ -62,6 +62,12 @@ impl MessageDecoder {
         }
     }
 
+    /// The reject for a message of `full_len` bytes over the limit, of which
+    /// `kept` is the prefix a bounded reader held.
+    pub fn oversized(&self, kept: &[u8], full_len: usize) -> Reject {
+        tollgate_schemas::decode::oversized_reject(kept, full_len, &self.opts)
+    }
+
     /// The quarantine's raw-bytes cap.
     pub fn raw_cap(&self) -> usize {
         self.raw_cap

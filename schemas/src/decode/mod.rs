@@ -167,16 +167,23 @@ pub fn decode_into(
 }
 
 fn oversized(payload: &[u8], len: usize, opts: &DecodeOptions) -> Reject {
-    let keep = payload.len().min(opts.oversized_keep_bytes);
+    oversized_reject(payload, len, opts)
+}
+
+/// The reject for a message of `full_len` bytes, over the limit, of which
+/// the caller holds `kept` (a line reader keeps only a bounded prefix). The
+/// reject keeps at most `oversized_keep_bytes` of them.
+pub fn oversized_reject(kept: &[u8], full_len: usize, opts: &DecodeOptions) -> Reject {
+    let keep = kept.len().min(opts.oversized_keep_bytes);
     let mut r = Reject::new(
         RejectReason::Oversized,
         format!(
-            "message is {len} bytes, more than the {} allowed; raise max_message_bytes if this is a real access-log record",
+            "message is {full_len} bytes, more than the {} allowed; raise max_message_bytes if this is a real access-log record",
             opts.max_message_bytes
         ),
-        &payload[..keep],
+        &kept[..keep],
     );
-    r.raw_truncated = keep < payload.len();
+    r.raw_truncated = keep < full_len;
     r
 }
 
