@@ -5,6 +5,8 @@
 //! filter on `date` prunes whole folders, a filter on `ts` prunes row groups
 //! by their statistics. A table whose folder does not exist yet is an empty
 //! table with the right schema, so queries work on a fresh lake.
+//! `invoices` (one row per invoice line, written by the billing stage) is
+//! partitioned by `period=YYYY-MM` instead.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use serde::{Deserialize, Serialize};
-use tollgate_schemas::lake::{lake_event_schema, quarantine_schema};
+use tollgate_schemas::lake::{invoice_line_schema, lake_event_schema, quarantine_schema};
 
 use crate::AnalyticsError;
 
@@ -58,9 +60,12 @@ pub struct Lake {
     location: String,
 }
 
-fn with_date(schema: &SchemaRef) -> SchemaRef {
+/// The `period=` partition column of the `invoices` table (`YYYY-MM`).
+pub const PERIOD_COL: &str = "period";
+
+fn with_partition(schema: &SchemaRef, col: &str) -> SchemaRef {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(DATE_COL, DataType::Utf8, false));
+    fields.push(Field::new(col, DataType::Utf8, false));
     Arc::new(Schema::new(fields))
 }
 
@@ -118,6 +123,8 @@ impl Lake {
             .await?;
         lake.register("rollups_hourly", &base, crate::rollup::rollup_schema())
             .await?;
+        lake.register("invoices", &base, invoice_line_schema())
+            .await?;
         Ok(lake)
     }
 
@@ -131,19 +138,24 @@ impl Lake {
             "rollups_hourly" => "rollups/hourly",
             other => other,
         };
+        let partition = if table == "invoices" {
+            PERIOD_COL
+        } else {
+            DATE_COL
+        };
         let path = format!("{base}{dir}/");
         let exists = match path.strip_prefix('/') {
             Some(_) => std::path::Path::new(&path).is_dir(),
             None => true,
         };
         if !exists {
-            let empty = MemTable::try_new(with_date(&schema), vec![vec![]])?;
+            let empty = MemTable::try_new(with_partition(&schema, partition), vec![vec![]])?;
             self.ctx.register_table(table, Arc::new(empty))?;
             return Ok(());
         }
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![(DATE_COL.to_string(), DataType::Utf8)]);
+            .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
         self.ctx
             .register_listing_table(table, &path, options, Some(schema), None)
             .await?;

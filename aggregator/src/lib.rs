@@ -13,13 +13,17 @@
 //! - [`traffic`]: the traffic metrics, exact and from rollups.
 //! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
 //! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles.
+//! - [`inventory`]: which consumers and hours the rollups hold (cheap look-ups).
+//! - [`usage`]: billable usage per consumer and day, deduplicated by `event_id`.
 //! - [`output`]: record batches as a table, CSV, JSON or Parquet.
 
+pub mod inventory;
 pub mod lake;
 pub mod output;
 pub mod rollup;
 pub mod sketch;
 pub mod traffic;
+pub mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -169,11 +169,11 @@ pub(crate) fn check_day(day: &str) -> Result<NaiveDate, AnalyticsError> {
         .map_err(|_| AnalyticsError::Invalid(format!("{day:?} is not a YYYY-MM-DD date")))
 }
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn ts_literal(t: DateTime<Utc>) -> String {
+pub(crate) fn ts_literal(t: DateTime<Utc>) -> String {
     format!("CAST('{}' AS TIMESTAMP)", t.format("%Y-%m-%dT%H:%M:%S%.3f"))
 }
 

@@ -39,42 +39,7 @@ pub enum PlanError {
     },
 }
 
-/// What a charge counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// API calls.
-    Calls,
-    /// Sum of request bytes.
-    RequestBytes,
-    /// Sum of response bytes.
-    ResponseBytes,
-}
-
-impl Metric {
-    /// The name used in plans and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Calls => "calls",
-            Metric::RequestBytes => "request_bytes",
-            Metric::ResponseBytes => "response_bytes",
-        }
-    }
-}
-
-/// Which events a charge counts (all of them when empty).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Filter {
-    /// Only calls with a status below this (e.g. 500: don't bill server errors).
-    pub status_below: Option<u16>,
-    /// Only this API.
-    pub api: Option<String>,
-    /// Only routes starting with this.
-    pub route_prefix: Option<String>,
-    /// Only this method.
-    pub method: Option<String>,
-}
+pub use tollgate_schemas::meter::{Filter, Metric};
 
 /// One tier of a graduated or volume price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plan::{Model, Plan, Tier};
 
@@ -28,7 +28,7 @@ pub enum RateError {
 }
 
 /// One tier's share of a line: how many units fell in it and what they cost.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierPart {
     /// 1-based tier number.
     pub tier: usize,
@@ -47,7 +47,7 @@ pub struct TierPart {
 }
 
 /// What kind of line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     /// The recurring base fee (prorated).
@@ -59,7 +59,7 @@ pub enum LineKind {
 }
 
 /// One invoice line, explainable on its own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     /// Kind of line.
     pub kind: LineKind,
@@ -68,7 +68,7 @@ pub struct Line {
     /// Human text.
     pub description: String,
     /// Metric name for usage lines.
-    pub metric: Option<&'static str>,
+    pub metric: Option<String>,
     /// Quantity rated.
     pub quantity: u64,
     /// How the amount was made.
@@ -80,14 +80,14 @@ pub struct Line {
 }
 
 /// The rated lines of one plan for one period (or segment).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rated {
     /// Plan id.
     pub plan: String,
     /// Plan version.
     pub version: u32,
     /// ISO 4217 code.
-    pub currency: &'static str,
+    pub currency: String,
     /// Lines: base fee, usage charges in plan order, minimum true-up.
     pub lines: Vec<Line>,
     /// Sum of the rounded line amounts.
@@ -95,13 +95,16 @@ pub struct Rated {
 }
 
 /// Rates `usage` (charge id or metric name → quantity; a charge uses its
-/// id's entry, else its metric's) with `plan`. `base_fee_share` prorates
-/// the base fee (1 for a whole period; days in segment ÷ days in period).
+/// id's entry, else its metric's) with `plan`. `period_share` prorates the
+/// recurring amounts, the base fee and the minimum commitment (1 for a
+/// whole period; days in the segment ÷ days in the period). Usage is never
+/// prorated: tiers apply to the usage of the segment as given.
 pub fn rate(
     plan: &Plan,
     usage: &BTreeMap<String, u64>,
-    base_fee_share: Decimal,
+    period_share: Decimal,
 ) -> Result<Rated, RateError> {
+    let base_fee_share = period_share;
     let currency = plan.currency();
     let round = |d: Decimal| plan.rounding.apply(d, currency);
     let mut lines = Vec::new();
@@ -147,21 +150,30 @@ pub fn rate(
             kind: LineKind::Usage,
             charge: c.id.clone(),
             description: c.description.clone().unwrap_or_else(|| c.id.clone()),
-            metric: Some(c.metric.name()),
+            metric: Some(c.metric.name().to_string()),
             quantity,
             tiers,
             unrounded,
             amount,
         });
     }
-    if let Some(min) = plan.minimum
+    let minimum = match plan.minimum {
+        Some(m) => Some(
+            m.checked_mul(period_share)
+                .ok_or_else(|| RateError::Overflow {
+                    charge: "minimum".into(),
+                })?,
+        ),
+        None => None,
+    };
+    if let Some(min) = minimum
         && usage_total < min
     {
         let unrounded = min - usage_total;
         lines.push(Line {
             kind: LineKind::Minimum,
             charge: "minimum".into(),
-            description: format!("Minimum commitment {min} {currency}: true-up"),
+            description: format!("Minimum commitment {} {currency}: true-up", min.normalize()),
             metric: None,
             quantity: 1,
             tiers: Vec::new(),
@@ -173,7 +185,7 @@ pub fn rate(
     Ok(Rated {
         plan: plan.id.0.clone(),
         version: plan.version,
-        currency: currency.code,
+        currency: currency.code.to_string(),
         lines,
         total,
     })

@@ -296,3 +296,18 @@ fn extreme_allowances_do_not_overflow() {
         assert_eq!(parts.iter().map(|p| p.amount).sum::<Decimal>(), d("0"));
     }
 }
+
+#[test]
+fn minimum_is_prorated_with_the_period_share() {
+    // growth: minimum 100 on usage. Ten days of thirty: a 33.33 true-up
+    // (100 × 1/3 = 33.333… rounded half away from zero).
+    let plans = shipped();
+    let growth = plans.get("growth", Some(1)).unwrap();
+    let r = rate(growth, &usage(&[("calls", 0)]), d("10") / d("30")).unwrap();
+    let min = r
+        .lines
+        .iter()
+        .find(|l| l.kind == LineKind::Minimum)
+        .unwrap();
+    assert_eq!(min.amount, d("33.33"));
+}

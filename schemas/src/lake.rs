@@ -74,3 +74,69 @@ pub fn quarantine_schema() -> SchemaRef {
     ]);
     Arc::new(Schema::new(fields))
 }
+
+/// Columns of the `invoices` table.
+pub mod invoice_col {
+    pub const NUMBER: &str = "number";
+    pub const STATUS: &str = "status";
+    pub const CONSUMER: &str = "consumer";
+    pub const CURRENCY: &str = "currency";
+    pub const LINE: &str = "line";
+    pub const KIND: &str = "kind";
+    pub const CHARGE: &str = "charge";
+    pub const DESCRIPTION: &str = "description";
+    pub const METRIC: &str = "metric";
+    pub const PLAN: &str = "plan";
+    pub const PLAN_VERSION: &str = "plan_version";
+    pub const SEGMENT_FROM: &str = "segment_from";
+    pub const SEGMENT_TO: &str = "segment_to";
+    pub const QUANTITY: &str = "quantity";
+    pub const AMOUNT: &str = "amount";
+    pub const EVENTS: &str = "events";
+    pub const FIRST_TS: &str = "first_ts";
+    pub const LAST_TS: &str = "last_ts";
+    pub const ADJUSTS_INVOICE: &str = "adjusts_invoice";
+    pub const ADJUSTS_PERIOD: &str = "adjusts_period";
+    pub const INVOICE_TOTAL: &str = "invoice_total";
+}
+
+/// Scale of money columns: enough for every ISO 4217 minor unit (KWD 3).
+pub const MONEY_SCALE: i8 = 4;
+
+/// Schema of the `invoices` table: one row per invoice line, under
+/// `invoices/period=YYYY-MM/` (the partition column `period` is added by
+/// readers). Amounts are exact `DECIMAL(38, 4)`, never floats.
+pub fn invoice_line_schema() -> SchemaRef {
+    use invoice_col::*;
+    let money = DataType::Decimal128(38, MONEY_SCALE);
+    Arc::new(Schema::new(vec![
+        // Null while the invoice is a draft.
+        Field::new(NUMBER, DataType::Utf8, true),
+        // draft or finalized.
+        Field::new(STATUS, DataType::Utf8, false),
+        Field::new(CONSUMER, DataType::Utf8, false),
+        Field::new(CURRENCY, DataType::Utf8, false),
+        // 1-based position on the invoice.
+        Field::new(LINE, DataType::Int32, false),
+        // base_fee, usage, minimum or adjustment.
+        Field::new(KIND, DataType::Utf8, false),
+        Field::new(CHARGE, DataType::Utf8, false),
+        Field::new(DESCRIPTION, DataType::Utf8, false),
+        Field::new(METRIC, DataType::Utf8, true),
+        Field::new(PLAN, DataType::Utf8, false),
+        Field::new(PLAN_VERSION, DataType::Int32, false),
+        // The days the line covers: [segment_from, segment_to).
+        Field::new(SEGMENT_FROM, DataType::Date32, false),
+        Field::new(SEGMENT_TO, DataType::Date32, false),
+        Field::new(QUANTITY, DataType::Int64, false),
+        Field::new(AMOUNT, money.clone(), false),
+        // Events behind a usage line and their time range.
+        Field::new(EVENTS, DataType::Int64, true),
+        Field::new(FIRST_TS, ts_type(), true),
+        Field::new(LAST_TS, ts_type(), true),
+        // For adjustment lines: the invoice and period they correct.
+        Field::new(ADJUSTS_INVOICE, DataType::Utf8, true),
+        Field::new(ADJUSTS_PERIOD, DataType::Utf8, true),
+        Field::new(INVOICE_TOTAL, money, false),
+    ]))
+}

@@ -49,6 +49,7 @@
 //! - [`reject`]: [`Reject`] and [`RejectReason`]: input that is not an event.
 //! - [`arrow`]: the Arrow schema and record-batch conversion.
 //! - [`lake`]: the lake tables' schemas: events with lineage, quarantine.
+//! - [`meter`]: billable metrics and their filters (billing ↔ aggregator).
 //! - [`decode`]: format detection and one module per gateway; [`decode::fields`]
 //!   holds the lenient, exact field readers they share.
 
@@ -56,6 +57,7 @@ pub mod arrow;
 pub mod decode;
 pub mod event;
 pub mod lake;
+pub mod meter;
 pub mod reject;
 
 pub use decode::{DecodeOptions, Decoded, Format, Position, decode, decode_into};

@@ -1,0 +1,224 @@
+//! Billable usage: per consumer and UTC day, each meter's quantity, the
+//! number of events behind it and their time range, deduplicated by
+//! `event_id`.
+//!
+//! Deduplication: rows that share an `event_id` are one call delivered
+//! more than once; the call counts once. Of the copies, the one kept is the
+//! smallest by (consumer, ts, status, api, route, method, bytes), so the
+//! result does not depend on file order or on how the lake is split. Copies
+//! are rare, so the totals are computed over all rows and the extra copies
+//! subtracted, with the same SQL expressions (the two cannot disagree). The
+//! time range of a line is that of the matching rows before deduplication
+//! (copies of one call share its timestamp).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array as _, RecordBatch};
+use arrow_schema::DataType;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use tollgate_schemas::meter::{Meter, Metric};
+
+use crate::AnalyticsError;
+use crate::lake::Lake;
+use crate::traffic::{quote, ts_literal};
+
+/// One meter's usage for one consumer and day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MeterUsage {
+    /// The quantity: matching calls, or the sum of their bytes.
+    pub quantity: u64,
+    /// Matching events.
+    pub events: u64,
+    /// Earliest matching event, epoch ms.
+    pub first_ts: Option<i64>,
+    /// Latest matching event, epoch ms.
+    pub last_ts: Option<i64>,
+}
+
+impl MeterUsage {
+    /// Adds `o` (another day of the same meter).
+    pub fn add(&mut self, o: &MeterUsage) {
+        self.quantity = self.quantity.saturating_add(o.quantity);
+        self.events = self.events.saturating_add(o.events);
+        self.first_ts = min_opt(self.first_ts, o.first_ts);
+        self.last_ts = self.last_ts.max(o.last_ts);
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// One consumer's usage on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayUsage {
+    /// The consumer (`None`: calls without a consumer).
+    pub consumer: Option<String>,
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// Events that day, after deduplication.
+    pub events: u64,
+    /// One entry per meter asked for, in the same order.
+    pub meters: Vec<MeterUsage>,
+}
+
+/// The answer to [`daily_usage`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UsageReport {
+    /// Per consumer and day, sorted.
+    pub days: Vec<DayUsage>,
+    /// Rows dropped because their `event_id` was already counted.
+    pub duplicates: u64,
+}
+
+/// Usage over `[from, to)`, optionally for one consumer, per meter.
+pub async fn daily_usage(
+    lake: &Lake,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    consumer: Option<&str>,
+    meters: &[Meter],
+) -> Result<UsageReport, AnalyticsError> {
+    if to <= from {
+        return Err(AnalyticsError::Invalid("`to` must be after `from`".into()));
+    }
+    let last = to - chrono::Duration::milliseconds(1);
+    let mut w = format!(
+        "date >= '{}' AND date <= '{}' AND ts >= {} AND ts < {}",
+        from.format("%Y-%m-%d"),
+        last.format("%Y-%m-%d"),
+        ts_literal(from),
+        ts_literal(to)
+    );
+    if let Some(c) = consumer {
+        let _ = write!(w, " AND consumer = {}", quote(c));
+    }
+    let aggs = aggregates(meters);
+    let totals = format!(
+        "SELECT CAST(consumer AS VARCHAR), CAST(date AS VARCHAR), CAST(count(*) AS BIGINT), {aggs} \
+         FROM events WHERE {w} GROUP BY consumer, date"
+    );
+    let extra = format!(
+        "WITH dup AS (SELECT event_id FROM events WHERE {w} GROUP BY event_id HAVING count(*) > 1), \
+         copies AS (SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY consumer, ts, status, \
+         api, route, method, request_bytes, response_bytes) AS copy_no \
+         FROM events WHERE {w} AND event_id IN (SELECT event_id FROM dup)) \
+         SELECT CAST(consumer AS VARCHAR), CAST(date AS VARCHAR), CAST(count(*) AS BIGINT), {aggs} \
+         FROM copies WHERE copy_no > 1 GROUP BY consumer, date"
+    );
+    let mut days: BTreeMap<(Option<String>, NaiveDate), DayUsage> = BTreeMap::new();
+    for b in lake.query(&totals).await? {
+        for d in read(&b, meters.len())? {
+            days.insert((d.consumer.clone(), d.day), d);
+        }
+    }
+    let mut duplicates = 0;
+    for b in lake.query(&extra).await? {
+        for x in read(&b, meters.len())? {
+            duplicates += x.events;
+            if let Some(d) = days.get_mut(&(x.consumer.clone(), x.day)) {
+                d.events = d.events.saturating_sub(x.events);
+                for (m, e) in d.meters.iter_mut().zip(&x.meters) {
+                    m.quantity = m.quantity.saturating_sub(e.quantity);
+                    m.events = m.events.saturating_sub(e.events);
+                }
+            }
+        }
+    }
+    Ok(UsageReport {
+        days: days.into_values().collect(),
+        duplicates,
+    })
+}
+
+/// Four columns per meter: quantity, events, first and last ts.
+fn aggregates(meters: &[Meter]) -> String {
+    let mut out = Vec::new();
+    for (i, m) in meters.iter().enumerate() {
+        let cond = condition(m);
+        let value = match m.metric {
+            Metric::Calls => "1",
+            Metric::RequestBytes => "coalesce(request_bytes, 0)",
+            Metric::ResponseBytes => "coalesce(response_bytes, 0)",
+        };
+        out.push(format!(
+            "CAST(coalesce(sum(CASE WHEN {cond} THEN {value} ELSE 0 END), 0) AS BIGINT) AS q{i}"
+        ));
+        out.push(format!(
+            "CAST(coalesce(sum(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS BIGINT) AS n{i}"
+        ));
+        out.push(format!(
+            "CAST(min(CASE WHEN {cond} THEN ts END) AS BIGINT) AS first{i}"
+        ));
+        out.push(format!(
+            "CAST(max(CASE WHEN {cond} THEN ts END) AS BIGINT) AS last{i}"
+        ));
+    }
+    if out.is_empty() {
+        out.push("CAST(0 AS BIGINT) AS none".into());
+    }
+    out.join(", ")
+}
+
+/// The filter as a SQL condition (`TRUE` when empty). NULL never matches.
+fn condition(m: &Meter) -> String {
+    let f = &m.filter;
+    let mut parts = Vec::new();
+    if let Some(s) = f.status_below {
+        parts.push(format!("status < {s}"));
+    }
+    if let Some(a) = &f.api {
+        parts.push(format!("api = {}", quote(a)));
+    }
+    if let Some(r) = &f.route_prefix {
+        parts.push(format!("starts_with(route, {})", quote(r)));
+    }
+    if let Some(m) = &f.method {
+        parts.push(format!("method = {}", quote(m)));
+    }
+    if parts.is_empty() {
+        "TRUE".into()
+    } else {
+        format!("coalesce({}, FALSE)", parts.join(" AND "))
+    }
+}
+
+fn read(b: &RecordBatch, meters: usize) -> Result<Vec<DayUsage>, AnalyticsError> {
+    let consumer = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+    let consumer = consumer.as_string::<i32>();
+    let date = datafusion::arrow::compute::cast(b.column(1), &DataType::Utf8)?;
+    let date = date.as_string::<i32>();
+    let int = |i: usize| b.column(i).as_primitive::<Int64Type>();
+    let opt = |i: usize, r: usize| (!int(i).is_null(r)).then(|| int(i).value(r));
+    let count = |i: usize, r: usize| opt(i, r).unwrap_or(0).max(0) as u64;
+    let mut out = Vec::with_capacity(b.num_rows());
+    for r in 0..b.num_rows() {
+        let day = NaiveDate::parse_from_str(date.value(r), "%Y-%m-%d").map_err(|e| {
+            AnalyticsError::Lake(format!("date partition {:?}: {e}", date.value(r)))
+        })?;
+        out.push(DayUsage {
+            consumer: (!consumer.is_null(r)).then(|| consumer.value(r).to_string()),
+            day,
+            events: count(2, r),
+            meters: (0..meters)
+                .map(|m| {
+                    let c = 3 + 4 * m;
+                    MeterUsage {
+                        quantity: count(c, r),
+                        events: count(c + 1, r),
+                        first_ts: opt(c + 2, r),
+                        last_ts: opt(c + 3, r),
+                    }
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,550 @@
+//! Invoices: rated segments of a period for one consumer, plus adjustment
+//! lines for late usage of earlier, finalized periods. Pure: usage in,
+//! documents out.
+//!
+//! Every line says how its amount was made: metric and filter, quantity,
+//! plan id and version, the tier breakdown, and the number and time range
+//! of the events behind it, so any amount can be re-derived from the lake.
+//!
+//! Late usage: a finalized invoice never changes. When the lake later holds
+//! more usage for its period (late events), the next invoice run rates the
+//! segment again with the new usage and adds, per line whose amount moved,
+//! an adjustment line `amount_after − amount_before` that names the
+//! original invoice. "Before" is what was billed so far: the original line
+//! plus any finalized adjustments of it, so late usage is billed once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tollgate_schemas::EpochMillis;
+use tollgate_schemas::meter::{Filter, Meter};
+
+use crate::period::Period;
+use crate::plan::{Plan, PlansFile};
+use crate::rate::{Line, LineKind, RateError, TierPart, rate};
+use crate::subscription::Segment;
+
+/// A finalized invoice's number: `{prefix}{year}-{sequence:06}`,
+/// sequential without gaps within a year.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InvoiceNumber(pub String);
+
+impl InvoiceNumber {
+    /// The number `seq` of `year`.
+    pub fn new(prefix: &str, year: i32, seq: u64) -> InvoiceNumber {
+        InvoiceNumber(format!("{prefix}{year}-{seq:06}"))
+    }
+
+    /// The sequence part, if the number has this prefix and year.
+    pub fn sequence(&self, prefix: &str, year: i32) -> Option<u64> {
+        self.0
+            .strip_prefix(prefix)?
+            .strip_prefix(&format!("{year}-"))?
+            .parse()
+            .ok()
+    }
+}
+
+impl fmt::Display for InvoiceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Draft (recomputed by every run) or finalized (frozen forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Recomputed by each `invoice run` until finalized.
+    Draft,
+    /// Numbered and immutable.
+    Finalized,
+}
+
+impl Status {
+    /// `draft` or `finalized`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Finalized => "finalized",
+        }
+    }
+}
+
+/// One meter's usage over a segment: what the lake says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Quantity of the metric.
+    pub quantity: u64,
+    /// Events behind it.
+    pub events: u64,
+    /// Earliest of those events.
+    pub first_ts: Option<EpochMillis>,
+    /// Latest of those events.
+    pub last_ts: Option<EpochMillis>,
+}
+
+/// An invoice line with the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    /// The rated line: kind, charge, quantity, tiers, amounts.
+    #[serde(flatten)]
+    pub line: Line,
+    /// The filter of a usage line's metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Usage lines: events behind the quantity and their time range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// The lines of one segment (one plan version over some days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceSegment {
+    /// Plan, version, days and proration share.
+    #[serde(flatten)]
+    pub segment: Segment,
+    /// Base fee, usage lines in plan order, minimum true-up.
+    pub lines: Vec<InvoiceLine>,
+    /// Sum of the line amounts.
+    pub subtotal: Decimal,
+}
+
+/// A correction of a finalized invoice's line, billed on a later invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustment {
+    /// The invoice corrected.
+    pub original: InvoiceNumber,
+    /// Its period.
+    pub period: Period,
+    /// Plan id of the corrected segment.
+    pub plan: String,
+    /// Plan version of the corrected segment.
+    pub version: u32,
+    /// First day of the corrected segment.
+    pub from: NaiveDate,
+    /// First day after it.
+    pub to: NaiveDate,
+    /// Kind of the corrected line.
+    pub kind: LineKind,
+    /// Charge of the corrected line.
+    pub charge: String,
+    /// Text on the invoice.
+    pub description: String,
+    /// Quantity billed so far.
+    pub quantity_before: u64,
+    /// Quantity the lake holds now.
+    pub quantity_after: u64,
+    /// Amount billed so far for the line.
+    pub amount_before: Decimal,
+    /// Amount for the line with the current usage.
+    pub amount_after: Decimal,
+    /// `amount_after − amount_before`.
+    pub amount: Decimal,
+    /// Tier breakdown of `amount_after`.
+    pub tiers: Vec<TierPart>,
+    /// Events behind `quantity_after`, and their range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// One consumer's invoice for one period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    /// Set on finalization.
+    pub number: Option<InvoiceNumber>,
+    /// Draft or finalized.
+    pub status: Status,
+    /// Day of finalization (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<NaiveDate>,
+    /// The billing period.
+    pub period: Period,
+    /// The consumer billed.
+    pub consumer: String,
+    /// ISO 4217 code; one currency per invoice.
+    pub currency: String,
+    /// Segments in time order (one unless the plan changed).
+    pub segments: Vec<InvoiceSegment>,
+    /// Corrections of earlier finalized invoices.
+    #[serde(default)]
+    pub adjustments: Vec<Adjustment>,
+    /// Sum of every line and adjustment amount.
+    pub total: Decimal,
+}
+
+/// Why an invoice could not be made.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum InvoiceError {
+    /// The plan version a subscription or invoice names is gone.
+    #[error(
+        "plan {plan} version {version} is not in the plans file; keep every version that has invoices"
+    )]
+    MissingPlan {
+        /// Plan id.
+        plan: String,
+        /// Version.
+        version: u32,
+    },
+    /// A consumer's plans in one period have different currencies.
+    #[error(
+        "{consumer}: plans of different currencies ({a}, {b}) in one period; invoice them in separate periods"
+    )]
+    MixedCurrency {
+        /// Consumer.
+        consumer: String,
+        /// One currency.
+        a: String,
+        /// The other.
+        b: String,
+    },
+    /// Rating failed.
+    #[error(transparent)]
+    Rate(#[from] RateError),
+}
+
+/// Usage per meter over one segment.
+pub type SegmentUsage = BTreeMap<Meter, Usage>;
+
+/// The meters a plan's charges read.
+pub fn meters(plan: &Plan) -> Vec<Meter> {
+    plan.charges
+        .iter()
+        .map(|c| Meter {
+            metric: c.metric,
+            filter: c.filter.clone(),
+        })
+        .collect()
+}
+
+fn plan_of<'p>(plans: &'p PlansFile, id: &str, version: u32) -> Result<&'p Plan, InvoiceError> {
+    plans
+        .get(id, Some(version))
+        .ok_or_else(|| InvoiceError::MissingPlan {
+            plan: id.to_string(),
+            version,
+        })
+}
+
+/// Rates one segment with its usage.
+pub fn rate_segment(
+    plans: &PlansFile,
+    segment: &Segment,
+    usage: &SegmentUsage,
+) -> Result<InvoiceSegment, InvoiceError> {
+    let plan = plan_of(plans, &segment.plan, segment.version)?;
+    let of = |c: &crate::plan::Charge| {
+        usage
+            .get(&Meter {
+                metric: c.metric,
+                filter: c.filter.clone(),
+            })
+            .copied()
+            .unwrap_or_default()
+    };
+    let quantities = plan
+        .charges
+        .iter()
+        .map(|c| (c.id.clone(), of(c).quantity))
+        .collect();
+    let rated = rate(plan, &quantities, segment.share)?;
+    let lines = rated
+        .lines
+        .into_iter()
+        .map(|line| {
+            let charge = (line.kind == LineKind::Usage)
+                .then(|| plan.charges.iter().find(|c| c.id == line.charge))
+                .flatten();
+            InvoiceLine {
+                filter: charge.map(|c| c.filter.clone()).filter(|f| !f.is_empty()),
+                usage: charge.map(of),
+                line,
+            }
+        })
+        .collect();
+    Ok(InvoiceSegment {
+        segment: segment.clone(),
+        lines,
+        subtotal: rated.total,
+    })
+}
+
+/// A draft invoice from rated segments and adjustments; `None` when there
+/// is nothing to bill (no segment and no adjustment).
+pub fn draft(
+    plans: &PlansFile,
+    period: Period,
+    consumer: &str,
+    segments: Vec<InvoiceSegment>,
+    adjustments: Vec<(String, Adjustment)>,
+) -> Result<Option<Invoice>, InvoiceError> {
+    let mut currency: Option<String> = None;
+    let mut check = |c: &str| match &currency {
+        Some(a) if a != c => Err(InvoiceError::MixedCurrency {
+            consumer: consumer.to_string(),
+            a: a.clone(),
+            b: c.to_string(),
+        }),
+        Some(_) => Ok(()),
+        None => {
+            currency = Some(c.to_string());
+            Ok(())
+        }
+    };
+    for s in &segments {
+        let plan = plan_of(plans, &s.segment.plan, s.segment.version)?;
+        check(plan.currency().code)?;
+    }
+    for (c, _) in &adjustments {
+        check(c)?;
+    }
+    let Some(currency) = currency else {
+        return Ok(None);
+    };
+    let adjustments: Vec<Adjustment> = adjustments.into_iter().map(|(_, a)| a).collect();
+    let total = segments.iter().map(|s| s.subtotal).sum::<Decimal>()
+        + adjustments.iter().map(|a| a.amount).sum::<Decimal>();
+    Ok(Some(Invoice {
+        number: None,
+        status: Status::Draft,
+        issued: None,
+        period,
+        consumer: consumer.to_string(),
+        currency,
+        segments,
+        adjustments,
+        total,
+    }))
+}
+
+/// The adjustments of `original` (a finalized invoice) given the usage the
+/// lake holds now for each of its segments (`fresh`, in segment order) and
+/// the finalized adjustments of it made so far (`prior`, in order).
+/// Returns each with the currency it is in.
+pub fn adjustments(
+    plans: &PlansFile,
+    original: &Invoice,
+    prior: &[&Adjustment],
+    fresh: &[SegmentUsage],
+) -> Result<Vec<(String, Adjustment)>, InvoiceError> {
+    let Some(number) = &original.number else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (seg, usage) in original.segments.iter().zip(fresh) {
+        let s = &seg.segment;
+        // What was billed so far, per usage charge: the original quantity,
+        // then each finalized adjustment's new quantity.
+        let mut billed: BTreeMap<String, u64> = seg
+            .lines
+            .iter()
+            .filter(|l| l.line.kind == LineKind::Usage)
+            .map(|l| (l.line.charge.clone(), l.line.quantity))
+            .collect();
+        for a in prior
+            .iter()
+            .filter(|a| a.from == s.from && a.plan == s.plan)
+        {
+            if a.kind == LineKind::Usage {
+                billed.insert(a.charge.clone(), a.quantity_after);
+            }
+        }
+        let plan = plan_of(plans, &s.plan, s.version)?;
+        let before = rate(plan, &billed, s.share)?;
+        let now = rate_segment(plans, s, usage)?;
+        let key = |kind: LineKind, charge: &str| (kind, charge.to_string());
+        let before_lines: BTreeMap<_, &Line> = before
+            .lines
+            .iter()
+            .map(|l| (key(l.kind, &l.charge), l))
+            .collect();
+        let mut seen = Vec::new();
+        for l in &now.lines {
+            let k = key(l.line.kind, &l.line.charge);
+            let b = before_lines.get(&k);
+            seen.push(k);
+            let (q0, a0) = b.map_or((0, Decimal::ZERO), |b| (b.quantity, b.amount));
+            if a0 == l.line.amount && q0 == l.line.quantity {
+                continue;
+            }
+            out.push((
+                original.currency.clone(),
+                Adjustment {
+                    original: number.clone(),
+                    period: original.period,
+                    plan: s.plan.clone(),
+                    version: s.version,
+                    from: s.from,
+                    to: s.to,
+                    kind: l.line.kind,
+                    charge: l.line.charge.clone(),
+                    description: format!(
+                        "Adjustment of {number} ({}): {}",
+                        original.period, l.line.description
+                    ),
+                    quantity_before: q0,
+                    quantity_after: l.line.quantity,
+                    amount_before: a0,
+                    amount_after: l.line.amount,
+                    amount: l.line.amount - a0,
+                    tiers: l.line.tiers.clone(),
+                    usage: l.usage,
+                },
+            ));
+        }
+        // A line billed before that is gone now (a true-up no longer due).
+        for (k, b) in &before_lines {
+            if seen.contains(k) || b.amount.is_zero() {
+                continue;
+            }
+            out.push((
+                original.currency.clone(),
+                Adjustment {
+                    original: number.clone(),
+                    period: original.period,
+                    plan: s.plan.clone(),
+                    version: s.version,
+                    from: s.from,
+                    to: s.to,
+                    kind: b.kind,
+                    charge: b.charge.clone(),
+                    description: format!(
+                        "Adjustment of {number} ({}): {} no longer due",
+                        original.period, b.description
+                    ),
+                    quantity_before: b.quantity,
+                    quantity_after: 0,
+                    amount_before: b.amount,
+                    amount_after: Decimal::ZERO,
+                    amount: -b.amount,
+                    tiers: Vec::new(),
+                    usage: None,
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    const PLANS: &str = r#"
+[[plan]]
+id = "p"
+version = 1
+currency = "USD"
+base_fee = "31"
+minimum = "10"
+[[plan.charge]]
+id = "calls"
+metric = "calls"
+filter = { status_below = 500 }
+[plan.charge.price]
+model = "per_unit"
+unit_price = "0.01"
+"#;
+
+    fn seg(from: &str, to: &str, days: i64) -> Segment {
+        Segment {
+            plan: "p".into(),
+            version: 1,
+            from: NaiveDate::from_str(from).unwrap(),
+            to: NaiveDate::from_str(to).unwrap(),
+            share: Decimal::from(days) / Decimal::from(31),
+        }
+    }
+
+    fn usage(q: u64) -> SegmentUsage {
+        let meter = Meter {
+            metric: tollgate_schemas::meter::Metric::Calls,
+            filter: Filter {
+                status_below: Some(500),
+                ..Filter::default()
+            },
+        };
+        [(
+            meter,
+            Usage {
+                quantity: q,
+                events: q,
+                first_ts: None,
+                last_ts: None,
+            },
+        )]
+        .into_iter()
+        .collect()
+    }
+
+    fn invoice(q: u64) -> Invoice {
+        let plans = PlansFile::parse(PLANS).unwrap();
+        let s = rate_segment(&plans, &seg("2026-10-01", "2026-11-01", 31), &usage(q)).unwrap();
+        let mut inv = draft(&plans, "2026-10".parse().unwrap(), "c", vec![s], vec![])
+            .unwrap()
+            .unwrap();
+        inv.number = Some(InvoiceNumber::new("INV-", 2026, 7));
+        inv.status = Status::Finalized;
+        inv
+    }
+
+    #[test]
+    fn lines_carry_their_evidence_and_the_total_adds_up() {
+        let inv = invoice(2_000);
+        let l = &inv.segments[0].lines;
+        assert_eq!(l[0].line.amount, Decimal::from(31));
+        assert_eq!(l[1].line.amount, Decimal::from(20));
+        assert_eq!(l[1].usage.unwrap().events, 2_000);
+        assert_eq!(l[1].filter.as_ref().unwrap().status_below, Some(500));
+        assert_eq!(inv.total, Decimal::from(51));
+        assert_eq!(inv.number.as_ref().unwrap().0, "INV-2026-000007");
+        assert_eq!(inv.number.as_ref().unwrap().sequence("INV-", 2026), Some(7));
+        assert_eq!(inv.number.as_ref().unwrap().sequence("INV-", 2025), None);
+    }
+
+    #[test]
+    fn late_usage_is_billed_once_as_adjustments() {
+        let plans = PlansFile::parse(PLANS).unwrap();
+        // 500 calls = 5.00 < minimum 10: a true-up of 5.00 was billed.
+        let original = invoice(500);
+        assert_eq!(original.total, Decimal::from_str("41.00").unwrap());
+        // Same usage: nothing to adjust.
+        assert!(
+            adjustments(&plans, &original, &[], &[usage(500)])
+                .unwrap()
+                .is_empty()
+        );
+        // 700 more calls arrive late: usage +7.00, the true-up (5.00) goes.
+        let adj = adjustments(&plans, &original, &[], &[usage(1_200)]).unwrap();
+        let amounts: Vec<_> = adj
+            .iter()
+            .map(|(_, a)| (a.charge.as_str(), a.amount))
+            .collect();
+        assert_eq!(
+            amounts,
+            vec![
+                ("calls", Decimal::from_str("7.00").unwrap()),
+                ("minimum", Decimal::from_str("-5.00").unwrap())
+            ]
+        );
+        let net: Decimal = adj.iter().map(|(_, a)| a.amount).sum();
+        assert_eq!(net, Decimal::from(2)); // 12.00 usage instead of the 10.00 minimum
+        // Once those are billed, the same lake state adjusts nothing more…
+        let prior: Vec<&Adjustment> = adj.iter().map(|(_, a)| a).collect();
+        assert!(
+            adjustments(&plans, &original, &prior, &[usage(1_200)])
+                .unwrap()
+                .is_empty()
+        );
+        // …and 100 more calls adjust only by their own amount.
+        let more = adjustments(&plans, &original, &prior, &[usage(1_300)]).unwrap();
+        assert_eq!(more.len(), 1);
+        assert_eq!(more[0].1.amount, Decimal::from_str("1.00").unwrap());
+        assert_eq!(more[0].1.quantity_before, 1_200);
+        assert_eq!(more[0].1.original.0, "INV-2026-000007");
+    }
+}

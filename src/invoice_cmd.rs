@@ -1,0 +1,385 @@
+//! `tollgate invoice …`: invoice runs, finalization and the documents
+//! finance sends, over the lake's ledger (see `tollgate_billing::run`).
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use tollgate_aggregator::Lake;
+use tollgate_billing::invoice::Invoice;
+use tollgate_billing::period::Period;
+use tollgate_billing::render;
+use tollgate_billing::run::{self, Billing, Ledger, PeriodState, RunOutcome};
+
+use crate::cli::ConfigArgs;
+use crate::config::Config;
+
+/// `tollgate invoice …`.
+#[derive(Debug, Subcommand)]
+pub enum InvoiceCommand {
+    /// Compute (or recompute) the draft invoices of a period from the lake.
+    /// A finalized period is left untouched.
+    Run(RunArgs),
+    /// Freeze a period's drafts with sequential numbers; immutable after.
+    Finalize(PeriodArgs),
+    /// Periods and their invoices.
+    List(ListArgs),
+    /// One invoice: by number, or by period and consumer.
+    Show(ShowArgs),
+    /// Write a period's invoices (JSON and HTML each) and its CSV to a folder.
+    Export(ExportArgs),
+    /// What a consumer would owe if the current period closed now.
+    Preview(PreviewArgs),
+}
+
+/// Flags shared by the billing commands.
+#[derive(Debug, clap::Args)]
+pub struct BillingArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// The plans file (overrides billing.plans).
+    #[arg(long)]
+    pub plans: Option<PathBuf>,
+    /// The subscriptions file (overrides billing.subscriptions).
+    #[arg(long)]
+    pub subscriptions: Option<PathBuf>,
+    /// The clock, RFC 3339 (default: now). For replays and tests.
+    #[arg(long)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// Flags of `invoice run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub billing: BillingArgs,
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    pub period: Period,
+}
+
+/// Flags of `invoice finalize`.
+#[derive(Debug, clap::Args)]
+pub struct PeriodArgs {
+    #[command(flatten)]
+    pub billing: BillingArgs,
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    pub period: Period,
+}
+
+/// Flags of `invoice list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// Only this month.
+    #[arg(long)]
+    pub period: Option<Period>,
+    /// table or json.
+    #[arg(long, short, default_value = "table")]
+    pub format: String,
+}
+
+/// Flags of `invoice show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// The invoice number (finalized invoices).
+    pub number: Option<String>,
+    /// The month (with --consumer).
+    #[arg(long, requires = "consumer")]
+    pub period: Option<Period>,
+    /// The consumer (with --period).
+    #[arg(long, requires = "period")]
+    pub consumer: Option<String>,
+    /// table, json, html or csv.
+    #[arg(long, short, default_value = "table")]
+    pub format: String,
+}
+
+/// Flags of `invoice export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    /// The month.
+    #[arg(long)]
+    pub period: Period,
+    /// The folder to write to (created).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Flags of `invoice preview`.
+#[derive(Debug, clap::Args)]
+pub struct PreviewArgs {
+    #[command(flatten)]
+    pub billing: BillingArgs,
+    /// The consumer.
+    #[arg(long)]
+    pub consumer: String,
+    /// table or json.
+    #[arg(long, short, default_value = "table")]
+    pub format: String,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn billing(cfg: &Config, args: &BillingArgs) -> anyhow::Result<Billing> {
+    let mut b = cfg.billing.clone();
+    if let Some(p) = &args.plans {
+        b.plans = p.clone();
+    }
+    if let Some(s) = &args.subscriptions {
+        b.subscriptions = s.clone();
+    }
+    Ok(Billing::load(b)?)
+}
+
+/// Runs one `tollgate invoice` command.
+pub fn run(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    rt.block_on(dispatch(cmd))
+}
+
+async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    match cmd {
+        InvoiceCommand::Run(a) => {
+            let cfg = crate::cli::load_config(&a.billing.common)?;
+            let b = billing(&cfg, &a.billing)?;
+            let lake = Lake::open(&cfg.lake.location, &cfg.analytics).await?;
+            let ledger = Ledger::open(&cfg.lake.location)?;
+            let now = a.billing.now.unwrap_or_else(Utc::now);
+            match run::run(&lake, &ledger, &b, a.period, now).await? {
+                RunOutcome::Drafted(s) => report(&mut out, &s)?,
+                RunOutcome::AlreadyFinalized(s) => writeln!(
+                    out,
+                    "period {} is finalized ({} invoices); nothing changed. Late usage is billed as adjustments on a later period.",
+                    s.period,
+                    s.invoices.len()
+                )?,
+            }
+        }
+        InvoiceCommand::Finalize(a) => {
+            let cfg = crate::cli::load_config(&a.billing.common)?;
+            let ledger = Ledger::open(&cfg.lake.location)?;
+            let now = a.billing.now.unwrap_or_else(Utc::now);
+            match run::finalize(&ledger, &cfg.billing, a.period, now).await? {
+                RunOutcome::Drafted(s) => {
+                    let first = s.invoices.first().and_then(|i| i.number.clone());
+                    let last = s.invoices.last().and_then(|i| i.number.clone());
+                    writeln!(
+                        out,
+                        "period {} finalized: {} invoices{}",
+                        s.period,
+                        s.invoices.len(),
+                        match (first, last) {
+                            (Some(f), Some(l)) => format!(", {f} to {l}"),
+                            _ => String::new(),
+                        }
+                    )?;
+                }
+                RunOutcome::AlreadyFinalized(s) => {
+                    writeln!(out, "period {} was already finalized", s.period)?
+                }
+            }
+        }
+        InvoiceCommand::List(a) => {
+            let cfg = crate::cli::load_config(&a.common)?;
+            let ledger = Ledger::open(&cfg.lake.location)?;
+            let states: Vec<PeriodState> = ledger
+                .periods()
+                .await?
+                .into_iter()
+                .filter(|s| a.period.is_none_or(|p| p == s.period))
+                .collect();
+            match a.format.as_str() {
+                "json" => {
+                    serde_json::to_writer_pretty(&mut out, &states)?;
+                    writeln!(out)?;
+                }
+                "table" => {
+                    for s in &states {
+                        writeln!(
+                            out,
+                            "{}  {:<9}  {} invoices  {}",
+                            s.period,
+                            s.status.name(),
+                            s.invoices.len(),
+                            totals(s)
+                        )?;
+                        for i in &s.invoices {
+                            writeln!(
+                                out,
+                                "  {:<18} {:<24} {:>16} {}",
+                                i.number.as_ref().map(|n| n.0.as_str()).unwrap_or("(draft)"),
+                                i.consumer,
+                                i.total,
+                                i.currency
+                            )?;
+                        }
+                    }
+                }
+                f => anyhow::bail!("unknown format {f:?}; use table or json"),
+            }
+        }
+        InvoiceCommand::Show(a) => {
+            let cfg = crate::cli::load_config(&a.common)?;
+            let ledger = Ledger::open(&cfg.lake.location)?;
+            let inv = match (&a.number, a.period, &a.consumer) {
+                (Some(n), _, _) => ledger.find(n).await?.with_context(|| {
+                    format!("no finalized invoice {n}; see `tollgate invoice list`")
+                })?,
+                (None, Some(p), Some(c)) => ledger.invoice(p, c).await?.with_context(|| {
+                    format!("no invoice for {c} in {p}; see `tollgate invoice list --period {p}`")
+                })?,
+                _ => anyhow::bail!("give an invoice number, or --period and --consumer"),
+            };
+            match a.format.as_str() {
+                "json" => {
+                    // The stored bytes, exactly.
+                    let bytes = ledger
+                        .invoice_bytes(inv.period, &inv.consumer)
+                        .await?
+                        .unwrap_or_else(|| render::json(&inv).into_bytes());
+                    out.write_all(&bytes)?;
+                }
+                "html" => out.write_all(render::html(&inv).as_bytes())?,
+                "csv" => out.write_all(render::csv(std::slice::from_ref(&inv)).as_bytes())?,
+                "table" => table(&mut out, &inv)?,
+                f => anyhow::bail!("unknown format {f:?}; use table, json, html or csv"),
+            }
+        }
+        InvoiceCommand::Export(a) => {
+            let cfg = crate::cli::load_config(&a.common)?;
+            let ledger = Ledger::open(&cfg.lake.location)?;
+            let invoices = ledger.invoices(a.period).await?;
+            anyhow::ensure!(
+                !invoices.is_empty(),
+                "period {} has no invoices; run `tollgate invoice run --period {}` first",
+                a.period,
+                a.period
+            );
+            std::fs::create_dir_all(&a.out)
+                .with_context(|| format!("cannot create {}", a.out.display()))?;
+            for inv in &invoices {
+                let stem =
+                    inv.number.as_ref().map(|n| n.0.clone()).unwrap_or_else(|| {
+                        format!("draft-{}", inv.consumer.replace(['/', '\\'], "_"))
+                    });
+                let json = ledger
+                    .invoice_bytes(inv.period, &inv.consumer)
+                    .await?
+                    .unwrap_or_else(|| render::json(inv).into_bytes());
+                std::fs::write(a.out.join(format!("{stem}.json")), json)?;
+                std::fs::write(a.out.join(format!("{stem}.html")), render::html(inv))?;
+            }
+            let csv = a.out.join(format!("invoices-{}.csv", a.period));
+            std::fs::write(&csv, render::csv(&invoices))?;
+            writeln!(
+                out,
+                "wrote {} invoices (JSON and HTML) and {} to {}",
+                invoices.len(),
+                csv.file_name().unwrap_or_default().to_string_lossy(),
+                a.out.display()
+            )?;
+        }
+        InvoiceCommand::Preview(a) => {
+            let cfg = crate::cli::load_config(&a.billing.common)?;
+            let b = billing(&cfg, &a.billing)?;
+            let lake = Lake::open(&cfg.lake.location, &cfg.analytics).await?;
+            let now = a.billing.now.unwrap_or_else(Utc::now);
+            let inv = run::preview(&lake, &b, &a.consumer, now)
+                .await?
+                .with_context(|| {
+                    format!("{} has no subscription in the current period", a.consumer)
+                })?;
+            match a.format.as_str() {
+                "json" => out.write_all(render::json(&inv).as_bytes())?,
+                "table" => {
+                    writeln!(
+                        out,
+                        "Preview as of {} (usage so far; recurring fees for the whole period)",
+                        now.to_rfc3339()
+                    )?;
+                    table(&mut out, &inv)?;
+                }
+                f => anyhow::bail!("unknown format {f:?}; use table or json"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn totals(s: &PeriodState) -> String {
+    s.report
+        .totals
+        .iter()
+        .map(|(c, t)| format!("{t} {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn report(out: &mut impl Write, s: &PeriodState) -> io::Result<()> {
+    let r = &s.report;
+    writeln!(
+        out,
+        "period {} drafted: {} invoices ({}); {} events, {} duplicates not counted, {} adjustment lines",
+        s.period,
+        s.invoices.len(),
+        totals(s),
+        r.events,
+        r.duplicates,
+        r.adjustments
+    )?;
+    for u in &r.unbilled {
+        writeln!(
+            out,
+            "  not billed: {} has {} events on {}..={} without a subscription",
+            u.consumer.as_deref().unwrap_or("(no consumer)"),
+            u.events,
+            u.first_day,
+            u.last_day
+        )?;
+    }
+    for p in &r.problems {
+        writeln!(out, "  problem: {}: {}", p.consumer, p.message)?;
+    }
+    Ok(())
+}
+
+fn table(out: &mut impl Write, inv: &Invoice) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} {} · {} · {} · {}",
+        inv.number.as_ref().map(|n| n.0.as_str()).unwrap_or("DRAFT"),
+        inv.status.name(),
+        inv.consumer,
+        inv.period,
+        inv.currency
+    )?;
+    for r in render::rows(inv) {
+        writeln!(
+            out,
+            "  {:>3} {:<56} {:>14} {:>14}",
+            r.line,
+            format!(
+                "{} [{} v{} {}..{}]",
+                r.description, r.plan, r.plan_version, r.from, r.to
+            ),
+            r.quantity,
+            r.amount
+        )?;
+    }
+    writeln!(out, "  {:<60} {:>29}", "Total", inv.total)
+}

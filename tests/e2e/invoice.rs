@@ -1,0 +1,407 @@
+//! From a lake written by `tollgate ingest` (real broker) to finalized
+//! invoices: a mid-month plan change, a duplicate event id, a consumer
+//! without a subscription, finalization with sequential numbers, byte-for-
+//! byte immutability, and a late event billed as an adjustment on the next
+//! period's invoice. Every figure is computed by hand in the comments.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use crate::broker::Broker;
+use crate::{heavy, tollgate};
+
+const PLANS: &str = r#"
+[[plan]]
+id = "basic"
+version = 1
+currency = "USD"
+base_fee = "30.00"
+[[plan.charge]]
+id = "calls"
+metric = "calls"
+filter = { status_below = 500 }
+[plan.charge.price]
+model = "per_unit"
+unit_price = "0.01"
+
+[[plan]]
+id = "pro"
+version = 1
+currency = "USD"
+base_fee = "300.00"
+[[plan.charge]]
+id = "calls"
+metric = "calls"
+filter = { status_below = 500 }
+[plan.charge.price]
+model = "graduated"
+tiers = [{ up_to = 10, unit_price = "0" }, { unit_price = "0.50" }]
+"#;
+
+const SUBSCRIPTIONS: &str = r#"
+[[subscription]]
+consumer = "alice"
+plan = "basic"
+start = "2026-09-01"
+end = "2026-09-16"
+[[subscription]]
+consumer = "alice"
+plan = "pro"
+start = "2026-09-16"
+[[subscription]]
+consumer = "bob"
+plan = "basic"
+start = "2026-09-01"
+"#;
+
+fn event(id: &str, consumer: &str, ts: &str, status: u16) -> Vec<u8> {
+    json!({
+        "event_id": id, "ts": ts, "gateway": "canonical", "consumer": consumer,
+        "api": "shop", "route": "orders", "method": "GET", "path": "/v1/orders",
+        "status": status, "latency_ms": 12.5, "request_bytes": 100, "response_bytes": 1000
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    let out = tollgate()
+        .arg("invoice")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tollgate invoice {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn ingest_once(config: &Path) {
+    let out = tollgate()
+        .args(["ingest", "--once", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn invoice_json(config: &Path, period: &str, consumer: &str) -> (Vec<u8>, Value) {
+    let o = run(
+        config,
+        &[
+            "show",
+            "--period",
+            period,
+            "--consumer",
+            consumer,
+            "--format",
+            "json",
+        ],
+    );
+    let v = serde_json::from_slice(&o.stdout).unwrap();
+    (o.stdout, v)
+}
+
+fn amounts(v: &Value) -> Vec<(String, String)> {
+    v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["lines"].as_array().unwrap().iter())
+        .map(|l| {
+            (
+                l["charge"].as_str().unwrap().to_string(),
+                l["amount"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn ingested_usage_becomes_finalized_invoices_and_late_usage_an_adjustment() {
+    let _serial = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start();
+    broker.create_topic("gw", 1);
+    let lake = dir.path().join("lake");
+    let plans = dir.path().join("plans.toml");
+    let subs = dir.path().join("subscriptions.toml");
+    std::fs::write(&plans, PLANS).unwrap();
+    std::fs::write(&subs, SUBSCRIPTIONS).unwrap();
+    let config = dir.path().join("tollgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lake]\nlocation = {lake:?}\n[kafka]\nbrokers = {addr:?}\ntopics = [\"gw\"]\ngroup = \"billing\"\n\
+             [billing]\nplans = {plans:?}\nsubscriptions = {subs:?}\nnumber_prefix = \"T-\"\n",
+            addr = broker.addr
+        ),
+    )
+    .unwrap();
+
+    let mut records = Vec::new();
+    // alice on basic (1–15 Sep): 4 calls; on pro (16–30 Sep): 12 calls
+    // and 2 server errors (not billed: status_below = 500).
+    for i in 0..4 {
+        records.push(event(
+            &format!("a{i}"),
+            "alice",
+            "2026-09-05T10:00:00.000Z",
+            200,
+        ));
+    }
+    for i in 0..12 {
+        records.push(event(
+            &format!("b{i}"),
+            "alice",
+            "2026-09-20T10:00:00.000Z",
+            200,
+        ));
+    }
+    for i in 0..2 {
+        records.push(event(
+            &format!("e{i}"),
+            "alice",
+            "2026-09-20T11:00:00.000Z",
+            503,
+        ));
+    }
+    // bob: 7 calls, one delivered twice (same event id).
+    for i in 0..7 {
+        records.push(event(
+            &format!("c{i}"),
+            "bob",
+            "2026-09-10T00:00:00.000Z",
+            201,
+        ));
+    }
+    records.push(event("c3", "bob", "2026-09-10T00:00:00.000Z", 201));
+    // carol has no subscription.
+    for i in 0..3 {
+        records.push(event(
+            &format!("d{i}"),
+            "carol",
+            "2026-09-11T00:00:00.000Z",
+            200,
+        ));
+    }
+    let records: Vec<(i32, Vec<u8>)> = records.into_iter().map(|r| (0, r)).collect();
+    broker.produce("gw", &records);
+    ingest_once(&config);
+
+    let o = run(
+        &config,
+        &[
+            "run",
+            "--period",
+            "2026-09",
+            "--now",
+            "2026-10-01T06:00:00Z",
+        ],
+    );
+    let report = stdout(&o);
+    assert!(report.contains("2 invoices"), "{report}");
+    assert!(report.contains("1 duplicates"), "{report}");
+    assert!(report.contains("carol has 3 events"), "{report}");
+
+    // alice: basic 30 × 15/30 = 15.00, 4 × 0.01 = 0.04; pro 300 × 15/30 =
+    // 150.00, 12 calls: 10 free + 2 × 0.50 = 1.00. Total 166.04.
+    let (_, alice) = invoice_json(&config, "2026-09", "alice");
+    assert_eq!(alice["status"], "draft");
+    assert_eq!(
+        amounts(&alice),
+        vec![
+            ("base_fee".into(), "15.00".into()),
+            ("calls".into(), "0.04".into()),
+            ("base_fee".into(), "150.00".into()),
+            ("calls".into(), "1.00".into())
+        ]
+    );
+    assert_eq!(alice["total"], "166.04");
+    let pro_calls = &alice["segments"][1]["lines"][1];
+    assert_eq!(pro_calls["quantity"], 12);
+    assert_eq!(pro_calls["usage"]["events"], 12);
+    assert_eq!(pro_calls["usage"]["first_ts"], "2026-09-20T10:00:00.000Z");
+    assert_eq!(pro_calls["tiers"][1]["units"], 2);
+    assert_eq!(alice["segments"][1]["plan"], "pro");
+    // bob: 30.00 + 7 × 0.01 (the duplicate counted once) = 30.07.
+    let (_, bob) = invoice_json(&config, "2026-09", "bob");
+    assert_eq!(bob["total"], "30.07");
+
+    // Not before the month is over; then numbered in consumer order.
+    let early = tollgate()
+        .args([
+            "invoice",
+            "finalize",
+            "--period",
+            "2026-09",
+            "--now",
+            "2026-09-30T23:00:00Z",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!early.status.success());
+    assert!(String::from_utf8_lossy(&early.stderr).contains("not over"));
+    run(
+        &config,
+        &[
+            "finalize",
+            "--period",
+            "2026-09",
+            "--now",
+            "2026-10-01T08:00:00Z",
+        ],
+    );
+    let (alice_bytes, alice) = invoice_json(&config, "2026-09", "alice");
+    let (bob_bytes, bob) = invoice_json(&config, "2026-09", "bob");
+    assert_eq!(alice["number"], "T-2026-000001");
+    assert_eq!(bob["number"], "T-2026-000002");
+    assert_eq!(alice["status"], "finalized");
+
+    // A late alice call on 25 Sep (pro: 13th call, 0.50) and October usage.
+    let late = vec![
+        (0, event("late1", "alice", "2026-09-25T00:00:00.000Z", 200)),
+        (0, event("o1", "bob", "2026-10-03T00:00:00.000Z", 200)),
+        (0, event("o2", "alice", "2026-10-04T00:00:00.000Z", 200)),
+    ];
+    broker.produce("gw", &late);
+    ingest_once(&config);
+
+    // The finalized period does not change, byte for byte.
+    let again = run(
+        &config,
+        &[
+            "run",
+            "--period",
+            "2026-09",
+            "--now",
+            "2026-11-01T06:00:00Z",
+        ],
+    );
+    assert!(stdout(&again).contains("is finalized"));
+    assert_eq!(invoice_json(&config, "2026-09", "alice").0, alice_bytes);
+    assert_eq!(invoice_json(&config, "2026-09", "bob").0, bob_bytes);
+
+    // October: alice on pro all month (300.00, 1 call free) plus an
+    // adjustment of +0.50 referencing her September invoice.
+    run(
+        &config,
+        &[
+            "run",
+            "--period",
+            "2026-10",
+            "--now",
+            "2026-11-01T06:00:00Z",
+        ],
+    );
+    let (_, oct) = invoice_json(&config, "2026-10", "alice");
+    let adj = oct["adjustments"].as_array().unwrap();
+    assert_eq!(adj.len(), 1, "{oct:#}");
+    assert_eq!(adj[0]["original"], "T-2026-000001");
+    assert_eq!(adj[0]["period"], "2026-09");
+    assert_eq!(adj[0]["quantity_before"], 12);
+    assert_eq!(adj[0]["quantity_after"], 13);
+    assert_eq!(adj[0]["amount"], "0.50");
+    assert_eq!(oct["total"], "300.50");
+    let (_, bob_oct) = invoice_json(&config, "2026-10", "bob");
+    assert_eq!(bob_oct["total"], "30.01");
+    assert!(bob_oct["adjustments"].as_array().unwrap().is_empty());
+
+    // Finalizing October continues the sequence; a rerun adjusts nothing twice.
+    run(
+        &config,
+        &[
+            "finalize",
+            "--period",
+            "2026-10",
+            "--now",
+            "2026-11-01T08:00:00Z",
+        ],
+    );
+    let (_, oct) = invoice_json(&config, "2026-10", "alice");
+    assert_eq!(oct["number"], "T-2026-000003");
+    run(
+        &config,
+        &[
+            "run",
+            "--period",
+            "2026-11",
+            "--now",
+            "2026-11-20T00:00:00Z",
+        ],
+    );
+    let (_, nov) = invoice_json(&config, "2026-11", "alice");
+    assert!(nov["adjustments"].as_array().unwrap().is_empty(), "{nov:#}");
+
+    // Analysts see the same lines in SQL.
+    let sql = tollgate()
+        .args(["sql", "--format", "csv", "--config"])
+        .arg(&config)
+        .arg("SELECT number, kind, CAST(amount AS VARCHAR) AS amount, adjusts_invoice FROM invoices WHERE period = '2026-10' AND consumer = 'alice' ORDER BY line")
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&sql.stdout);
+    assert!(
+        sql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sql.stderr)
+    );
+    assert!(
+        csv.contains("T-2026-000003,adjustment,0.5000,T-2026-000001"),
+        "{csv}"
+    );
+
+    // Finance's documents.
+    let out = dir.path().join("export");
+    run(
+        &config,
+        &[
+            "export",
+            "--period",
+            "2026-09",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let csv = std::fs::read_to_string(out.join("invoices-2026-09.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4 + 2, "{csv}");
+    let html = std::fs::read_to_string(out.join("T-2026-000001.html")).unwrap();
+    assert!(html.contains("166.04 USD"));
+    assert_eq!(
+        std::fs::read(out.join("T-2026-000001.json")).unwrap(),
+        alice_bytes
+    );
+
+    // Preview: bob mid-November, no November usage yet.
+    let p = run(
+        &config,
+        &[
+            "preview",
+            "--consumer",
+            "bob",
+            "--format",
+            "json",
+            "--now",
+            "2026-11-20T00:00:00Z",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert_eq!(v["total"], "30.00");
+}
