@@ -251,10 +251,25 @@ pub fn rate_segment(
         .map(|c| (c.id.clone(), of(c).quantity))
         .collect();
     let rated = rate(plan, &quantities, segment.share)?;
+    let days = (segment.to - segment.from).num_days();
+    let period_days = Period::of(segment.from).days();
     let lines = rated
         .lines
         .into_iter()
-        .map(|line| {
+        .map(|mut line| {
+            // Prorated recurring lines say so in days, not as a ratio.
+            if days != period_days {
+                let base = match line.kind {
+                    LineKind::BaseFee => Some("Base fee".to_string()),
+                    LineKind::Minimum => plan
+                        .minimum
+                        .map(|m| format!("Minimum commitment {} {}: true-up", m.normalize(), plan.currency)),
+                    LineKind::Usage => None,
+                };
+                if let Some(b) = base {
+                    line.description = format!("{b}, {days} of {period_days} days");
+                }
+            }
             let charge = (line.kind == LineKind::Usage)
                 .then(|| plan.charges.iter().find(|c| c.id == line.charge))
                 .flatten();

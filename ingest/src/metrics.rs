@@ -52,6 +52,11 @@ impl Metrics {
         );
     }
 
+    /// Messages consumed so far (read from Kafka, not necessarily durable yet).
+    pub fn messages_consumed(&self) -> u64 {
+        self.messages.load(Ordering::Relaxed)
+    }
+
     /// Replaces the lag gauges with `lag` (the partitions this process owns).
     pub fn set_lag(&self, lag: BTreeMap<(String, i32), i64>) {
         *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = lag;
