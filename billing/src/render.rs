@@ -294,11 +294,11 @@ pub fn html(inv: &Invoice) -> String {
             esc(&r.currency)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
         "</tbody><tfoot><tr><th colspan=\"5\">Total</th><th class=\"n\" id=\"total\">{} {}</th></tr></tfoot></table>\
          <p class=\"tiers\">Amounts are rounded per line to the currency's minor unit; the total is the sum of the lines.</p>\
-         </body></html>\n",
+         </body></html>",
         inv.total,
         esc(&inv.currency)
     );
