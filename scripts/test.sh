@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Tollgate's whole test suite on a fresh machine: installs what the
 # tests need (the tansu Kafka-protocol broker, DuckDB, pyarrow, moto's S3
-# server), then formatting, lints, unit, property and end-to-end tests.
+# server, Chromium for the dashboard's browser test), then formatting, lints,
+# unit, property and end-to-end tests.
 # This is the README's test command; .ci/run runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,14 @@ export TANSU_BIN="${TANSU_BIN:-$(command -v tansu || echo "$HOME/.cargo/bin/tans
 if ! python3 -c "import duckdb, pyarrow, moto" 2>/dev/null; then
   echo "installing duckdb, pyarrow and moto (readers of the lake; an S3-compatible server)"
   python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow "moto[server]"
+fi
+
+if ! command -v chromium >/dev/null; then
+  echo "installing Debian's chromium (the dashboard's browser test drives it headless)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 echo "== format"

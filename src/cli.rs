@@ -60,6 +60,24 @@ pub enum Command {
     /// Price a given usage with a plan, line by line with the tier
     /// breakdown, without touching the lake.
     Quote(QuoteArgs),
+    /// See it all work: embedded broker, simulated gateways, ingest,
+    /// rollups, last month's invoices, and the dashboard.
+    Demo(crate::demo::DemoArgs),
+    /// Monthly invoices: run, finalize, list, show, export, preview.
+    #[command(subcommand)]
+    Invoice(crate::invoice_cmd::InvoiceCommand),
+    /// Generate realistic gateway access logs (skewed consumers, daily
+    /// curve, errors, heavy-tailed latencies) to stdout, a file or Kafka.
+    Simulate(crate::simulate::SimulateArgs),
+    /// Serve the dashboard, the JSON API, /metrics, /healthz and /readyz
+    /// until SIGINT/SIGTERM (see docs/DASHBOARD.md).
+    Serve {
+        #[command(flatten)]
+        common: ConfigArgs,
+        /// host:port to listen on (overrides serve.address); port 0 picks a free port.
+        #[arg(long)]
+        address: Option<String>,
+    },
 }
 
 /// Flags of `tollgate quote`.
@@ -106,6 +124,11 @@ pub struct SqlArgs {
     pub output: Option<PathBuf>,
     /// The query; omitted: read `;`-terminated queries from standard input.
     pub query: Option<String>,
+    /// Benchmarking: after a first run, run each query N more times on the
+    /// same opened lake and print the fastest of those to standard error
+    /// (hot, without process start and lake opening); output is written once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
 }
 
 /// Flags of `tollgate rollup`.
@@ -250,6 +273,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollup(args) => rollup(args),
         Command::Report(ReportCommand::Traffic(args)) => report_traffic(args),
         Command::Quote(args) => quote(args),
+        Command::Invoice(cmd) => crate::invoice_cmd::run(cmd),
+        Command::Demo(args) => crate::demo::run(args),
+        Command::Simulate(args) => crate::simulate::run(args)
+            .map(|_| ExitCode::SUCCESS)
+            .map_err(Into::into),
+        Command::Serve { common, address } => {
+            let cfg = load_config(&common)?;
+            tollgate_dashboard::run_blocking(tollgate_dashboard::ServeSettings {
+                serve: tollgate_dashboard::ServeConfig {
+                    address: address.unwrap_or(cfg.serve.address.clone()),
+                    ..cfg.serve
+                },
+                lake: cfg.lake.location,
+                analytics: cfg.analytics,
+                metrics_file: cfg.ingest.metrics_file,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -361,7 +402,17 @@ fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     };
     let mut failed = false;
     for q in queries {
-        match rt.block_on(lake.analyst_sql(&q)) {
+        let mut result = rt.block_on(lake.analyst_sql(&q));
+        if args.repeat > 1 {
+            let mut best = f64::INFINITY;
+            for _ in 0..args.repeat {
+                let t = std::time::Instant::now();
+                result = rt.block_on(lake.analyst_sql(&q));
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            eprintln!("tollgate sql: fastest of {} runs: {best:.4} s", args.repeat);
+        }
+        match result {
             Ok((schema, batches)) => match &args.output {
                 Some(path) => {
                     let f = File::create(path)
@@ -568,7 +619,7 @@ fn traffic_output(
     Ok(())
 }
 
-fn load_config(common: &ConfigArgs) -> anyhow::Result<Config> {
+pub(crate) fn load_config(common: &ConfigArgs) -> anyhow::Result<Config> {
     let mut cfg = Config::load(common.config.as_deref())?;
     if let Some(lake) = &common.lake {
         cfg.lake.location.clone_from(lake);

@@ -14,6 +14,7 @@ use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tollgate_aggregator::AnalyticsConfig;
+use tollgate_billing::run::BillingConfig;
 use tollgate_ingest::config::{IngestConfig, IngestSettings, KafkaConfig, LakeConfig};
 
 /// The whole configuration file.
@@ -28,6 +29,10 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// `[analytics]`: limits for queries over the lake.
     pub analytics: AnalyticsConfig,
+    /// `[billing]`: plans, subscriptions, invoice numbering.
+    pub billing: BillingConfig,
+    /// `[serve]`: the dashboard and HTTP API (`tollgate serve`).
+    pub serve: tollgate_dashboard::ServeConfig,
 }
 
 impl Config {

@@ -109,8 +109,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let lake_dir = args.dir.join("lake");
     if lake_dir.exists() {
-        std::fs::remove_dir_all(&lake_dir)
-            .with_context(|| format!("cannot clear the previous demo lake {}", lake_dir.display()))?;
+        std::fs::remove_dir_all(&lake_dir).with_context(|| {
+            format!("cannot clear the previous demo lake {}", lake_dir.display())
+        })?;
     }
     std::fs::create_dir_all(&lake_dir)
         .with_context(|| format!("cannot create {}", lake_dir.display()))?;
@@ -165,10 +166,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::default());
     let stop = Arc::new(AtomicBool::new(false));
     let ingest = {
-        let (settings, handle, stop, metrics) =
-            (settings.clone(), rt.handle().clone(), stop.clone(), metrics.clone());
+        let (settings, handle, stop, metrics) = (
+            settings.clone(),
+            rt.handle().clone(),
+            stop.clone(),
+            metrics.clone(),
+        );
         std::thread::spawn(move || {
-            run_blocking(&settings, &RunOptions { once: false }, handle, stop, metrics)
+            run_blocking(
+                &settings,
+                &RunOptions { once: false },
+                handle,
+                stop,
+                metrics,
+            )
         })
     };
 
@@ -212,7 +223,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             std::thread::sleep(Duration::from_millis(20));
         }
     })?;
-    anyhow::ensure!(!report.stopped, "the ingestor stopped during the load; see the log above");
+    anyhow::ensure!(
+        !report.stopped,
+        "the ingestor stopped during the load; see the log above"
+    );
     // Every message consumed, then a clean stop: flush, commit, exit.
     while metrics.messages_consumed() < report.sent && !ingest.is_finished() {
         std::thread::sleep(Duration::from_millis(50));

@@ -7,6 +7,12 @@
 //!
 //! - [`cli`]: the command-line definition and dispatch.
 //! - [`config`]: `tollgate.toml` loading with environment overrides.
+//! - [`demo`]: `tollgate demo`, the whole product with an embedded broker.
+//! - [`invoice_cmd`]: `tollgate invoice …` (runs, finalization, documents).
+//! - [`simulate`]: `tollgate simulate`, realistic gateway traffic to a file or Kafka.
 
 pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod invoice_cmd;
+pub mod simulate;

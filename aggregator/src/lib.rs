@@ -14,6 +14,7 @@
 //! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
 //! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles.
 //! - [`inventory`]: which consumers and hours the rollups hold (cheap look-ups).
+//! - [`rollup_traffic`]: `traffic::from_rollups` merged by the engine (the dashboard's).
 //! - [`usage`]: billable usage per consumer and day, deduplicated by `event_id`.
 //! - [`output`]: record batches as a table, CSV, JSON or Parquet.
 
@@ -21,6 +22,7 @@ pub mod inventory;
 pub mod lake;
 pub mod output;
 pub mod rollup;
+pub mod rollup_traffic;
 pub mod sketch;
 pub mod traffic;
 pub mod usage;

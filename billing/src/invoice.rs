@@ -261,9 +261,13 @@ pub fn rate_segment(
             if days != period_days {
                 let base = match line.kind {
                     LineKind::BaseFee => Some("Base fee".to_string()),
-                    LineKind::Minimum => plan
-                        .minimum
-                        .map(|m| format!("Minimum commitment {} {}: true-up", m.normalize(), plan.currency)),
+                    LineKind::Minimum => plan.minimum.map(|m| {
+                        format!(
+                            "Minimum commitment {} {}: true-up",
+                            m.normalize(),
+                            plan.currency
+                        )
+                    }),
                     LineKind::Usage => None,
                 };
                 if let Some(b) = base {

@@ -10,7 +10,11 @@ fn sql(lake: &std::path::Path, q: &str) -> String {
         .arg(q)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -18,7 +22,15 @@ fn sql(lake: &std::path::Path, q: &str) -> String {
 fn demo_loads_every_message_and_invoices_last_month() {
     let dir = tempfile::tempdir().unwrap();
     let out = tollgate()
-        .args(["demo", "--no-serve", "--events", "30000", "--consumers", "25", "--dir"])
+        .args([
+            "demo",
+            "--no-serve",
+            "--events",
+            "30000",
+            "--consumers",
+            "25",
+            "--dir",
+        ])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
         .output()

@@ -6,12 +6,16 @@
 
 mod analytics;
 mod broker;
+mod dashboard;
 mod decode;
+mod demo;
 mod import;
 mod ingest;
+mod invoice;
 mod lake;
 mod quote;
 mod s3;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::Command;

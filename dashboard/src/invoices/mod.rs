@@ -1,0 +1,294 @@
+//! Finance: the invoice periods, each invoice (JSON, printable HTML, CSV)
+//! and each period's CSV, read from the billing ledger in the lake
+//! (`tollgate_billing::run::Ledger`). Read-only: runs and finalization stay
+//! on the command line, where they are reviewed and scripted.
+
+use std::fmt::Write as _;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use tollgate_billing::invoice::Invoice;
+use tollgate_billing::period::Period;
+use tollgate_billing::render;
+use tollgate_billing::run::{Ledger, PeriodState};
+
+use crate::app::Area;
+use crate::auth::Caller;
+use crate::config::Role;
+use crate::error::{ApiError, code};
+use crate::html::{self, esc};
+use crate::state::AppState;
+
+/// The finance area: pages and API, all needing the `finance` role.
+pub fn area() -> Area {
+    let routes = Router::<AppState>::new()
+        .route("/invoices", get(periods_page))
+        .route("/invoices/{period}", get(period_page))
+        .route("/invoices/{period}/{consumer}", get(invoice_page))
+        .route("/api/invoices", get(periods_api))
+        .route("/api/invoices/{period}", get(period_api))
+        .route("/api/invoices/{period}/{consumer}", get(invoice_api));
+    Area::new("invoices", Role::Finance)
+        .nav("Invoices", "/invoices")
+        .routes(routes)
+        .openapi(include_str!("openapi.json"))
+}
+
+fn ledger(state: &AppState) -> Result<Ledger, ApiError> {
+    Ledger::open(state.lake.location()).map_err(ApiError::internal)
+}
+
+fn period(s: &str) -> Result<Period, ApiError> {
+    s.parse::<Period>()
+        .map_err(|e| ApiError::bad_request(code::INVALID_DATE, e.to_string()))
+}
+
+async fn states(state: &AppState) -> Result<Vec<PeriodState>, ApiError> {
+    ledger(state)?.periods().await.map_err(ApiError::internal)
+}
+
+async fn period_state(state: &AppState, p: Period) -> Result<PeriodState, ApiError> {
+    ledger(state)?
+        .state(p)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no invoices for {p}; run `tollgate invoice run --period {p}`"
+            ))
+        })
+}
+
+/// A download: `file.{json,html,csv}` → its content type and name.
+fn split_format(name: &str) -> (&str, Option<&str>) {
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if ["json", "html", "csv"].contains(&ext) => (stem, Some(ext)),
+        _ => (name, None),
+    }
+}
+
+async fn invoice(state: &AppState, p: Period, consumer: &str) -> Result<Invoice, ApiError> {
+    ledger(state)?
+        .invoice(p, consumer)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no invoice for {consumer} in {p}")))
+}
+
+fn attachment(body: Vec<u8>, mime: &'static str, name: &str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+async fn periods_api(State(state): State<AppState>) -> Result<Json<Vec<PeriodState>>, ApiError> {
+    Ok(Json(states(&state).await?))
+}
+
+/// `/api/invoices/2026-10` (JSON: the period and its invoices) or
+/// `/api/invoices/2026-10.csv` (one row per line item).
+async fn period_api(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let (stem, ext) = split_format(&name);
+    let p = period(stem)?;
+    let st = period_state(&state, p).await?;
+    let invoices = ledger(&state)?
+        .invoices(p)
+        .await
+        .map_err(ApiError::internal)?;
+    match ext {
+        Some("csv") => Ok(attachment(
+            render::csv(&invoices).into_bytes(),
+            "text/csv; charset=utf-8",
+            &format!("invoices-{p}.csv"),
+        )),
+        None | Some("json") => {
+            Ok(Json(serde_json::json!({ "period": st, "invoices": invoices })).into_response())
+        }
+        Some(other) => Err(ApiError::bad_request(
+            code::INVALID_PARAMETER,
+            format!("no {other} form of a period; use .csv or .json"),
+        )),
+    }
+}
+
+/// `/api/invoices/2026-10/acme.json|.html|.csv`; no extension: JSON.
+async fn invoice_api(
+    State(state): State<AppState>,
+    Path((p, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let p = period(&p)?;
+    let (consumer, ext) = split_format(&name);
+    let inv = invoice(&state, p, consumer).await?;
+    let stem = inv
+        .number
+        .as_ref()
+        .map_or_else(|| format!("draft-{p}-{consumer}"), |n| n.0.clone());
+    Ok(match ext {
+        None | Some("json") => {
+            // The stored bytes, exactly as finalized.
+            let bytes = ledger(&state)?
+                .invoice_bytes(p, consumer)
+                .await
+                .map_err(ApiError::internal)?
+                .unwrap_or_else(|| render::json(&inv).into_bytes());
+            let mut r = bytes.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Some("html") => attachment(
+            render::html(&inv).into_bytes(),
+            "text/html; charset=utf-8",
+            &format!("{stem}.html"),
+        ),
+        Some(_) => attachment(
+            render::csv(std::slice::from_ref(&inv)).into_bytes(),
+            "text/csv; charset=utf-8",
+            &format!("{stem}.csv"),
+        ),
+    })
+}
+
+fn totals(s: &PeriodState) -> String {
+    s.report
+        .totals
+        .iter()
+        .map(|(c, t)| format!("{t} {c}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+async fn periods_page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    let states = match states(&state).await {
+        Ok(s) => s,
+        Err(e) => return html::error_page(&state, Some(&caller), &e),
+    };
+    let mut body = String::from(
+        "<h1>Invoices</h1><table id=\"periods\"><thead><tr><th>Period</th><th>Status</th>\
+         <th class=\"num\">Invoices</th><th>Totals</th><th>Not billed</th></tr></thead><tbody>",
+    );
+    for s in states.iter().rev() {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/invoices/{p}\">{p}</a></td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            s.status.name(),
+            s.invoices.len(),
+            esc(&totals(s)),
+            s.report.unbilled.len(),
+            p = s.period
+        );
+    }
+    if states.is_empty() {
+        body.push_str("<tr><td colspan=\"5\" class=\"muted\">No invoice run yet: <code>tollgate invoice run --period YYYY-MM</code></td></tr>");
+    }
+    body.push_str("</tbody></table>");
+    html::page(&state, Some(&caller), "/invoices", "Invoices", &body)
+}
+
+async fn period_page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(p): Path<String>,
+) -> Response {
+    let r = async {
+        let p = period(&p)?;
+        let st = period_state(&state, p).await?;
+        Ok::<_, ApiError>((p, st))
+    }
+    .await;
+    let (p, st) = match r {
+        Ok(x) => x,
+        Err(e) => return html::error_page(&state, Some(&caller), &e),
+    };
+    let mut body = format!(
+        "<h1>Invoices {p} <small class=\"muted\">{}</small></h1>\
+         <p>{} · {} events, {} duplicates not counted · <a class=\"button\" id=\"period-csv\" href=\"/api/invoices/{p}.csv\">Period CSV</a></p>\
+         <table id=\"invoices\"><thead><tr><th>Number</th><th>Consumer</th><th class=\"num\">Total</th><th>Currency</th><th>Download</th></tr></thead><tbody>",
+        st.status.name(),
+        esc(&totals(&st)),
+        st.report.events,
+        st.report.duplicates
+    );
+    for i in &st.invoices {
+        let c = esc(&html::path_segment(&i.consumer));
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td><a href=\"/invoices/{p}/{c}\">{}</a></td><td class=\"num\">{}</td><td>{}</td>\
+             <td><a href=\"/api/invoices/{p}/{c}.json\">JSON</a> · <a href=\"/api/invoices/{p}/{c}.html\">HTML</a> · <a href=\"/api/invoices/{p}/{c}.csv\">CSV</a></td></tr>",
+            i.number.as_ref().map_or("draft".to_string(), |n| esc(&n.0)),
+            esc(&i.consumer),
+            i.total,
+            esc(&i.currency)
+        );
+    }
+    body.push_str("</tbody></table>");
+    if !st.report.unbilled.is_empty() {
+        body.push_str("<h2>Traffic without a subscription</h2><table><thead><tr><th>Consumer</th><th class=\"num\">Events</th><th>Days</th></tr></thead><tbody>");
+        for u in &st.report.unbilled {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td>{} – {}</td></tr>",
+                esc(u.consumer.as_deref().unwrap_or("(no consumer)")),
+                u.events,
+                u.first_day,
+                u.last_day
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    html::page(
+        &state,
+        Some(&caller),
+        "/invoices",
+        &format!("Invoices {p}"),
+        &body,
+    )
+}
+
+async fn invoice_page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((p, consumer)): Path<(String, String)>,
+) -> Response {
+    let r = async {
+        let p = period(&p)?;
+        invoice(&state, p, &consumer).await
+    }
+    .await;
+    let inv = match r {
+        Ok(i) => i,
+        Err(e) => return html::error_page(&state, Some(&caller), &e),
+    };
+    // The printable document's body, inside the dashboard's frame.
+    let doc = render::html(&inv);
+    let inner = doc
+        .split_once("<body>")
+        .and_then(|(_, b)| b.split_once("</body>"))
+        .map_or(doc.as_str(), |(b, _)| b);
+    let c = esc(&html::path_segment(&inv.consumer));
+    let body = format!(
+        "<div class=\"invoice\">{inner}</div><p><a class=\"button\" href=\"/api/invoices/{p}/{c}.html\">Printable HTML</a> \
+         <a class=\"button\" href=\"/api/invoices/{p}/{c}.json\">JSON</a> <a class=\"button\" href=\"/api/invoices/{p}/{c}.csv\">CSV</a></p>",
+        p = inv.period
+    );
+    let title = inv.number.as_ref().map_or_else(
+        || format!("Draft {} {}", inv.consumer, inv.period),
+        |n| n.0.clone(),
+    );
+    html::page(&state, Some(&caller), "/invoices", &title, &body)
+}

@@ -1,0 +1,405 @@
+//! The SQL area (role analyst): the console page, its CSV download, and
+//! `POST /api/sql`. Queries run through [`tollgate_aggregator::Lake::analyst_sql`]:
+//! read-only, one statement, under the memory and time limits of
+//! `[analytics]`.
+
+use std::fmt::Write as _;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, SchemaRef};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_aggregator::output::{self, OutputFormat};
+
+use crate::app::Area;
+use crate::auth::Caller;
+use crate::config::Role;
+use crate::error::{ApiError, code};
+use crate::html::{self, esc};
+use crate::params::Params;
+use crate::state::AppState;
+
+/// The area: the console, its download and the API, all needing `analyst`.
+pub fn area() -> Area {
+    let routes = Router::<AppState>::new()
+        .route("/sql", get(page))
+        .route("/sql/download", get(download))
+        .route("/api/sql", post(api));
+    Area::new("sql", Role::Analyst)
+        .nav("SQL", "/sql")
+        .routes(routes)
+        .openapi(include_str!("openapi.json"))
+}
+
+/// A query's result, every row.
+pub struct QueryResult {
+    /// The columns.
+    pub schema: SchemaRef,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    /// Rows in the result.
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Runs an analyst's query.
+pub async fn run(state: &AppState, query: &str) -> Result<QueryResult, ApiError> {
+    if query.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            code::INVALID_PARAMETER,
+            "the query is empty; write one SELECT statement",
+        ));
+    }
+    let lake = state.lake.get().await?;
+    let (schema, batches) = lake.analyst_sql(query).await.map_err(ApiError::from_sql)?;
+    Ok(QueryResult { schema, batches })
+}
+
+/// A column as JSON values: integers and finite floats as numbers,
+/// booleans as booleans, null as null, everything else (decimals, times,
+/// lists, bytes) as its display text.
+fn column_values(a: &ArrayRef) -> Result<Vec<Value>, ApiError> {
+    use DataType::*;
+    let n = a.len();
+    let nulls = |i: usize| a.is_null(i);
+    let internal = |e: datafusion::arrow::error::ArrowError| ApiError::internal(e);
+    Ok(match a.data_type() {
+        Int8 | Int16 | Int32 | Int64 => {
+            let c = cast(a, &Int64).map_err(internal)?;
+            let c = c.as_primitive::<Int64Type>();
+            (0..n)
+                .map(|i| {
+                    if nulls(i) {
+                        Value::Null
+                    } else {
+                        json!(c.value(i))
+                    }
+                })
+                .collect()
+        }
+        UInt8 | UInt16 | UInt32 | UInt64 => {
+            let c = cast(a, &UInt64).map_err(internal)?;
+            let c = c.as_primitive::<UInt64Type>();
+            (0..n)
+                .map(|i| {
+                    if nulls(i) {
+                        Value::Null
+                    } else {
+                        json!(c.value(i))
+                    }
+                })
+                .collect()
+        }
+        Float16 | Float32 | Float64 => {
+            let c = cast(a, &Float64).map_err(internal)?;
+            let c = c.as_primitive::<Float64Type>();
+            (0..n)
+                .map(|i| {
+                    if nulls(i) {
+                        Value::Null
+                    } else {
+                        let v = c.value(i);
+                        serde_json::Number::from_f64(v)
+                            .map_or_else(|| Value::String(v.to_string()), Value::Number)
+                    }
+                })
+                .collect()
+        }
+        Boolean => {
+            let c = a.as_boolean();
+            (0..n)
+                .map(|i| {
+                    if nulls(i) {
+                        Value::Null
+                    } else {
+                        json!(c.value(i))
+                    }
+                })
+                .collect()
+        }
+        _ => {
+            let options = FormatOptions::default();
+            let f = ArrayFormatter::try_new(a.as_ref(), &options).map_err(internal)?;
+            (0..n)
+                .map(|i| {
+                    if nulls(i) {
+                        Value::Null
+                    } else {
+                        Value::String(f.value(i).to_string())
+                    }
+                })
+                .collect()
+        }
+    })
+}
+
+/// The first `max` rows as JSON arrays, and whether more were cut.
+fn rows_json(r: &QueryResult, max: usize) -> Result<(Vec<Vec<Value>>, bool), ApiError> {
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    for b in &r.batches {
+        if rows.len() >= max {
+            break;
+        }
+        let take = (max - rows.len()).min(b.num_rows());
+        let b = b.slice(0, take);
+        let cols = b
+            .columns()
+            .iter()
+            .map(column_values)
+            .collect::<Result<Vec<_>, _>>()?;
+        for i in 0..take {
+            rows.push(cols.iter().map(|c| c[i].clone()).collect());
+        }
+    }
+    Ok((rows, r.rows() > max))
+}
+
+fn csv_bytes(r: &QueryResult) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    output::write(OutputFormat::Csv, &r.schema, &r.batches, &mut out)
+        .map_err(ApiError::internal)?;
+    Ok(out)
+}
+
+fn csv_response(bytes: Vec<u8>, attachment: bool) -> Response {
+    let mut res = bytes.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if attachment {
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"tollgate-query.csv\""),
+        );
+    }
+    res
+}
+
+/// The body of `POST /api/sql`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlRequest {
+    /// One read-only statement.
+    query: String,
+    /// `json` (default) or `csv`.
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `POST /api/sql`: `{"query": "...", "format": "json" | "csv"}` (or
+/// `Accept: text/csv`). JSON answers `columns`, `rows` (arrays, at most
+/// `[serve] sql_max_rows`), `row_count` and `truncated`; CSV has every row.
+pub async fn api(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let answer = async {
+        let req: SqlRequest = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                code::INVALID_BODY,
+                format!("the body must be JSON like {{\"query\": \"SELECT 1\"}}: {e}"),
+            )
+        })?;
+        let wants_csv_header = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv"));
+        let csv = match req.format.as_deref() {
+            None => wants_csv_header,
+            Some("json") => false,
+            Some("csv") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    code::INVALID_PARAMETER,
+                    format!("format {other:?} is not json or csv"),
+                ));
+            }
+        };
+        let result = run(&state, &req.query).await?;
+        if csv {
+            return Ok(csv_response(csv_bytes(&result)?, false));
+        }
+        let (rows, truncated) = rows_json(&result, state.limits.sql_max_rows)?;
+        let columns: Vec<Value> = result
+            .schema
+            .fields()
+            .iter()
+            .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
+            .collect();
+        Ok(Json(json!({
+            "columns": columns,
+            "rows": rows,
+            "row_count": result.rows(),
+            "truncated": truncated,
+        }))
+        .into_response())
+    };
+    answer.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /sql/download?q=`: the whole result as a CSV file.
+pub async fn download(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let answer = async {
+        let p = Params::parse(q.as_deref(), &["q"])?;
+        let result = run(&state, p.get("q").unwrap_or_default()).await?;
+        Ok::<_, ApiError>(csv_response(csv_bytes(&result)?, true))
+    };
+    match answer.await {
+        Ok(res) => res,
+        Err(e) => html::error_page(&state, Some(&caller), &e),
+    }
+}
+
+const EXAMPLES: [(&str, &str); 4] = [
+    (
+        "Calls per consumer",
+        "SELECT consumer, count(*) AS calls FROM events GROUP BY consumer ORDER BY calls DESC",
+    ),
+    (
+        "Calls per day from the rollups",
+        "SELECT date, sum(calls) AS calls FROM rollups_hourly GROUP BY date ORDER BY date",
+    ),
+    (
+        "Why messages were quarantined",
+        "SELECT reason, count(*) AS n FROM quarantine GROUP BY reason ORDER BY n DESC",
+    ),
+    ("The tables", "SHOW TABLES"),
+];
+
+/// `GET /sql?q=`: the console; with `q`, runs it and shows the result.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let p = match Params::parse(q.as_deref(), &["q"]) {
+        Ok(p) => p,
+        Err(e) => return html::error_page(&state, Some(&caller), &e),
+    };
+    let query = p.get("q").unwrap_or_default().to_string();
+    let mut body = format!(
+        "<h1>SQL</h1><form class=\"sql\" method=\"get\" action=\"/sql\">\
+         <label for=\"q\" class=\"muted\">Read-only SQL over <code>events</code>, <code>quarantine</code> and <code>rollups_hourly</code> \
+         (filter on <code>date</code> to skip whole days).</label>\
+         <textarea id=\"q\" name=\"q\" spellcheck=\"false\" required>{}</textarea>\
+         <div class=\"actions\"><button type=\"submit\">Run</button>",
+        esc(&query)
+    );
+    if !query.is_empty() {
+        let _ = write!(
+            body,
+            "<a class=\"button\" id=\"csv\" href=\"/sql/download?q={}\">Download CSV</a>",
+            esc(&html::query_value(&query))
+        );
+    }
+    body.push_str(
+        "<span class=\"muted\">SELECT, WITH, EXPLAIN, SHOW and DESCRIBE; Ctrl+Enter runs.</span></div></form>",
+    );
+    let mut status = axum::http::StatusCode::OK;
+    if query.is_empty() {
+        body.push_str("<h2>Examples</h2><ul class=\"examples\">");
+        for (label, sql) in EXAMPLES {
+            let _ = write!(
+                body,
+                "<li><a href=\"/sql?q={}\">{}</a>: <code>{}</code></li>",
+                esc(&html::query_value(sql)),
+                esc(label),
+                esc(sql)
+            );
+        }
+        body.push_str("</ul>");
+    } else {
+        match run(&state, &query).await.and_then(|r| {
+            let table = result_table(&r, state.limits.sql_max_rows)?;
+            Ok((r, table))
+        }) {
+            Ok((_, table)) => body.push_str(&table),
+            Err(e) => {
+                status = e.status;
+                let _ = write!(
+                    body,
+                    "<p class=\"error\" role=\"alert\" data-code=\"{}\">{}</p>",
+                    esc(e.code),
+                    esc(&e.message)
+                );
+            }
+        }
+    }
+    let mut res = html::page(&state, Some(&caller), "/sql", "SQL", &body);
+    *res.status_mut() = status;
+    res
+}
+
+fn result_table(r: &QueryResult, max: usize) -> Result<String, ApiError> {
+    let (rows, truncated) = rows_json(r, max)?;
+    let total = r.rows();
+    let mut s = format!(
+        "<p class=\"muted\" id=\"sql-count\" data-rows=\"{total}\">{} row{}{}</p>\
+         <div class=\"table-wrap\"><table class=\"data sortable\" id=\"sql-result\"><thead><tr>",
+        html::int(total as i64),
+        if total == 1 { "" } else { "s" },
+        if truncated {
+            format!(
+                ", showing the first {}; the CSV has all",
+                html::int(max as i64)
+            )
+        } else {
+            String::new()
+        },
+    );
+    let numeric: Vec<bool> = r
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().is_numeric())
+        .collect();
+    for (f, num) in r.schema.fields().iter().zip(&numeric) {
+        let attrs = if *num {
+            " class=\"num\" data-type=\"num\""
+        } else {
+            ""
+        };
+        let _ = write!(s, "<th scope=\"col\"{attrs}>{}</th>", esc(f.name()));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for row in &rows {
+        s.push_str("<tr>");
+        for (v, num) in row.iter().zip(&numeric) {
+            let class = if *num { " class=\"num\"" } else { "" };
+            match v {
+                Value::Null => {
+                    let _ = write!(
+                        s,
+                        "<td{class} data-sort=\"\"><span class=\"muted\">NULL</span></td>"
+                    );
+                }
+                Value::String(t) => {
+                    let _ = write!(s, "<td{class}>{}</td>", esc(t));
+                }
+                other => {
+                    let _ = write!(s, "<td{class}>{}</td>", esc(&other.to_string()));
+                }
+            }
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table></div>");
+    Ok(s)
+}

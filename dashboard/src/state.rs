@@ -1,0 +1,128 @@
+//! What every handler shares: the lake (re-opened now and then), the
+//! caller checks, the limits, the request counters and the clock.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tollgate_aggregator::{AnalyticsConfig, AnalyticsError, Lake};
+
+use crate::app::NavLink;
+use crate::auth::Auth;
+use crate::metrics::HttpMetrics;
+
+/// The wall clock, injected so tests control "now".
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Limits on what one request may ask, from `[serve]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest range, in days.
+    pub max_range_days: u32,
+    /// Longest range answered per minute, in hours.
+    pub max_minute_range_hours: u32,
+    /// Rows of SQL results shown / returned as JSON.
+    pub sql_max_rows: usize,
+}
+
+/// The lake, opened once and re-opened when older than `refresh`, so new
+/// tables (the first rollup of a fresh lake) appear without a restart.
+/// Files added to existing tables are seen at once: DataFusion lists a
+/// table's files on every scan.
+pub struct LakeCell {
+    location: String,
+    analytics: AnalyticsConfig,
+    refresh: Duration,
+    current: Mutex<Option<(Arc<Lake>, Instant)>>,
+}
+
+impl LakeCell {
+    /// A cell for the lake at `location`; nothing is opened yet.
+    pub fn new(location: String, analytics: AnalyticsConfig, refresh: Duration) -> Self {
+        LakeCell {
+            location,
+            analytics,
+            refresh,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// Where the lake is, as configured.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The open lake, re-opened when stale.
+    pub async fn get(&self) -> Result<Arc<Lake>, AnalyticsError> {
+        if let Some((lake, at)) = &*self.current.lock().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < self.refresh
+        {
+            return Ok(lake.clone());
+        }
+        // Opened outside the lock: two requests may both re-open, which is
+        // harmless, and neither waits on the other's I/O while holding it.
+        let lake = Arc::new(self.open_fresh().await?);
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((lake.clone(), Instant::now()));
+        Ok(lake)
+    }
+
+    /// Opens the lake anew, bypassing the cached one (for `/readyz`).
+    pub async fn open_fresh(&self) -> Result<Lake, AnalyticsError> {
+        // Whatever stops the lake from opening (a bad location, storage
+        // that does not answer) is the lake's state, not a bad request.
+        Lake::open(&self.location, &self.analytics)
+            .await
+            .map_err(|e| match e {
+                AnalyticsError::Lake(_) => e,
+                other => AnalyticsError::Lake(other.to_string()),
+            })
+    }
+}
+
+/// Everything the handlers share.
+pub struct Shared {
+    /// The lake.
+    pub lake: LakeCell,
+    /// Who may do what.
+    pub auth: Auth,
+    /// Request limits.
+    pub limits: Limits,
+    /// The server's own request counters.
+    pub http: HttpMetrics,
+    /// The ingest metrics file, appended to `/metrics` when present.
+    pub metrics_file: Option<PathBuf>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The navigation links of every area, in order.
+    pub nav: Vec<NavLink>,
+    /// The OpenAPI document of every route, as served.
+    pub openapi: String,
+    /// When the server started.
+    pub started: Instant,
+}
+
+/// The state every handler gets: cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

@@ -1,0 +1,163 @@
+//! The traffic JSON API (role viewer): series, top-N, consumers, one
+//! consumer, routes. Every handler reads its parameters strictly and
+//! answers bad ones with a 4xx [`ApiError`].
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use serde_json::{Value, json};
+use tollgate_aggregator::traffic::{Dim, TopOrder};
+
+use super::data;
+use crate::error::{ApiError, code};
+use crate::params::{Params, RANGE_PARAMS};
+use crate::state::AppState;
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+fn allowed(extra: &[&'static str]) -> Vec<&'static str> {
+    RANGE_PARAMS
+        .iter()
+        .copied()
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+/// The consumer from the path (a decoding failure is a 400, not a 500).
+pub fn consumer_path(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(c)| c)
+        .map_err(|e| ApiError::bad_request(code::INVALID_PARAMETER, e.body_text()))
+}
+
+/// `GET /api/traffic`: totals and a series over a range.
+pub async fn traffic(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    let p = Params::parse(q.as_deref(), &allowed(&["consumer"]))?;
+    let lake = data::lake(&state).await?;
+    let consumer = p.get("consumer");
+    if let Some(c) = consumer {
+        data::check_consumer(&lake, c).await?;
+    }
+    let r = data::range(&state, &lake, &p).await?;
+    let (totals, series) = tokio::try_join!(
+        data::totals(&lake, &r, consumer),
+        data::series(&lake, &r, consumer)
+    )?;
+    let mut out = data::range_json(&r);
+    out.insert("consumer".into(), json!(consumer));
+    out.insert("totals".into(), Value::Object(data::metrics_json(&totals)));
+    out.insert(
+        "series".into(),
+        Value::Array(series.iter().map(data::point_json).collect()),
+    );
+    Ok(Json(Value::Object(out)))
+}
+
+/// `GET /api/top`: the first `n` groups by `order`.
+pub async fn top(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    let p = Params::parse(q.as_deref(), &allowed(&["by", "order", "n", "consumer"]))?;
+    let by = Dim::parse(p.get("by").unwrap_or("consumer"))
+        .map_err(|e| ApiError::bad_request(code::INVALID_PARAMETER, e.to_string()))?;
+    let order = data::order(&p)?;
+    let n = p.count("n", 10, 1000)?;
+    let lake = data::lake(&state).await?;
+    let consumer = p.get("consumer");
+    if let Some(c) = consumer {
+        data::check_consumer(&lake, c).await?;
+    }
+    let r = data::range(&state, &lake, &p).await?;
+    let rows = data::rows(&lake, &r, None, vec![by], consumer).await?;
+    let rows = tollgate_aggregator::traffic::top(rows, order, n);
+    let mut out = data::range_json(&r);
+    out.insert("by".into(), json!(by.name()));
+    out.insert("order".into(), json!(p.get("order").unwrap_or("calls")));
+    out.insert(
+        "rows".into(),
+        Value::Array(
+            rows.iter()
+                .map(|row| data::group_json(&[by], row))
+                .collect(),
+        ),
+    );
+    Ok(Json(Value::Object(out)))
+}
+
+/// `GET /api/consumers`: every consumer with calls in the range.
+pub async fn consumers(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    let p = Params::parse(q.as_deref(), &allowed(&["order"]))?;
+    let order = data::order(&p)?;
+    let lake = data::lake(&state).await?;
+    let r = data::range(&state, &lake, &p).await?;
+    let rows = data::rows(&lake, &r, None, vec![Dim::Consumer], None).await?;
+    let rows = data::ranked(rows, order);
+    let mut out = data::range_json(&r);
+    out.insert(
+        "consumers".into(),
+        Value::Array(
+            rows.iter()
+                .map(|row| data::group_json(&[Dim::Consumer], row))
+                .collect(),
+        ),
+    );
+    Ok(Json(Value::Object(out)))
+}
+
+/// `GET /api/consumers/{consumer}`: one consumer's totals, series and top routes.
+pub async fn consumer(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let consumer = consumer_path(path)?;
+    let p = Params::parse(q.as_deref(), &allowed(&["routes"]))?;
+    let n = p.count("routes", 10, 1000)?;
+    let lake = data::lake(&state).await?;
+    data::check_consumer(&lake, &consumer).await?;
+    let r = data::range(&state, &lake, &p).await?;
+    let c = Some(consumer.as_str());
+    let by = [Dim::Api, Dim::Route];
+    let (totals, series, routes) = tokio::try_join!(
+        data::totals(&lake, &r, c),
+        data::series(&lake, &r, c),
+        data::rows(&lake, &r, None, by.to_vec(), c)
+    )?;
+    let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, n);
+    let mut out = data::range_json(&r);
+    out.insert("consumer".into(), json!(consumer));
+    out.insert("totals".into(), Value::Object(data::metrics_json(&totals)));
+    out.insert(
+        "series".into(),
+        Value::Array(series.iter().map(data::point_json).collect()),
+    );
+    out.insert(
+        "routes".into(),
+        Value::Array(
+            routes
+                .iter()
+                .map(|row| data::group_json(&by, row))
+                .collect(),
+        ),
+    );
+    Ok(Json(Value::Object(out)))
+}
+
+/// `GET /api/routes`: calls, errors and latency per API and route.
+pub async fn routes(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    let p = Params::parse(q.as_deref(), &allowed(&["consumer", "order"]))?;
+    let order = data::order(&p)?;
+    let lake = data::lake(&state).await?;
+    let consumer = p.get("consumer");
+    if let Some(c) = consumer {
+        data::check_consumer(&lake, c).await?;
+    }
+    let r = data::range(&state, &lake, &p).await?;
+    let by = [Dim::Api, Dim::Route];
+    let rows = data::rows(&lake, &r, None, by.to_vec(), consumer).await?;
+    let rows = data::ranked(rows, order);
+    let mut out = data::range_json(&r);
+    out.insert("consumer".into(), json!(consumer));
+    out.insert(
+        "routes".into(),
+        Value::Array(rows.iter().map(|row| data::group_json(&by, row)).collect()),
+    );
+    Ok(Json(Value::Object(out)))
+}

@@ -1,0 +1,214 @@
+//! The traffic questions the pages and the API share, answered by the
+//! aggregator: from the hourly rollups for hour and day buckets, from raw
+//! events (exact) for minute buckets over short ranges.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde_json::{Map, Value, json};
+use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery, TrafficRow};
+use tollgate_aggregator::{Lake, inventory};
+
+use crate::error::{ApiError, code};
+use crate::params::{self, Params, TimeRange, bucket_name};
+use crate::state::AppState;
+
+/// The open lake.
+pub async fn lake(state: &AppState) -> Result<Arc<Lake>, ApiError> {
+    Ok(state.lake.get().await?)
+}
+
+/// The checked range of a request; a `range=` span ends at the end of the
+/// newest rollup hour (the current minute when there are no rollups), so
+/// "last 24 hours" shows data even when the lake is not live.
+pub async fn range(state: &AppState, lake: &Lake, p: &Params) -> Result<TimeRange, ApiError> {
+    let anchor = if params::is_explicit(p) {
+        state.clock.now()
+    } else {
+        anchor(state, lake).await?
+    };
+    params::resolve_range(p, &state.limits, anchor)
+}
+
+async fn anchor(state: &AppState, lake: &Lake) -> Result<DateTime<Utc>, ApiError> {
+    Ok(match inventory::extent(lake).await? {
+        Some((_, last)) => last + Duration::hours(1),
+        None => {
+            let now = state.clock.now();
+            now.duration_trunc(Duration::minutes(1)).unwrap_or(now) + Duration::minutes(1)
+        }
+    })
+}
+
+/// 404 `unknown_consumer` unless the rollups have seen `consumer`.
+pub async fn check_consumer(lake: &Lake, consumer: &str) -> Result<(), ApiError> {
+    if inventory::has_consumer(lake, consumer).await? {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            code::UNKNOWN_CONSUMER,
+            format!(
+                "no consumer {consumer:?} in the lake's rollups; see /api/consumers for the known ones"
+            ),
+        ))
+    }
+}
+
+/// Rows over `r`, per `bucket` (or one per group), grouped `by`.
+pub async fn rows(
+    lake: &Lake,
+    r: &TimeRange,
+    bucket: Option<Bucket>,
+    by: Vec<Dim>,
+    consumer: Option<&str>,
+) -> Result<Vec<TrafficRow>, ApiError> {
+    let q = TrafficQuery {
+        from: r.from,
+        to: r.to,
+        bucket,
+        by,
+        consumer: consumer.map(String::from),
+        tz: None,
+    };
+    Ok(if r.exact() {
+        traffic::exact(lake, &q).await?
+    } else {
+        traffic::from_rollups(lake, &q).await?
+    })
+}
+
+/// One row over the whole range (zero calls when there were none).
+pub async fn totals(
+    lake: &Lake,
+    r: &TimeRange,
+    consumer: Option<&str>,
+) -> Result<TrafficRow, ApiError> {
+    let rows = rows(lake, r, None, vec![], consumer).await?;
+    Ok(rows.into_iter().next().unwrap_or_else(zero))
+}
+
+/// One row per bucket that had calls.
+pub async fn series(
+    lake: &Lake,
+    r: &TimeRange,
+    consumer: Option<&str>,
+) -> Result<Vec<TrafficRow>, ApiError> {
+    let rows = rows(lake, r, Some(r.bucket), vec![], consumer).await?;
+    Ok(rows.into_iter().filter(|row| row.calls > 0).collect())
+}
+
+/// A row of no calls.
+pub fn zero() -> TrafficRow {
+    TrafficRow {
+        bucket: None,
+        group: vec![],
+        calls: 0,
+        errors_4xx: 0,
+        errors_5xx: 0,
+        error_rate_4xx: 0.0,
+        error_rate_5xx: 0.0,
+        latency_p50: None,
+        latency_p90: None,
+        latency_p95: None,
+        latency_p99: None,
+        latency_max: None,
+        upstream_p50: None,
+        upstream_p95: None,
+        upstream_p99: None,
+        request_bytes: 0,
+        response_bytes: 0,
+        consumers: 0,
+    }
+}
+
+/// `(4xx + 5xx) / calls`, 0 without calls.
+pub fn error_rate(r: &TrafficRow) -> f64 {
+    if r.calls == 0 {
+        0.0
+    } else {
+        (r.errors_4xx + r.errors_5xx) as f64 / r.calls as f64
+    }
+}
+
+/// `series` laid out one slot per bucket of `r` (`None` where no calls).
+pub fn slots<'a>(r: &TimeRange, series: &'a [TrafficRow]) -> Vec<Option<&'a TrafficRow>> {
+    let step = r.step().num_milliseconds();
+    let n = ((r.to - r.from).num_milliseconds() / step).max(0) as usize;
+    let mut out = vec![None; n];
+    for row in series {
+        if let Some(b) = row.bucket {
+            let i = (b - r.from).num_milliseconds().div_euclid(step);
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
+                *slot = Some(row);
+            }
+        }
+    }
+    out
+}
+
+/// The figures of a row as JSON (no bucket, no group).
+pub fn metrics_json(r: &TrafficRow) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("calls".into(), json!(r.calls));
+    m.insert("errors_4xx".into(), json!(r.errors_4xx));
+    m.insert("errors_5xx".into(), json!(r.errors_5xx));
+    m.insert("error_rate".into(), json!(error_rate(r)));
+    m.insert("error_rate_4xx".into(), json!(r.error_rate_4xx));
+    m.insert("error_rate_5xx".into(), json!(r.error_rate_5xx));
+    m.insert("latency_p50".into(), json!(r.latency_p50));
+    m.insert("latency_p90".into(), json!(r.latency_p90));
+    m.insert("latency_p95".into(), json!(r.latency_p95));
+    m.insert("latency_p99".into(), json!(r.latency_p99));
+    m.insert("latency_max".into(), json!(r.latency_max));
+    m.insert("upstream_p50".into(), json!(r.upstream_p50));
+    m.insert("upstream_p95".into(), json!(r.upstream_p95));
+    m.insert("upstream_p99".into(), json!(r.upstream_p99));
+    m.insert("request_bytes".into(), json!(r.request_bytes));
+    m.insert("response_bytes".into(), json!(r.response_bytes));
+    m.insert("consumers".into(), json!(r.consumers));
+    m
+}
+
+/// A grouped row as JSON: the group's dimensions by name, then the figures.
+pub fn group_json(by: &[Dim], r: &TrafficRow) -> Value {
+    let mut m = Map::new();
+    for (d, v) in by.iter().zip(&r.group) {
+        m.insert(d.name().into(), json!(v));
+    }
+    m.extend(metrics_json(r));
+    Value::Object(m)
+}
+
+/// A series point as JSON: `bucket` (its start), then the figures.
+pub fn point_json(r: &TrafficRow) -> Value {
+    let mut m = Map::new();
+    m.insert("bucket".into(), json!(r.bucket.map(|b| b.to_rfc3339())));
+    m.extend(metrics_json(r));
+    Value::Object(m)
+}
+
+/// The range answered, as JSON fields.
+pub fn range_json(r: &TimeRange) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("from".into(), json!(r.from.to_rfc3339()));
+    m.insert("to".into(), json!(r.to.to_rfc3339()));
+    m.insert("bucket".into(), json!(bucket_name(r.bucket)));
+    m.insert(
+        "source".into(),
+        json!(if r.exact() { "events" } else { "rollups" }),
+    );
+    m
+}
+
+/// Sorts grouped rows by `order` (ties by group), as `top` does.
+pub fn ranked(rows: Vec<TrafficRow>, order: traffic::TopOrder) -> Vec<TrafficRow> {
+    let n = rows.len();
+    traffic::top(rows, order, n)
+}
+
+/// Reads `order` (`calls` when absent).
+pub fn order(p: &Params) -> Result<traffic::TopOrder, ApiError> {
+    traffic::TopOrder::parse(p.get("order").unwrap_or("calls"))
+        .map_err(|e| ApiError::bad_request(code::INVALID_PARAMETER, e.to_string()))
+}

@@ -1,0 +1,33 @@
+//! The traffic area (role viewer): Overview, Consumers, Routes, and the
+//! JSON API behind them.
+
+pub mod api;
+pub mod data;
+pub mod pages;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::app::Area;
+use crate::config::Role;
+use crate::state::AppState;
+
+/// The area: pages and API routes, all needing `viewer`.
+pub fn area() -> Area {
+    let routes = Router::<AppState>::new()
+        .route("/overview", get(pages::overview))
+        .route("/consumers", get(pages::consumers))
+        .route("/consumers/{consumer}", get(pages::consumer))
+        .route("/routes", get(pages::routes))
+        .route("/api/traffic", get(api::traffic))
+        .route("/api/top", get(api::top))
+        .route("/api/consumers", get(api::consumers))
+        .route("/api/consumers/{consumer}", get(api::consumer))
+        .route("/api/routes", get(api::routes));
+    Area::new("traffic", Role::Viewer)
+        .nav("Overview", "/overview")
+        .nav("Consumers", "/consumers")
+        .nav("Routes", "/routes")
+        .routes(routes)
+        .openapi(include_str!("openapi.json"))
+}

@@ -1,0 +1,434 @@
+//! The traffic pages (role viewer): Overview, Consumers, one consumer,
+//! Routes. Each is the same data as its API route, drawn: a range form,
+//! totals, SVG charts, sortable tables.
+
+use std::fmt::Write as _;
+
+use axum::Extension;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use tollgate_aggregator::traffic::{Dim, TopOrder, TrafficRow};
+
+use super::{api, data};
+use crate::auth::Caller;
+use crate::chart::{Chart, Kind, Series, Unit};
+use crate::error::ApiError;
+use crate::html::{self, esc, int, ms, pct, sort_key};
+use crate::params::{Params, RANGE_PARAMS, TimeRange, bucket_name};
+use crate::state::AppState;
+
+const PRESETS: [&str; 6] = ["1h", "6h", "24h", "7d", "30d", "90d"];
+
+fn respond(
+    state: &AppState,
+    caller: &Caller,
+    active: &str,
+    title: &str,
+    body: Result<String, ApiError>,
+) -> Response {
+    match body {
+        Ok(body) => html::page(state, Some(caller), active, title, &body),
+        Err(e) => html::error_page(state, Some(caller), &e),
+    }
+}
+
+/// The range picker: presets, from/to, bucket.
+fn range_form(p: &Params, r: &TimeRange) -> String {
+    let current = p.get("range").or(if p.get("from").is_none() {
+        Some("24h")
+    } else {
+        None
+    });
+    let mut s = String::from("<form class=\"range\" method=\"get\"><div class=\"presets\">");
+    for preset in PRESETS {
+        let on = if current == Some(preset) {
+            "true"
+        } else {
+            "false"
+        };
+        let _ = write!(
+            s,
+            "<a href=\"?range={preset}\" aria-current=\"{on}\">{preset}</a>"
+        );
+    }
+    s.push_str("</div>");
+    let bucket = p.get("bucket").unwrap_or("auto");
+    let _ = write!(
+        s,
+        "<label>From (UTC)<input type=\"datetime-local\" name=\"from\" value=\"{}\"></label>\
+         <label>To (UTC, exclusive)<input type=\"datetime-local\" name=\"to\" value=\"{}\"></label>\
+         <label>Bucket<select name=\"bucket\">",
+        r.from.format("%Y-%m-%dT%H:%M"),
+        r.to.format("%Y-%m-%dT%H:%M")
+    );
+    for b in ["auto", "minute", "hour", "day"] {
+        let sel = if b == bucket { " selected" } else { "" };
+        let _ = write!(s, "<option value=\"{b}\"{sel}>{b}</option>");
+    }
+    s.push_str("</select></label><button type=\"submit\">Show</button></form>");
+    let source = if r.exact() {
+        "exact, from raw events"
+    } else {
+        "from the hourly rollups"
+    };
+    let _ = write!(
+        s,
+        "<p class=\"range-note\" data-from=\"{}\" data-to=\"{}\" data-bucket=\"{}\">{} → {} UTC, per {}, {source}.</p>",
+        r.from.to_rfc3339(),
+        r.to.to_rfc3339(),
+        bucket_name(r.bucket),
+        r.from.format("%Y-%m-%d %H:%M"),
+        r.to.format("%Y-%m-%d %H:%M"),
+        bucket_name(r.bucket),
+    );
+    s
+}
+
+fn totals_html(t: &TrafficRow, with_consumers: bool) -> String {
+    let mut cards = vec![
+        ("calls", "Calls", int(t.calls)),
+        ("rate_4xx", "4xx rate", pct(t.error_rate_4xx)),
+        ("rate_5xx", "5xx rate", pct(t.error_rate_5xx)),
+        ("p50", "Latency p50", ms(t.latency_p50)),
+        ("p95", "Latency p95", ms(t.latency_p95)),
+        ("p99", "Latency p99", ms(t.latency_p99)),
+    ];
+    if with_consumers {
+        cards.insert(1, ("consumers", "Consumers", int(t.consumers)));
+    }
+    let mut s = String::from("<section class=\"totals\" aria-label=\"Totals for the range\">");
+    for (key, label, value) in cards {
+        let _ = write!(
+            s,
+            "<div class=\"total\" data-total=\"{key}\"><div class=\"label\">{label}</div><div class=\"value\">{}</div></div>",
+            esc(&value)
+        );
+    }
+    s.push_str("</section>");
+    s
+}
+
+/// Requests (stacked by outcome), error rates and latency percentiles.
+pub fn charts(r: &TimeRange, series: &[TrafficRow]) -> String {
+    let slots = data::slots(r, series);
+    let per = bucket_name(r.bucket);
+    let counts = |f: &dyn Fn(&TrafficRow) -> i64| -> Vec<Option<f64>> {
+        slots.iter().map(|s| Some(s.map_or(0, f) as f64)).collect()
+    };
+    let values = |f: &dyn Fn(&TrafficRow) -> Option<f64>| -> Vec<Option<f64>> {
+        slots.iter().map(|s| s.and_then(f)).collect()
+    };
+    let requests = Chart {
+        id: "requests".into(),
+        title: format!("Requests per {per}"),
+        y_label: format!("requests / {per}"),
+        unit: Unit::Count,
+        kind: Kind::StackedBars,
+        from: r.from,
+        step: r.step(),
+        series: vec![
+            Series {
+                name: "non-error".into(),
+                color: "#4e79a7",
+                values: counts(&|t| t.calls - t.errors_4xx - t.errors_5xx),
+            },
+            Series {
+                name: "4xx".into(),
+                color: "#f28e2b",
+                values: counts(&|t| t.errors_4xx),
+            },
+            Series {
+                name: "5xx".into(),
+                color: "#e15759",
+                values: counts(&|t| t.errors_5xx),
+            },
+        ],
+    };
+    let errors = Chart {
+        id: "errors".into(),
+        title: format!("Error rate per {per}"),
+        y_label: "% of calls".into(),
+        unit: Unit::Percent,
+        kind: Kind::Lines,
+        from: r.from,
+        step: r.step(),
+        series: vec![
+            Series {
+                name: "4xx".into(),
+                color: "#f28e2b",
+                values: values(&|t| Some(t.error_rate_4xx * 100.0)),
+            },
+            Series {
+                name: "5xx".into(),
+                color: "#e15759",
+                values: values(&|t| Some(t.error_rate_5xx * 100.0)),
+            },
+        ],
+    };
+    let latency = Chart {
+        id: "latency".into(),
+        title: format!("Latency per {per}"),
+        y_label: "latency (ms)".into(),
+        unit: Unit::Ms,
+        kind: Kind::Lines,
+        from: r.from,
+        step: r.step(),
+        series: vec![
+            Series {
+                name: "p50".into(),
+                color: "#59a14f",
+                values: values(&|t| t.latency_p50),
+            },
+            Series {
+                name: "p95".into(),
+                color: "#4e79a7",
+                values: values(&|t| t.latency_p95),
+            },
+            Series {
+                name: "p99".into(),
+                color: "#af3a8e",
+                values: values(&|t| t.latency_p99),
+            },
+        ],
+    };
+    [requests, errors, latency]
+        .iter()
+        .map(|c| format!("<figure class=\"chart-box\">{}</figure>", c.render()))
+        .collect()
+}
+
+/// A link to a consumer's page, keeping the range.
+fn consumer_link(c: &str, p: &Params) -> String {
+    let mut href = format!("/consumers/{}", html::path_segment(c));
+    let keep: Vec<String> = RANGE_PARAMS
+        .iter()
+        .filter_map(|k| p.get(k).map(|v| format!("{k}={}", html::query_value(v))))
+        .collect();
+    if !keep.is_empty() {
+        href = format!("{href}?{}", keep.join("&"));
+    }
+    format!(
+        "<a class=\"consumer-link\" href=\"{}\">{}</a>",
+        esc(&href),
+        esc(c)
+    )
+}
+
+/// A sortable table: group columns, then the figures.
+fn table(
+    id: &str,
+    heads: &[&str],
+    rows: &[TrafficRow],
+    first: &dyn Fn(&TrafficRow) -> Vec<String>,
+) -> String {
+    let mut s =
+        format!("<div class=\"table-wrap\"><table class=\"data sortable\" id=\"{id}\"><thead><tr>");
+    for h in heads {
+        let _ = write!(s, "<th scope=\"col\">{}</th>", esc(h));
+    }
+    for (h, first_sort) in [
+        ("Calls", true),
+        ("4xx", false),
+        ("5xx", false),
+        ("Error rate", false),
+        ("p50", false),
+        ("p95", false),
+        ("p99", false),
+    ] {
+        let sorted = if first_sort {
+            " aria-sort=\"descending\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            s,
+            "<th scope=\"col\" class=\"num\" data-type=\"num\"{sorted}>{h}</th>"
+        );
+    }
+    s.push_str("</tr></thead><tbody>");
+    for r in rows {
+        s.push_str("<tr>");
+        for cell in first(r) {
+            let _ = write!(s, "<td>{cell}</td>");
+        }
+        let rate = data::error_rate(r);
+        let _ = write!(
+            s,
+            "<td class=\"num\" data-sort=\"{calls}\" data-col=\"calls\">{}</td>\
+             <td class=\"num\" data-sort=\"{e4}\">{}</td>\
+             <td class=\"num\" data-sort=\"{e5}\">{}</td>\
+             <td class=\"num\" data-sort=\"{rate}\" data-col=\"error_rate\">{}</td>\
+             <td class=\"num\" data-sort=\"{}\">{}</td>\
+             <td class=\"num\" data-sort=\"{}\" data-col=\"p95\">{}</td>\
+             <td class=\"num\" data-sort=\"{}\">{}</td></tr>",
+            int(r.calls),
+            int(r.errors_4xx),
+            int(r.errors_5xx),
+            pct(rate),
+            sort_key(r.latency_p50),
+            ms(r.latency_p50),
+            sort_key(r.latency_p95),
+            ms(r.latency_p95),
+            sort_key(r.latency_p99),
+            ms(r.latency_p99),
+            calls = r.calls,
+            e4 = r.errors_4xx,
+            e5 = r.errors_5xx,
+        );
+    }
+    if rows.is_empty() {
+        let _ = write!(
+            s,
+            "<tr><td colspan=\"{}\" class=\"muted\">No calls in this range.</td></tr>",
+            heads.len() + 7
+        );
+    }
+    s.push_str("</tbody></table></div>");
+    s
+}
+
+fn consumer_cell(r: &TrafficRow, p: &Params) -> String {
+    match r.group.first().and_then(|g| g.as_deref()) {
+        Some(c) => consumer_link(c, p),
+        None => "<span class=\"muted\">(anonymous)</span>".into(),
+    }
+}
+
+fn text_cell(v: Option<&Option<String>>) -> String {
+    match v.and_then(|g| g.as_deref()) {
+        Some(s) => esc(s),
+        None => "<span class=\"muted\">(none)</span>".into(),
+    }
+}
+
+/// `GET /overview`.
+pub async fn overview(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let body = async {
+        let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
+        let lake = data::lake(&state).await?;
+        let r = data::range(&state, &lake, &p).await?;
+        let (totals, series, consumers, routes) = tokio::try_join!(
+            data::totals(&lake, &r, None),
+            data::series(&lake, &r, None),
+            data::rows(&lake, &r, None, vec![Dim::Consumer], None),
+            data::rows(&lake, &r, None, vec![Dim::Api, Dim::Route], None),
+        )?;
+        let consumers = tollgate_aggregator::traffic::top(consumers, TopOrder::Calls, 5);
+        let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 5);
+        Ok::<_, ApiError>(format!(
+            "<h1>Overview</h1>{}{}{}<div class=\"grid2\"><section><h2>Top consumers</h2>{}\
+             <p><a href=\"/consumers\">All consumers</a></p></section>\
+             <section><h2>Top routes</h2>{}<p><a href=\"/routes\">All routes</a></p></section></div>",
+            range_form(&p, &r),
+            totals_html(&totals, true),
+            charts(&r, &series),
+            table("top-consumers", &["Consumer"], &consumers, &|row| vec![
+                consumer_cell(row, &p)
+            ]),
+            table("top-routes", &["API", "Route"], &routes, &|row| vec![
+                text_cell(row.group.first()),
+                text_cell(row.group.get(1))
+            ]),
+        ))
+    };
+    respond(&state, &caller, "/overview", "Overview", body.await)
+}
+
+/// `GET /consumers`.
+pub async fn consumers(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let body = async {
+        let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
+        let lake = data::lake(&state).await?;
+        let r = data::range(&state, &lake, &p).await?;
+        let rows = data::rows(&lake, &r, None, vec![Dim::Consumer], None).await?;
+        let rows = data::ranked(rows, TopOrder::Calls);
+        Ok::<_, ApiError>(format!(
+            "<h1>Consumers</h1>{}<p class=\"muted\">{} consumers with calls in the range. Click a column to sort.</p>{}",
+            range_form(&p, &r),
+            rows.len(),
+            table("consumers", &["Consumer"], &rows, &|row| vec![
+                consumer_cell(row, &p)
+            ]),
+        ))
+    };
+    respond(&state, &caller, "/consumers", "Consumers", body.await)
+}
+
+/// `GET /consumers/{consumer}`.
+pub async fn consumer(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let mut title = "Consumer".to_string();
+    let body = async {
+        let consumer = api::consumer_path(path)?;
+        title = format!("Consumer {consumer}");
+        let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
+        let lake = data::lake(&state).await?;
+        data::check_consumer(&lake, &consumer).await?;
+        let r = data::range(&state, &lake, &p).await?;
+        let c = Some(consumer.as_str());
+        let (totals, series, routes) = tokio::try_join!(
+            data::totals(&lake, &r, c),
+            data::series(&lake, &r, c),
+            data::rows(&lake, &r, None, vec![Dim::Api, Dim::Route], c),
+        )?;
+        let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 10);
+        Ok::<_, ApiError>(format!(
+            "<p class=\"muted\"><a href=\"/consumers\">Consumers</a> /</p>\
+             <h1 data-consumer=\"{c}\">{c}</h1>{}{}{}<h2>Top routes</h2>{}",
+            range_form(&p, &r),
+            totals_html(&totals, false),
+            charts(&r, &series),
+            table("consumer-routes", &["API", "Route"], &routes, &|row| vec![
+                text_cell(row.group.first()),
+                text_cell(row.group.get(1))
+            ]),
+            c = esc(&consumer),
+        ))
+    };
+    let body = body.await;
+    respond(&state, &caller, "/consumers", &title, body)
+}
+
+/// `GET /routes`.
+pub async fn routes(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let body = async {
+        let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
+        let lake = data::lake(&state).await?;
+        let r = data::range(&state, &lake, &p).await?;
+        let (routes, apis) = tokio::try_join!(
+            data::rows(&lake, &r, None, vec![Dim::Api, Dim::Route], None),
+            data::rows(&lake, &r, None, vec![Dim::Api], None),
+        )?;
+        let routes = data::ranked(routes, TopOrder::Calls);
+        let apis = data::ranked(apis, TopOrder::Calls);
+        Ok::<_, ApiError>(format!(
+            "<h1>Routes and APIs</h1>{}<h2>APIs</h2>{}<h2>Routes</h2>{}",
+            range_form(&p, &r),
+            table("apis", &["API"], &apis, &|row| vec![text_cell(
+                row.group.first()
+            )]),
+            table("routes", &["API", "Route"], &routes, &|row| vec![
+                text_cell(row.group.first()),
+                text_cell(row.group.get(1))
+            ]),
+        ))
+    };
+    respond(&state, &caller, "/routes", "Routes", body.await)
+}

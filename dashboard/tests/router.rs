@@ -1,0 +1,948 @@
+//! The whole application driven through `tower::ServiceExt::oneshot`, no
+//! socket: every endpoint over a fixture lake with figures counted by hand,
+//! bad input, the role-by-route matrix, login sessions, the OpenAPI
+//! document.
+
+mod fixture;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use tollgate_aggregator::AnalyticsConfig;
+use tollgate_dashboard::{Role, ServeConfig, ServeSettings, SystemClock, TokenSource};
+use tollgate_schemas::AccessEvent;
+use tower::ServiceExt;
+
+const VIEWER: &str = "viewer-token-0123456789";
+const FINANCE: &str = "finance-token-0123456789";
+const ANALYST: &str = "analyst-token-0123456789";
+const ADMIN: &str = "admin-token-0123456789";
+
+/// Both days of the fixture.
+const ALL: &str = "from=2024-06-11&to=2024-06-13";
+
+fn settings(tokens: bool) -> ServeSettings {
+    let mut serve = ServeConfig::default();
+    if tokens {
+        for (role, t) in [
+            (Role::Viewer, VIEWER),
+            (Role::Finance, FINANCE),
+            (Role::Analyst, ANALYST),
+            (Role::Admin, ADMIN),
+        ] {
+            serve
+                .tokens
+                .insert(role, vec![TokenSource::Literal(t.into())]);
+        }
+    }
+    ServeSettings {
+        serve,
+        lake: fixture::lake().to_str().unwrap().into(),
+        analytics: AnalyticsConfig::default(),
+        metrics_file: None,
+    }
+}
+
+fn app_with(s: &ServeSettings) -> Router {
+    tollgate_dashboard::build(
+        s,
+        tollgate_dashboard::app::areas(),
+        &|_| None,
+        Arc::new(SystemClock),
+    )
+    .unwrap()
+    .0
+}
+
+fn app() -> Router {
+    app_with(&settings(true))
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+    fn header(&self, h: header::HeaderName) -> &str {
+        self.headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Reply {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+fn request(method: Method, uri: &str, token: Option<&str>, body: Option<&str>) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    match body {
+        Some(text) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(text.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+async fn get(app: &Router, uri: &str) -> Reply {
+    send(app, request(Method::GET, uri, Some(ADMIN), None)).await
+}
+
+async fn sql(app: &Router, body: &str) -> Reply {
+    send(
+        app,
+        request(Method::POST, "/api/sql", Some(ANALYST), Some(body)),
+    )
+    .await
+}
+
+/// Hand counts over events matching `keep`: (calls, 4xx, 5xx).
+fn count(events: &[AccessEvent], keep: impl Fn(&AccessEvent) -> bool) -> (i64, i64, i64) {
+    let mut c = (0, 0, 0);
+    for e in events.iter().filter(|e| keep(e)) {
+        c.0 += 1;
+        let s = e.status.unwrap();
+        c.1 += i64::from((400..500).contains(&s));
+        c.2 += i64::from((500..600).contains(&s));
+    }
+    c
+}
+
+fn figures(v: &Value) -> (i64, i64, i64) {
+    (
+        v["calls"].as_i64().unwrap(),
+        v["errors_4xx"].as_i64().unwrap(),
+        v["errors_5xx"].as_i64().unwrap(),
+    )
+}
+
+/// `percentile_cont` over the latencies of `keep`.
+fn exact_percentile(events: &[AccessEvent], q: f64, keep: impl Fn(&AccessEvent) -> bool) -> f64 {
+    let mut v: Vec<f64> = events
+        .iter()
+        .filter(|e| keep(e))
+        .filter_map(|e| e.latency_ms)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let rank = q * (v.len() - 1) as f64;
+    v[rank.floor() as usize] + (v[rank.ceil() as usize] - v[rank.floor() as usize]) * rank.fract()
+}
+
+fn close(got: f64, want: f64) -> bool {
+    (got - want).abs() / want <= 0.01
+}
+
+#[tokio::test]
+async fn traffic_totals_and_hourly_series_match_the_events() {
+    let events = fixture::events();
+    let app = app();
+    let r = get(&app, &format!("/api/traffic?{ALL}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["bucket"], "hour");
+    assert_eq!(v["source"], "rollups");
+    assert_eq!(v["from"], "2024-06-11T00:00:00+00:00");
+    assert_eq!(v["to"], "2024-06-13T00:00:00+00:00");
+    assert_eq!(figures(&v["totals"]), count(&events, |_| true));
+    assert_eq!(v["totals"]["consumers"], 4);
+    let p95 = exact_percentile(&events, 0.95, |_| true);
+    assert!(close(v["totals"]["latency_p95"].as_f64().unwrap(), p95));
+
+    // 47 hours had calls; the quiet one is left out, and every hour's
+    // calls are that hour's events.
+    let series = v["series"].as_array().unwrap();
+    assert_eq!(series.len(), 47);
+    assert!(
+        series
+            .iter()
+            .all(|p| p["bucket"] != "2024-06-12T06:00:00+00:00")
+    );
+    for p in series {
+        let start = chrono::DateTime::parse_from_rfc3339(p["bucket"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis();
+        let want = count(&events, |e| e.ts.0 >= start && e.ts.0 < start + 3_600_000);
+        assert_eq!(figures(p), want, "{p}");
+    }
+}
+
+#[tokio::test]
+async fn minute_and_day_buckets() {
+    let events = fixture::events();
+    let app = app();
+    let v = get(
+        &app,
+        "/api/traffic?from=2024-06-11T10:00&to=2024-06-11T12:00&bucket=minute&consumer=acme",
+    )
+    .await
+    .json();
+    assert_eq!(v["source"], "events");
+    assert_eq!(v["bucket"], "minute");
+    let (from, to) = (
+        fixture::BASE_MS + 10 * 3_600_000,
+        fixture::BASE_MS + 12 * 3_600_000,
+    );
+    let in_range =
+        |e: &AccessEvent| e.ts.0 >= from && e.ts.0 < to && e.consumer.as_deref() == Some("acme");
+    assert_eq!(figures(&v["totals"]), count(&events, in_range));
+    let calls: i64 = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["calls"].as_i64().unwrap())
+        .sum();
+    assert_eq!(calls, count(&events, in_range).0);
+    // auto picks minutes for short ranges.
+    let v = get(
+        &app,
+        "/api/traffic?from=2024-06-11T10:00&to=2024-06-11T11:00",
+    )
+    .await
+    .json();
+    assert_eq!(v["bucket"], "minute");
+
+    let v = get(&app, &format!("/api/traffic?{ALL}&bucket=day"))
+        .await
+        .json();
+    let days = v["series"].as_array().unwrap();
+    assert_eq!(days.len(), 2);
+    let day2 = fixture::BASE_MS + 86_400_000;
+    assert_eq!(figures(&days[1]), count(&events, |e| e.ts.0 >= day2));
+
+    // `range` ends at the newest rollup hour, so "the last 24 hours" is the
+    // fixture's second day.
+    let v = get(&app, "/api/traffic?range=24h").await.json();
+    assert_eq!(v["from"], "2024-06-12T00:00:00+00:00");
+    assert_eq!(figures(&v["totals"]), count(&events, |e| e.ts.0 >= day2));
+}
+
+#[tokio::test]
+async fn consumers_routes_and_top_lists() {
+    let events = fixture::events();
+    let app = app();
+    let v = get(&app, &format!("/api/consumers?{ALL}")).await.json();
+    let list = v["consumers"].as_array().unwrap();
+    assert_eq!(list.len(), 5, "four consumers and the anonymous calls");
+    assert_eq!(list[0]["consumer"], "acme", "ranked by calls");
+    for c in list {
+        let id = c["consumer"].as_str().map(String::from);
+        assert_eq!(figures(c), count(&events, |e| e.consumer == id), "{c}");
+        let want = count(&events, |e| e.consumer == id);
+        let rate = (want.1 + want.2) as f64 / want.0 as f64;
+        assert!((c["error_rate"].as_f64().unwrap() - rate).abs() < 1e-12);
+        if id.is_some() {
+            let p95 = exact_percentile(&events, 0.95, |e| e.consumer == id);
+            assert!(
+                close(c["latency_p95"].as_f64().unwrap(), p95),
+                "{c} vs {p95}"
+            );
+        }
+    }
+    let by_p95 = get(&app, &format!("/api/consumers?{ALL}&order=p95"))
+        .await
+        .json();
+    let p95s: Vec<f64> = by_p95["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["latency_p95"].as_f64().unwrap())
+        .collect();
+    assert!(p95s.windows(2).all(|w| w[0] >= w[1]), "{p95s:?}");
+
+    let v = get(&app, &format!("/api/consumers/acme?{ALL}&routes=2"))
+        .await
+        .json();
+    assert_eq!(v["consumer"], "acme");
+    let acme = |e: &AccessEvent| e.consumer.as_deref() == Some("acme");
+    assert_eq!(figures(&v["totals"]), count(&events, acme));
+    let routes = v["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 2);
+    for r in routes {
+        let (api, route) = (r["api"].as_str().unwrap(), r["route"].as_str().unwrap());
+        assert_eq!(
+            figures(r),
+            count(&events, |e| acme(e)
+                && e.api.as_deref() == Some(api)
+                && e.route.as_deref() == Some(route))
+        );
+    }
+    assert!(routes[0]["calls"].as_i64() >= routes[1]["calls"].as_i64());
+
+    // An id with a slash, a quote and an ampersand, encoded in the path.
+    let odd = tollgate_dashboard::html::path_segment(fixture::ODD_CONSUMER);
+    let v = get(&app, &format!("/api/consumers/{odd}?{ALL}"))
+        .await
+        .json();
+    assert_eq!(v["consumer"], fixture::ODD_CONSUMER);
+    assert_eq!(
+        figures(&v["totals"]),
+        count(&events, |e| e.consumer.as_deref()
+            == Some(fixture::ODD_CONSUMER))
+    );
+
+    let v = get(&app, &format!("/api/routes?{ALL}")).await.json();
+    let routes = v["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 3);
+    for r in routes {
+        let route = r["route"].as_str().unwrap();
+        assert_eq!(
+            figures(r),
+            count(&events, |e| e.route.as_deref() == Some(route))
+        );
+    }
+    let v = get(&app, &format!("/api/routes?{ALL}&consumer=globex"))
+        .await
+        .json();
+    let total: i64 = v["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["calls"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        total,
+        count(&events, |e| e.consumer.as_deref() == Some("globex")).0
+    );
+
+    let v = get(
+        &app,
+        &format!("/api/top?{ALL}&by=status_class&order=calls&n=2"),
+    )
+    .await
+    .json();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["status_class"], "2xx");
+    assert_eq!(
+        rows[0]["calls"].as_i64().unwrap(),
+        count(&events, |e| e.status == Some(200)).0
+    );
+    let v = get(&app, &format!("/api/top?{ALL}&by=route&order=errors&n=1"))
+        .await
+        .json();
+    let mut errors: Vec<(i64, String)> = ["list", "get", "create"]
+        .iter()
+        .map(|r| {
+            let c = count(&events, |e| e.route.as_deref() == Some(*r));
+            (c.1 + c.2, r.to_string())
+        })
+        .collect();
+    errors.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    assert_eq!(v["rows"][0]["route"], errors[0].1.as_str());
+}
+
+#[tokio::test]
+async fn bad_parameters_are_4xx_with_stable_codes() {
+    let app = app();
+    let cases: &[(&str, u16, &str)] = &[
+        (
+            "/api/traffic?from=2024-13-01&to=2024-06-13",
+            400,
+            "invalid_date",
+        ),
+        (
+            "/api/traffic?from=last+tuesday&to=2024-06-13",
+            400,
+            "invalid_date",
+        ),
+        ("/api/traffic?from=2024-06-11", 400, "invalid_range"),
+        (
+            "/api/traffic?from=2024-06-13&to=2024-06-11",
+            400,
+            "invalid_range",
+        ),
+        ("/api/traffic?range=3w", 400, "invalid_range"),
+        (
+            "/api/traffic?from=2020-01-01&to=2024-06-13",
+            400,
+            "range_too_large",
+        ),
+        (
+            "/api/traffic?range=3d&bucket=minute",
+            400,
+            "range_too_large",
+        ),
+        ("/api/traffic?range=1d&bucket=week", 400, "invalid_bucket"),
+        ("/api/traffic?range=1d&colour=red", 400, "unknown_parameter"),
+        ("/api/traffic?range=1d&range=2d", 400, "invalid_parameter"),
+        (
+            "/api/traffic?range=1d&consumer=nobody",
+            404,
+            "unknown_consumer",
+        ),
+        ("/api/consumers/nobody", 404, "unknown_consumer"),
+        ("/api/consumers/nobody?range=1d", 404, "unknown_consumer"),
+        ("/api/consumers/acme?routes=0", 400, "invalid_parameter"),
+        ("/api/consumers?order=loudest", 400, "invalid_parameter"),
+        ("/api/top?by=colour", 400, "invalid_parameter"),
+        ("/api/top?n=0", 400, "invalid_parameter"),
+        ("/api/top?n=ten", 400, "invalid_parameter"),
+        ("/api/top?n=1001", 400, "invalid_parameter"),
+        ("/api/routes?consumer=nobody", 404, "unknown_consumer"),
+        ("/api/routes?to=2024-06-11", 400, "invalid_range"),
+        ("/api/nothing-here", 404, "not_found"),
+    ];
+    for (uri, status, code) in cases {
+        let r = get(&app, uri).await;
+        assert_eq!(r.status.as_u16(), *status, "{uri}: {}", r.body);
+        assert_eq!(r.code(), *code, "{uri}: {}", r.body);
+        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let r = send(
+        &app,
+        request(Method::DELETE, "/api/traffic", Some(ADMIN), None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.code(), "method_not_allowed");
+    // Pages answer bad input with an error page and the same status.
+    for (uri, status) in [
+        ("/overview?from=2024-13-01&to=2024-06-13", 400),
+        ("/consumers?bucket=week", 400),
+        ("/consumers/nobody", 404),
+        ("/routes?nonsense=1", 400),
+        ("/no-such-page", 404),
+    ] {
+        let r = get(&app, uri).await;
+        assert_eq!(r.status.as_u16(), status, "{uri}");
+        assert!(
+            r.header(header::CONTENT_TYPE).starts_with("text/html"),
+            "{uri}"
+        );
+        assert!(r.body.contains("class=\"error\""), "{uri}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn sql_api_runs_read_only_queries_as_json_or_csv() {
+    let events = fixture::events();
+    let app = app();
+    let r = sql(
+        &app,
+        r#"{"query": "SELECT consumer, count(*) AS calls, avg(latency_ms) > 0 AS slow FROM events WHERE consumer = 'globex' GROUP BY consumer"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v = r.json();
+    let globex = count(&events, |e| e.consumer.as_deref() == Some("globex")).0;
+    assert_eq!(v["rows"], json!([["globex", globex, true]]));
+    assert_eq!(v["columns"][1]["name"], "calls");
+    assert_eq!(v["columns"][1]["type"], "Int64");
+    assert_eq!(v["row_count"], 1);
+    assert_eq!(v["truncated"], false);
+
+    let r = sql(
+        &app,
+        r#"{"query": "SELECT count(*) AS n FROM events", "format": "csv"}"#,
+    )
+    .await;
+    assert!(r.header(header::CONTENT_TYPE).starts_with("text/csv"));
+    assert_eq!(r.body, format!("n\n{}\n", events.len()));
+    let mut req = request(
+        Method::POST,
+        "/api/sql",
+        Some(ANALYST),
+        Some(r#"{"query": "SELECT 1 AS one"}"#),
+    );
+    req.headers_mut()
+        .insert(header::ACCEPT, "text/csv".parse().unwrap());
+    assert_eq!(send(&app, req).await.body, "one\n1\n");
+
+    let cases: &[(&str, u16, &str)] = &[
+        (r#"{"query": "DROP TABLE events"}"#, 400, "sql_refused"),
+        (r#"{"query": "SELECT 1; SELECT 2"}"#, 400, "sql_refused"),
+        (
+            r#"{"query": "COPY (SELECT 1) TO '/tmp/x.csv'"}"#,
+            400,
+            "sql_refused",
+        ),
+        (r#"{"query": "SELEC 1"}"#, 400, "sql_error"),
+        (r#"{"query": "SELECT nope FROM events"}"#, 400, "sql_error"),
+        (r#"{"query": "   "}"#, 400, "invalid_parameter"),
+        (
+            r#"{"query": "SELECT 1", "format": "xml"}"#,
+            400,
+            "invalid_parameter",
+        ),
+        (r#"{"query": "SELECT 1", "limit": 3}"#, 400, "invalid_body"),
+        (r#"{"sql": "SELECT 1"}"#, 400, "invalid_body"),
+        ("SELECT 1", 400, "invalid_body"),
+    ];
+    for (body, status, code) in cases {
+        let r = sql(&app, body).await;
+        assert_eq!(r.status.as_u16(), *status, "{body}: {}", r.body);
+        assert_eq!(r.code(), *code, "{body}: {}", r.body);
+    }
+
+    // JSON rows stop at sql_max_rows; the CSV has every row.
+    let mut s = settings(true);
+    s.serve.sql_max_rows = 3;
+    let small = app_with(&s);
+    let v = sql(
+        &small,
+        r#"{"query": "SELECT event_id FROM events ORDER BY event_id"}"#,
+    )
+    .await
+    .json();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 3);
+    assert_eq!(v["row_count"], events.len());
+    assert_eq!(v["truncated"], true);
+}
+
+#[tokio::test]
+async fn pages_draw_the_fixture() {
+    let events = fixture::events();
+    let app = app();
+    let r = get(&app, &format!("/overview?{ALL}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.header(header::CONTENT_SECURITY_POLICY)
+            .contains("default-src 'self'")
+    );
+    let total = count(&events, |_| true);
+    assert!(
+        r.body.contains(&format!(
+            "data-total=\"calls\"><div class=\"label\">Calls</div><div class=\"value\">{}</div>",
+            tollgate_dashboard::html::int(total.0)
+        )),
+        "{}",
+        r.body
+    );
+    for chart in ["requests", "errors", "latency"] {
+        assert!(
+            r.body
+                .contains(&format!("data-chart=\"{chart}\" data-slots=\"48\"")),
+            "{chart}"
+        );
+    }
+    // The 5xx bars are the fixture's 5xx per hour, the quiet hour zero.
+    let mut want = Vec::new();
+    for h in 0..48 {
+        let start = fixture::BASE_MS + h * 3_600_000;
+        let c = count(&events, |e| e.ts.0 >= start && e.ts.0 < start + 3_600_000);
+        want.push(c.2.to_string());
+    }
+    assert!(
+        r.body.contains(&format!(
+            "data-series=\"5xx\" data-values=\"{}\"",
+            want.join(",")
+        )),
+        "{}",
+        r.body
+    );
+    // No latency in the quiet hour: a gap, not a zero.
+    let p50 = r
+        .body
+        .split("data-series=\"p50\" data-values=\"")
+        .nth(1)
+        .unwrap();
+    let p50: Vec<&str> = p50[..p50.find('"').unwrap()].split(',').collect();
+    assert_eq!(p50.len(), 48);
+    assert_eq!(p50[fixture::QUIET_HOUR as usize], "");
+    assert!(
+        r.body
+            .contains("href=\"/consumers/acme?from=2024-06-11&amp;to=2024-06-13\"")
+    );
+
+    let r = get(&app, &format!("/consumers?{ALL}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let acme = count(&events, |e| e.consumer.as_deref() == Some("acme")).0;
+    assert!(
+        r.body
+            .contains(&format!("data-sort=\"{acme}\" data-col=\"calls\""))
+    );
+    assert!(r.body.contains("(anonymous)"));
+    // The odd id is escaped in text and encoded in its link.
+    assert!(r.body.contains("o&#39;brien &amp; co/&lt;x&gt;"));
+    assert!(
+        r.body
+            .contains("/consumers/o%27brien%20%26%20co%2F%3Cx%3E?")
+    );
+    assert!(!r.body.contains("<x>"));
+
+    let r = get(&app, &format!("/consumers/acme?{ALL}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("data-consumer=\"acme\""));
+    assert!(r.body.contains("data-chart=\"latency\""));
+    assert!(r.body.contains("id=\"consumer-routes\""));
+
+    let r = get(&app, &format!("/routes?{ALL}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for route in ["list", "get", "create"] {
+        let c = count(&events, |e| e.route.as_deref() == Some(route)).0;
+        assert!(
+            r.body.contains(&format!(
+                "<td>{route}</td><td class=\"num\" data-sort=\"{c}\""
+            )),
+            "{route}"
+        );
+    }
+
+    let r = get(&app, "/sql?q=SELECT+count(*)+AS+n+FROM+events").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("id=\"sql-result\""));
+    assert!(
+        r.body
+            .contains(&format!("<td class=\"num\">{}</td>", events.len()))
+    );
+    assert!(
+        r.body
+            .contains("href=\"/sql/download?q=SELECT+count%28*%29+AS+n+FROM+events\"")
+    );
+    let r = get(&app, "/sql?q=DROP+TABLE+events").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("data-code=\"sql_refused\""));
+    let r = get(&app, "/sql").await;
+    assert!(r.body.contains("Examples"));
+    let r = get(&app, "/sql/download?q=SELECT+1+AS+one").await;
+    assert_eq!(r.body, "one\n1\n");
+    assert!(r.header(header::CONTENT_DISPOSITION).contains("attachment"));
+}
+
+/// Every route with a role, the role, and a request that should succeed.
+const MATRIX: &[(&str, &str, &str, Option<&str>, Role)] = &[
+    ("GET", "/overview", "/overview", None, Role::Viewer),
+    ("GET", "/consumers", "/consumers", None, Role::Viewer),
+    (
+        "GET",
+        "/consumers/{consumer}",
+        "/consumers/acme",
+        None,
+        Role::Viewer,
+    ),
+    ("GET", "/routes", "/routes", None, Role::Viewer),
+    ("GET", "/api/traffic", "/api/traffic", None, Role::Viewer),
+    ("GET", "/api/top", "/api/top", None, Role::Viewer),
+    (
+        "GET",
+        "/api/consumers",
+        "/api/consumers",
+        None,
+        Role::Viewer,
+    ),
+    (
+        "GET",
+        "/api/consumers/{consumer}",
+        "/api/consumers/acme",
+        None,
+        Role::Viewer,
+    ),
+    ("GET", "/api/routes", "/api/routes", None, Role::Viewer),
+    ("GET", "/sql", "/sql?q=SELECT+1", None, Role::Analyst),
+    (
+        "GET",
+        "/sql/download",
+        "/sql/download?q=SELECT+1",
+        None,
+        Role::Analyst,
+    ),
+    (
+        "POST",
+        "/api/sql",
+        "/api/sql",
+        Some(r#"{"query": "SELECT 1"}"#),
+        Role::Analyst,
+    ),
+];
+
+/// Routes open to everyone, and what they answer a caller without
+/// credentials.
+const PUBLIC: &[(&str, &str, u16)] = &[
+    ("GET", "/", 303),
+    ("GET", "/login", 200),
+    ("POST", "/login", 401),
+    ("POST", "/logout", 303),
+    ("GET", "/healthz", 200),
+    ("GET", "/readyz", 200),
+    ("GET", "/metrics", 200),
+    ("GET", "/api/openapi.json", 200),
+    ("GET", "/assets/{file}", 200),
+];
+
+#[tokio::test]
+async fn every_route_refuses_every_role_it_should() {
+    let app = app();
+    let tokens = [
+        (Role::Viewer, VIEWER),
+        (Role::Finance, FINANCE),
+        (Role::Analyst, ANALYST),
+        (Role::Admin, ADMIN),
+    ];
+    for (method, template, uri, body, needs) in MATRIX {
+        let method: Method = method.parse().unwrap();
+        let api = template.starts_with("/api/");
+        for (role, token) in tokens {
+            let r = send(&app, request(method.clone(), uri, Some(token), *body)).await;
+            let allowed = role == *needs || role == Role::Admin;
+            if allowed {
+                assert_eq!(r.status, StatusCode::OK, "{role} on {uri}: {}", r.body);
+            } else {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{role} on {uri}");
+                if api {
+                    assert_eq!(r.code(), "forbidden", "{role} on {uri}");
+                } else {
+                    assert!(r.body.contains("Not allowed"), "{role} on {uri}");
+                }
+            }
+        }
+        // No credentials, or a wrong token: 401 for the API, the login form for pages.
+        for token in [None, Some("not-a-valid-token-at-all")] {
+            let r = send(&app, request(method.clone(), uri, token, *body)).await;
+            if api {
+                assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{uri}");
+                assert_eq!(r.code(), "unauthorized");
+                assert!(r.header(header::WWW_AUTHENTICATE).starts_with("Bearer"));
+            } else {
+                assert_eq!(r.status, StatusCode::SEE_OTHER, "{uri} {token:?}");
+                assert!(
+                    r.header(header::LOCATION).starts_with("/login?next=%2F"),
+                    "{uri}"
+                );
+            }
+        }
+        let r = send(
+            &app,
+            Request::builder()
+                .method(method.clone())
+                .uri(*uri)
+                .header(header::AUTHORIZATION, format!("Basic {ADMIN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::SEE_OTHER),
+            "{uri}: a non-bearer scheme is not a token"
+        );
+    }
+    // Public routes answer without credentials (POST /login without a
+    // token is the form again, saying the token is not valid).
+    for (method, path, status) in PUBLIC {
+        let uri = path.replace("{file}", "app.css");
+        let r = send(&app, request(method.parse().unwrap(), &uri, None, None)).await;
+        assert_eq!(r.status.as_u16(), *status, "{method} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let app = app();
+    let r = get(&app, "/api/openapi.json").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let listed: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let routes: BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|(m, t, ..)| (m.to_string(), t.to_string()))
+        .chain(
+            PUBLIC
+                .iter()
+                .map(|(m, p, _)| (m.to_string(), p.to_string())),
+        )
+        .collect();
+    assert_eq!(listed, routes);
+    // Every reference resolves.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "$ref" {
+                        out.push(x.as_str().unwrap().to_string());
+                    }
+                    refs(x, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 20);
+    for r in all {
+        let pointer = r.strip_prefix('#').unwrap();
+        assert!(doc.pointer(pointer).is_some(), "dangling {r}");
+    }
+}
+
+#[tokio::test]
+async fn login_sets_a_session_cookie_that_is_not_the_token() {
+    let app = app();
+    let form = |token: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "token={token}&next=%2Fconsumers%3Frange%3D7d"
+            )))
+            .unwrap()
+    };
+    let r = send(&app, form("wrong-token-0123456789")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body.contains("not valid"));
+    assert!(r.headers.get(header::SET_COOKIE).is_none());
+
+    let r = send(&app, form(VIEWER)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header(header::LOCATION), "/consumers?range=7d");
+    let cookie = r.header(header::SET_COOKIE).to_string();
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(!cookie.contains(VIEWER));
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let with_cookie = |uri: &str, method: Method| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::COOKIE, pair.clone())
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = send(&app, with_cookie("/consumers", Method::GET)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Log out"));
+    assert!(!r.body.contains("href=\"/sql\""), "viewer sees no SQL link");
+    let r = send(&app, with_cookie("/api/consumers", Method::GET)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(&app, with_cookie("/api/sql", Method::POST)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&app, with_cookie("/", Method::GET)).await;
+    assert_eq!(r.header(header::LOCATION), "/overview");
+
+    let r = send(&app, with_cookie("/logout", Method::POST)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.header(header::SET_COOKIE).contains("Max-Age=0"));
+    let r = send(&app, with_cookie("/api/consumers", Method::GET)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(&app, with_cookie("/consumers", Method::GET)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+    // Only local paths are followed after login.
+    let r = send(
+        &app,
+        Request::builder()
+            .method(Method::POST)
+            .uri("/login")
+            .body(Body::from(format!(
+                "token={ADMIN}&next=https%3A%2F%2Fevil.example"
+            )))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.header(header::LOCATION), "/");
+}
+
+#[tokio::test]
+async fn an_open_server_lets_everyone_in_as_admin() {
+    let app = app_with(&settings(false));
+    let r = send(&app, request(Method::GET, "/api/consumers", None, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(&app, request(Method::GET, "/sql?q=SELECT+1", None, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("open server"));
+    let r = send(&app, request(Method::GET, "/login", None, None)).await;
+    assert!(r.body.contains("No login needed"));
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_assets() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_file = dir.path().join("ingest.prom");
+    std::fs::write(
+        &metrics_file,
+        "# TYPE tollgate_ingest_messages_total counter\ntollgate_ingest_messages_total 42\n",
+    )
+    .unwrap();
+    let mut s = settings(true);
+    s.metrics_file = Some(metrics_file.to_str().unwrap().into());
+    let app = app_with(&s);
+
+    let r = send(&app, request(Method::GET, "/healthz", None, None)).await;
+    assert_eq!(r.json(), json!({"status": "ok"}));
+    let r = send(&app, request(Method::GET, "/readyz", None, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["rollups_last_hour"], "2024-06-12T23:00:00+00:00");
+
+    get(&app, "/api/traffic?range=1d").await;
+    get(&app, "/api/traffic?range=1x").await;
+    let r = send(&app, request(Method::GET, "/metrics", None, None)).await;
+    assert!(r.header(header::CONTENT_TYPE).starts_with("text/plain"));
+    for line in [
+        "tollgate_http_requests_total{route=\"/api/traffic\",method=\"GET\",status=\"200\"} 1\n",
+        "tollgate_http_requests_total{route=\"/api/traffic\",method=\"GET\",status=\"400\"} 1\n",
+        "tollgate_http_request_duration_seconds_count{route=\"/api/traffic\"} 2\n",
+        "tollgate_lake_up 1\n",
+        "tollgate_rollups_last_hour_timestamp_seconds 1718233200\n",
+        "tollgate_ingest_messages_total 42\n",
+    ] {
+        assert!(r.body.contains(line), "{line} in {}", r.body);
+    }
+    assert!(!r.body.contains(ADMIN));
+
+    let r = send(&app, request(Method::GET, "/assets/app.css", None, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header(header::CONTENT_TYPE).starts_with("text/css"));
+    assert_eq!(r.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+    let r = send(&app, request(Method::GET, "/assets/app.js", None, None)).await;
+    assert!(r.body.contains("sortTable"));
+    let r = send(
+        &app,
+        request(Method::GET, "/assets/secrets.txt", None, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // A lake that cannot be opened is not ready, and says why.
+    let mut broken = settings(true);
+    broken.lake = "s3://".into();
+    let r = send(
+        &app_with(&broken),
+        request(Method::GET, "/readyz", None, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.code(), "lake_unavailable");
+}
