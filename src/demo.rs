@@ -284,7 +284,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "\nTollgate is ready: http://{}/\n\
          - Overview: a month of traffic, error rates and latency percentiles\n\
          - Consumers: acct-0001 is the busiest; click through to its page\n\
-         - Invoices: {previous} is finalized, {current} is a draft\n\
+         - Invoices: {previous} is finalized, {current} is a draft: tollgate invoice list --lake {lake}\n\
          - SQL: try SELECT consumer, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10\n\
          CLI over the same lake: tollgate sql --lake {lake} \"SELECT count(*) FROM events\"\n",
         args.address
