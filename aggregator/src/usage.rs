@@ -2,8 +2,11 @@
 //! number of events behind it and their time range, deduplicated by
 //! `event_id`.
 //!
-//! Deduplication: rows that share an `event_id` are one call delivered
-//! more than once; the call counts once. Of the copies, the one kept is the
+//! Deduplication: rows that share an `event_id` on the same UTC day are
+//! one call delivered more than once; the call counts once. (A copy is the
+//! same access-log record delivered again, so it carries the call's
+//! timestamp and lands in the call's day; ids are grouped per day so an
+//! invoice run's memory is bounded by one day's events, not a month's.) Of the copies, the one kept is the
 //! smallest by (consumer, ts, status, api, route, method, bytes), so the
 //! result does not depend on file order or on how the lake is split. Copies
 //! are rare, so the totals are computed over all rows and the extra copies
@@ -105,31 +108,46 @@ pub async fn daily_usage(
         "SELECT CAST(consumer AS VARCHAR), CAST(date AS VARCHAR), CAST(count(*) AS BIGINT), {aggs} \
          FROM events WHERE {w} GROUP BY consumer, date"
     );
-    let extra = format!(
-        "WITH dup AS (SELECT event_id FROM events WHERE {w} GROUP BY event_id HAVING count(*) > 1), \
-         copies AS (SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY consumer, ts, status, \
-         api, route, method, request_bytes, response_bytes) AS copy_no \
-         FROM events WHERE {w} AND event_id IN (SELECT event_id FROM dup)) \
-         SELECT CAST(consumer AS VARCHAR), CAST(date AS VARCHAR), CAST(count(*) AS BIGINT), {aggs} \
-         FROM copies WHERE copy_no > 1 GROUP BY consumer, date"
-    );
     let mut days: BTreeMap<(Option<String>, NaiveDate), DayUsage> = BTreeMap::new();
     for b in lake.query(&totals).await? {
         for d in read(&b, meters.len())? {
             days.insert((d.consumer.clone(), d.day), d);
         }
     }
+    // The extra copies, one UTC day at a time: a copy is the same log
+    // record delivered again, with the call's timestamp, so all copies of a
+    // call are in one day. Grouping a day's ids (not a month's) keeps the
+    // memory to one day's events; the ids seen more than once are few and
+    // on the build side of the join.
     let mut duplicates = 0;
-    for b in lake.query(&extra).await? {
-        for x in read(&b, meters.len())? {
-            duplicates += x.events;
-            if let Some(d) = days.get_mut(&(x.consumer.clone(), x.day)) {
-                d.events = d.events.saturating_sub(x.events);
-                for (m, e) in d.meters.iter_mut().zip(&x.meters) {
-                    m.quantity = m.quantity.saturating_sub(e.quantity);
-                    m.events = m.events.saturating_sub(e.events);
+    let mut day = from.date_naive();
+    while day <= last.date_naive() {
+        let wd = format!("{w} AND date = '{}'", day.format("%Y-%m-%d"));
+        let extra = format!(
+            "WITH dup AS (SELECT event_id FROM events WHERE {wd} GROUP BY event_id HAVING count(*) > 1), \
+             copies AS (SELECT e.consumer, e.date, e.ts, e.status, e.api, e.route, e.method, \
+             e.request_bytes, e.response_bytes, row_number() OVER (PARTITION BY e.event_id \
+             ORDER BY e.consumer, e.ts, e.status, e.api, e.route, e.method, e.request_bytes, \
+             e.response_bytes) AS copy_no \
+             FROM dup JOIN (SELECT * FROM events WHERE {wd}) e ON e.event_id = dup.event_id) \
+             SELECT CAST(consumer AS VARCHAR), CAST(date AS VARCHAR), CAST(count(*) AS BIGINT), {aggs} \
+             FROM copies WHERE copy_no > 1 GROUP BY consumer, date"
+        );
+        for b in lake.query(&extra).await? {
+            for x in read(&b, meters.len())? {
+                duplicates += x.events;
+                if let Some(d) = days.get_mut(&(x.consumer.clone(), x.day)) {
+                    d.events = d.events.saturating_sub(x.events);
+                    for (m, e) in d.meters.iter_mut().zip(&x.meters) {
+                        m.quantity = m.quantity.saturating_sub(e.quantity);
+                        m.events = m.events.saturating_sub(e.events);
+                    }
                 }
             }
+        }
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
         }
     }
     Ok(UsageReport {

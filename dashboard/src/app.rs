@@ -108,9 +108,11 @@ impl Area {
 /// The areas `tollgate serve` runs, in navigation order. A new area (the
 /// finance pages: `invoices::area()`) is added here.
 pub fn areas() -> Vec<Area> {
-    // The finance area (`crate::invoices::area()`) joins once its rows are
-    // in the role-matrix tests.
-    vec![crate::traffic::area(), crate::sql::area()]
+    vec![
+        crate::traffic::area(),
+        crate::invoices::area(),
+        crate::sql::area(),
+    ]
 }
 
 /// Everything `tollgate serve` needs from `tollgate.toml` and the flags.

@@ -658,6 +658,36 @@ const MATRIX: &[(&str, &str, &str, Option<&str>, Role)] = &[
         Role::Viewer,
     ),
     ("GET", "/api/routes", "/api/routes", None, Role::Viewer),
+    ("GET", "/invoices", "/invoices", None, Role::Finance),
+    (
+        "GET",
+        "/invoices/{period}",
+        "/invoices/2024-06",
+        None,
+        Role::Finance,
+    ),
+    (
+        "GET",
+        "/invoices/{period}/{consumer}",
+        "/invoices/2024-06/acme",
+        None,
+        Role::Finance,
+    ),
+    ("GET", "/api/invoices", "/api/invoices", None, Role::Finance),
+    (
+        "GET",
+        "/api/invoices/{period}",
+        "/api/invoices/2024-06",
+        None,
+        Role::Finance,
+    ),
+    (
+        "GET",
+        "/api/invoices/{period}/{consumer}",
+        "/api/invoices/2024-06/acme.csv",
+        None,
+        Role::Finance,
+    ),
     ("GET", "/sql", "/sql?q=SELECT+1", None, Role::Analyst),
     (
         "GET",
@@ -945,4 +975,115 @@ async fn health_readiness_metrics_and_assets() {
     .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     assert_eq!(r.code(), "lake_unavailable");
+}
+
+#[tokio::test]
+async fn invoices_are_served_to_finance_as_stored() {
+    use rust_decimal::Decimal;
+    let app = app();
+    let acme = count(&fixture::events(), |e| {
+        e.consumer.as_deref() == Some("acme")
+    })
+    .0;
+    // 10 USD base fee plus 0.01 USD for each of acme's calls.
+    let want = Decimal::from(10) + Decimal::new(acme, 2);
+
+    let r = get(&app, "/api/invoices").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let periods = r.json();
+    assert_eq!(periods[0]["period"], "2024-06");
+    assert_eq!(periods[0]["status"], "finalized");
+
+    let r = get(&app, "/api/invoices/2024-06").await;
+    let doc = r.json();
+    assert_eq!(doc["invoices"].as_array().unwrap().len(), 1);
+    let inv = &doc["invoices"][0];
+    assert_eq!(inv["number"], "INV-2024-000001");
+    assert_eq!(inv["consumer"], "acme");
+    assert_eq!(
+        inv["total"].as_str().unwrap().parse::<Decimal>().unwrap(),
+        want
+    );
+    // Consumers with traffic but no subscription are listed, not dropped.
+    let unbilled: BTreeSet<&str> = doc["period"]["report"]["unbilled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["consumer"].as_str())
+        .collect();
+    assert!(unbilled.contains("globex") && unbilled.contains("initech"));
+
+    // The invoice's JSON is the ledger's stored bytes, unchanged.
+    let r = get(&app, "/api/invoices/2024-06/acme.json").await;
+    let stored = tollgate_billing::run::Ledger::open(fixture::lake().to_str().unwrap())
+        .unwrap()
+        .invoice_bytes("2024-06".parse().unwrap(), "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.body.as_bytes(), stored.as_slice());
+    assert_eq!(r.header(header::CONTENT_TYPE), "application/json");
+
+    // Downloads: named after the invoice number.
+    let r = get(&app, "/api/invoices/2024-06/acme.csv").await;
+    assert!(
+        r.header(header::CONTENT_DISPOSITION)
+            .contains("INV-2024-000001.csv")
+    );
+    assert_eq!(
+        r.body.lines().count(),
+        3,
+        "header, base fee, calls: {}",
+        r.body
+    );
+    assert!(r.body.contains(&format!(",{acme},")), "{}", r.body);
+    let r = get(&app, "/api/invoices/2024-06/acme.html").await;
+    assert!(r.body.contains("INV-2024-000001") && r.body.contains(&want.to_string()));
+    let r = get(&app, "/api/invoices/2024-06.csv").await;
+    assert_eq!(r.body.lines().count(), 3);
+    assert!(
+        r.header(header::CONTENT_DISPOSITION)
+            .contains("invoices-2024-06.csv")
+    );
+
+    // Pages: the list, the period, the invoice.
+    let r = get(&app, "/invoices").await;
+    assert!(r.body.contains("href=\"/invoices/2024-06\"") && r.body.contains("finalized"));
+    let r = get(&app, "/invoices/2024-06").await;
+    assert!(r.body.contains("href=\"/invoices/2024-06/acme\""));
+    assert!(r.body.contains(&format!("{want} USD")), "{}", r.body);
+    let r = get(&app, "/invoices/2024-06/acme").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("INV-2024-000001"));
+
+    // Bad input: 4xx with a stable code, never 500.
+    for (uri, status, code) in [
+        (
+            "/api/invoices/2024-13",
+            StatusCode::BAD_REQUEST,
+            "invalid_date",
+        ),
+        (
+            "/api/invoices/june",
+            StatusCode::BAD_REQUEST,
+            "invalid_date",
+        ),
+        ("/api/invoices/2024-05", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/api/invoices/2024-06/globex",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/api/invoices/2024-06.pdf",
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+    ] {
+        let r = get(&app, uri).await;
+        assert_eq!(r.status, status, "{uri}: {}", r.body);
+        assert_eq!(r.code(), code, "{uri}");
+    }
+    let r = get(&app, "/invoices/2024-05").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

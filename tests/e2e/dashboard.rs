@@ -274,6 +274,40 @@ fn dashboard_pages_in_a_real_browser() {
         &lake,
     );
     run_ok(&["rollup"], &lake);
+    // June 2024 invoiced and finalized: acme and globex at 10 USD a month
+    // plus 0.01 USD a call; initech has no subscription.
+    let plans = dir.path().join("plans.toml");
+    std::fs::write(
+        &plans,
+        "[[plan]]\nid = \"p\"\nversion = 1\ncurrency = \"USD\"\nbase_fee = \"10\"\n\
+         [[plan.charge]]\nid = \"calls\"\ndescription = \"API calls\"\nmetric = \"calls\"\n\
+         [plan.charge.price]\nmodel = \"per_unit\"\nunit_price = \"0.01\"\n",
+    )
+    .unwrap();
+    let subs = dir.path().join("subscriptions.toml");
+    std::fs::write(
+        &subs,
+        "[[subscription]]\nconsumer = \"acme\"\nplan = \"p\"\nstart = \"2024-01-01\"\n\
+         [[subscription]]\nconsumer = \"globex\"\nplan = \"p\"\nstart = \"2024-01-01\"\n",
+    )
+    .unwrap();
+    for cmd in ["run", "finalize"] {
+        run_ok(
+            &[
+                "invoice",
+                cmd,
+                "--period",
+                "2024-06",
+                "--now",
+                "2024-07-02T00:00:00Z",
+                "--plans",
+                plans.to_str().unwrap(),
+                "--subscriptions",
+                subs.to_str().unwrap(),
+            ],
+            &lake,
+        );
+    }
 
     let server = start_server(&lake);
     let base = format!("http://{}", server.addr);
@@ -359,6 +393,39 @@ fn dashboard_pages_in_a_real_browser() {
         "<td>orders-create</td><td class=\"num\" data-sort=\"{per_route}\""
     )));
     screenshot(profile.path(), &url, &shots.join("routes.png"));
+
+    // Invoices: the periods, then the period's invoices, then acme's.
+    let url = format!("{base}/invoices");
+    let dom = dump_dom(profile.path(), &url);
+    assert!(dom.contains("<td>finalized</td>"), "{dom}");
+    let href = attr_after(&dom, "href=\"/invoices/2024-", "href");
+    assert_eq!(href, "/invoices/2024-06");
+    let dom = dump_dom(profile.path(), &format!("{base}{href}"));
+    assert!(dom.contains("id=\"period-csv\""), "{dom}");
+    screenshot(
+        profile.path(),
+        &format!("{base}{href}"),
+        &shots.join("invoices.png"),
+    );
+    let href = attr_after(&dom, "href=\"/invoices/2024-06/", "href");
+    assert_eq!(href, "/invoices/2024-06/acme");
+    let url = format!("{base}{href}");
+    let dom = dump_dom(profile.path(), &url);
+    // 10 + 0.01 × acme's calls, in cents.
+    let cents = 1000 + count("acme");
+    let total = format!("{}.{:02}", cents / 100, cents % 100);
+    assert!(
+        dom.contains("INV-2024-000001") && dom.contains(&total),
+        "{total}: {dom}"
+    );
+    screenshot(profile.path(), &url, &shots.join("invoice.png"));
+    let (status, csv) = http_get(&server.addr, "/api/invoices/2024-06.csv");
+    assert_eq!(status, 200);
+    assert_eq!(
+        csv.lines().count(),
+        5,
+        "header and two lines per invoice: {csv}"
+    );
 
     // SQL through the console page.
     let q =

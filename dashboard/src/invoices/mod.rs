@@ -98,7 +98,11 @@ async fn period_api(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (stem, ext) = split_format(&name);
+    // A period never contains a dot: any suffix is a format, known or not.
+    let (stem, ext) = match name.split_once('.') {
+        Some((stem, ext)) => (stem, Some(ext)),
+        None => (name.as_str(), None),
+    };
     let p = period(stem)?;
     let st = period_state(&state, p).await?;
     let invoices = ledger(&state)?

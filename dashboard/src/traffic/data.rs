@@ -1,13 +1,14 @@
 //! The traffic questions the pages and the API share, answered by the
-//! aggregator: from the hourly rollups for hour and day buckets, from raw
-//! events (exact) for minute buckets over short ranges.
+//! aggregator: from the hourly rollups for hour and day buckets
+//! (`rollup_traffic`, the engine-merged `traffic::from_rollups`), from raw
+//! events (`traffic::exact`) for minute buckets over short ranges.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{Map, Value, json};
 use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery, TrafficRow};
-use tollgate_aggregator::{Lake, inventory};
+use tollgate_aggregator::{Lake, inventory, rollup_traffic};
 
 use crate::error::{ApiError, code};
 use crate::params::{self, Params, TimeRange, bucket_name};
@@ -71,10 +72,12 @@ pub async fn rows(
         consumer: consumer.map(String::from),
         tz: None,
     };
+    // Rollup rows are merged by the engine (`rollup_traffic`): the same
+    // answer as `traffic::from_rollups`, without reading every row into Rust.
     Ok(if r.exact() {
         traffic::exact(lake, &q).await?
     } else {
-        traffic::from_rollups(lake, &q).await?
+        rollup_traffic::query(lake, &q).await?
     })
 }
 
