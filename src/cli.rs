@@ -498,7 +498,10 @@ fn report_traffic(args: TrafficArgs) -> anyhow::Result<ExitCode> {
         consumer: None,
         tz: args.tz.clone(),
     };
-    let mut rows = if args.rollups {
+    let mut rows = if args.rollups && q.tz.is_none() {
+        // The summary views when one fits, else the hourly rollup.
+        rt.block_on(tollgate_aggregator::rollup_traffic::query(&lake, &q))?
+    } else if args.rollups {
         rt.block_on(traffic::from_rollups(&lake, &q))?
     } else {
         rt.block_on(traffic::exact(&lake, &q))?

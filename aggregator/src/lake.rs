@@ -123,6 +123,8 @@ impl Lake {
             .await?;
         lake.register("rollups_hourly", &base, crate::rollup::rollup_schema())
             .await?;
+        lake.register("rollups_summary", &base, crate::summary::summary_schema())
+            .await?;
         lake.register("invoices", &base, invoice_line_schema())
             .await?;
         Ok(lake)
@@ -136,6 +138,7 @@ impl Lake {
     ) -> Result<(), AnalyticsError> {
         let dir = match table {
             "rollups_hourly" => "rollups/hourly",
+            "rollups_summary" => "rollups/summary",
             other => other,
         };
         let partition = if table == "invoices" {

@@ -14,7 +14,10 @@
 //! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
 //! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles.
 //! - [`inventory`]: which consumers and hours the rollups hold (cheap look-ups).
-//! - [`rollup_traffic`]: `traffic::from_rollups` merged by the engine (the dashboard's).
+//! - [`summary`]: each day's rollup folded into small views (per hour or day; totals, per
+//!   consumer, per route), which answer the dashboard's month-long questions.
+//! - [`rollup_traffic`]: `traffic::from_rollups` merged by the engine; asks [`summary`] first
+//!   (the dashboard's).
 //! - [`usage`]: billable usage per consumer and day, deduplicated by `event_id`.
 //! - [`output`]: record batches as a table, CSV, JSON or Parquet.
 
@@ -24,6 +27,7 @@ pub mod output;
 pub mod rollup;
 pub mod rollup_traffic;
 pub mod sketch;
+pub mod summary;
 pub mod traffic;
 pub mod usage;
 

@@ -59,6 +59,10 @@ pub fn rollup_schema() -> SchemaRef {
     ]))
 }
 
+/// Written first in each day's marker: a day rolled up by an older format
+/// (2: summary views added) is rebuilt.
+const ROLLUP_FORMAT: &str = "format 2";
+
 /// A rollup row's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RollupKey {
@@ -131,7 +135,8 @@ pub async fn run(
     let mut report = RollupReport::default();
     let days = event_days(store).await?;
     for (day, files) in days {
-        let fingerprint = files.join("\n");
+        // The format version first: a new version rebuilds every day once.
+        let fingerprint = format!("{ROLLUP_FORMAT}\n{}", files.join("\n"));
         let marker = ObjectPath::from(format!("_tollgate/rollups/hourly/{day}.txt"));
         let previous = match store.get(&marker).await {
             Ok(r) => Some(r.bytes().await.map_err(lake_err)?),
@@ -144,11 +149,18 @@ pub async fn run(
         }
         let rows = rollup_day(lake, &day).await?;
         report.rows += rows.len();
+        let summary = crate::summary::encode_day(&rows)?;
         let bytes = encode(&rows)?;
         put_bytes(
             store,
             &format!("rollups/hourly/date={day}/rollup.parquet"),
             bytes,
+        )
+        .await?;
+        put_bytes(
+            store,
+            &format!("rollups/summary/date={day}/summary.parquet"),
+            summary,
         )
         .await?;
         put_bytes(store, marker.as_ref(), fingerprint.into_bytes()).await?;

@@ -146,8 +146,19 @@ struct Acc {
     upstream: Sketch,
 }
 
-/// The same rows as [`crate::traffic::from_rollups`], merged by the engine.
+/// The same rows as [`crate::traffic::from_rollups`]: from the summary
+/// views when one fits ([`crate::summary`]: the dashboard's questions),
+/// otherwise from the hourly rollup merged by the engine ([`hourly`]).
 pub async fn query(lake: &Lake, q: &TrafficQuery) -> Result<Vec<TrafficRow>, AnalyticsError> {
+    match crate::summary::query(lake, q).await? {
+        Some(rows) => Ok(rows),
+        None => hourly(lake, q).await,
+    }
+}
+
+/// The same rows as [`crate::traffic::from_rollups`], from the hourly
+/// rollup merged by the engine.
+pub async fn hourly(lake: &Lake, q: &TrafficQuery) -> Result<Vec<TrafficRow>, AnalyticsError> {
     let (select, group) = keys(q)?;
     let filter = filter(q)?;
     let keys = select.join(", ");

@@ -1,13 +1,14 @@
 //! `rollup_traffic::query` (merged by the engine) answers exactly what
 //! `traffic::from_rollups` (merged row by row) answers, for every bucket,
-//! grouping and filter the dashboard uses.
+//! grouping and filter the dashboard uses; so do the summary views
+//! (`summary::query`) for every question one of them fits.
 
 mod fixture;
 
 use chrono::{Duration, TimeZone, Utc};
 use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery};
 use tollgate_aggregator::{
-    AnalyticsConfig, AnalyticsError, Lake, lake_store, rollup, rollup_traffic,
+    AnalyticsConfig, AnalyticsError, Lake, lake_store, rollup, rollup_traffic, summary,
 };
 
 #[tokio::test]
@@ -30,17 +31,23 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
     let ranges = [
         (from, from + Duration::days(3)),
         (from + Duration::hours(5), from + Duration::hours(29)),
+        (from + Duration::days(1), from + Duration::days(2)),
+        (from + Duration::minutes(90), from + Duration::hours(40)),
         // Nothing there.
         (from + Duration::days(10), from + Duration::days(11)),
     ];
-    let groupings: [&[Dim]; 5] = [
+    let groupings: [&[Dim]; 8] = [
         &[],
         &[Dim::Consumer],
         &[Dim::Api, Dim::Route],
+        &[Dim::Route],
+        &[Dim::Consumer, Dim::Route],
+        &[Dim::Method, Dim::Api, Dim::Route, Dim::Consumer],
         &[Dim::StatusClass],
         &[Dim::Method, Dim::Gateway],
     ];
     let mut compared = 0;
+    let mut from_summary = 0;
     for (from, to) in ranges {
         for bucket in [None, Some(Bucket::Hour), Some(Bucket::Day)] {
             for by in groupings {
@@ -54,14 +61,31 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
                         tz: None,
                     };
                     let want = traffic::from_rollups(&lake, &q).await.unwrap();
-                    let got = rollup_traffic::query(&lake, &q).await.unwrap();
+                    let got = rollup_traffic::hourly(&lake, &q).await.unwrap();
                     assert_eq!(got, want, "{q:?}");
+                    // The summary views, where one fits, answer the same.
+                    let fits = !by
+                        .iter()
+                        .any(|d| matches!(d, Dim::StatusClass | Dim::Gateway));
+                    match summary::query(&lake, &q).await.unwrap() {
+                        Some(got) => {
+                            assert!(fits, "{q:?}");
+                            assert_eq!(got, want, "summary: {q:?}");
+                            from_summary += 1;
+                        }
+                        None => assert!(!fits, "no view for {q:?}"),
+                    }
+                    assert_eq!(rollup_traffic::query(&lake, &q).await.unwrap(), want);
                     compared += want.len();
                 }
             }
         }
     }
     assert!(compared > 1000, "{compared} rows compared");
+    assert!(
+        from_summary > 100,
+        "{from_summary} queries from the summary views"
+    );
 
     let q = TrafficQuery {
         from,

@@ -1,0 +1,613 @@
+//! Summary rollups: the hourly rollup of each day folded further into a few
+//! small views, so that the dashboard's questions over a month read
+//! thousands of rows instead of millions.
+//!
+//! The hourly rollup is keyed by (hour, consumer, api, route, method,
+//! status, gateway): a month of a thousand busy consumers is millions of
+//! rows. The dashboard asks few shapes of question (a series, the totals,
+//! per consumer, per route, one consumer's routes), so each day's rollup is
+//! also written as the [`VIEWS`]: the same figures keyed by fewer
+//! dimensions, per hour or per day, with the status folded into 4xx and 5xx
+//! counts and the latency histograms merged. A question is answered from
+//! the smallest view that has every dimension it groups or filters by and
+//! a fine enough grain (day views only for ranges of whole UTC days);
+//! [`query`] returns `None` when no view fits (status class or gateway
+//! dimensions, time zones), and the caller asks the hourly rollup.
+//!
+//! Distinct consumers cannot be added up across rows; a view row keeps the
+//! count for its own group, and when rows are merged the consumers are
+//! counted from the keys of the same view with `consumer` added.
+//!
+//! Every figure is the same as from the hourly rollup: sums of counts and
+//! bytes, maxima, and histograms merged bucket by bucket (a test compares
+//! them for every view and shape).
+//!
+//! Stored per day in `rollups/summary/date=<day>/summary.parquet`, sorted by
+//! view, then keys, in small row groups, so the `view` and `consumer`
+//! filters skip most of a file.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMillisecondBuilder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
+use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, TimeZone, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::AnalyticsError;
+use crate::lake::Lake;
+use crate::rollup::{RollupAgg, RollupKey};
+use crate::sketch::{Sketch, ZERO_KEY};
+use crate::traffic::{Bucket, Dim, TrafficQuery, TrafficRow, quote, ts_literal};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The time grain of a view's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// One row per hour and key.
+    Hour,
+    /// One row per UTC day and key.
+    Day,
+}
+
+/// One view: a grain and the dimensions its rows are keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// Stored in the `view` column.
+    pub name: &'static str,
+    /// Hours or days.
+    pub grain: Grain,
+    /// Among consumer, api, route, method.
+    pub dims: &'static [Dim],
+}
+
+const ROUTE: &[Dim] = &[Dim::Api, Dim::Route, Dim::Method];
+const CONSUMER_ROUTE: &[Dim] = &[Dim::Consumer, Dim::Api, Dim::Route, Dim::Method];
+
+/// The views, smallest first (the order in which [`query`] tries them).
+pub const VIEWS: &[View] = &[
+    View {
+        name: "day",
+        grain: Grain::Day,
+        dims: &[],
+    },
+    View {
+        name: "hour",
+        grain: Grain::Hour,
+        dims: &[],
+    },
+    View {
+        name: "day_route",
+        grain: Grain::Day,
+        dims: ROUTE,
+    },
+    View {
+        name: "day_consumer",
+        grain: Grain::Day,
+        dims: &[Dim::Consumer],
+    },
+    View {
+        name: "hour_route",
+        grain: Grain::Hour,
+        dims: ROUTE,
+    },
+    View {
+        name: "day_consumer_route",
+        grain: Grain::Day,
+        dims: CONSUMER_ROUTE,
+    },
+    View {
+        name: "hour_consumer",
+        grain: Grain::Hour,
+        dims: &[Dim::Consumer],
+    },
+    View {
+        name: "hour_consumer_route",
+        grain: Grain::Hour,
+        dims: CONSUMER_ROUTE,
+    },
+];
+
+/// The key columns, in the order of [`RollupKey::strings`].
+const KEY_DIMS: [Dim; 4] = [Dim::Consumer, Dim::Api, Dim::Route, Dim::Method];
+
+fn key_index(d: Dim) -> Option<usize> {
+    KEY_DIMS.iter().position(|k| *k == d)
+}
+
+/// Schema of a summary file.
+pub fn summary_schema() -> SchemaRef {
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let list = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
+    Arc::new(Schema::new(vec![
+        Field::new("view", DataType::Utf8, false),
+        // Start of the hour or of the UTC day.
+        Field::new("bucket", ts, false),
+        Field::new("consumer", DataType::Utf8, true),
+        Field::new("api", DataType::Utf8, true),
+        Field::new("route", DataType::Utf8, true),
+        Field::new("method", DataType::Utf8, true),
+        Field::new("calls", DataType::Int64, false),
+        Field::new("errors_4xx", DataType::Int64, false),
+        Field::new("errors_5xx", DataType::Int64, false),
+        Field::new("request_bytes", DataType::Int64, false),
+        Field::new("response_bytes", DataType::Int64, false),
+        // Distinct non-null consumers of the row's own group.
+        Field::new("consumers", DataType::Int64, false),
+        Field::new("latency_max", DataType::Float64, true),
+        Field::new("latency_keys", list(DataType::Int32), false),
+        Field::new("latency_counts", list(DataType::Int64), false),
+        Field::new("upstream_max", DataType::Float64, true),
+        Field::new("upstream_keys", list(DataType::Int32), false),
+        Field::new("upstream_counts", list(DataType::Int64), false),
+    ]))
+}
+
+type RowKey = (usize, i64, [Option<String>; 4]);
+
+#[derive(Default)]
+struct RowAgg {
+    agg: RollupAgg,
+    e4: i64,
+    e5: i64,
+    consumers: HashSet<Option<String>>,
+}
+
+/// One day's summary file, from that day's hourly rollup rows.
+pub fn encode_day(rows: &BTreeMap<RollupKey, RollupAgg>) -> Result<Vec<u8>, AnalyticsError> {
+    let mut views: BTreeMap<RowKey, RowAgg> = BTreeMap::new();
+    // Rows of one hour and (consumer, api, route, method) differ only by
+    // status and gateway: fold those first, then into each view.
+    let mut fine: HashMap<(i64, [Option<String>; 4]), RowAgg> = HashMap::new();
+    for (k, a) in rows {
+        let e = fine.entry((k.hour, k.strings.clone())).or_default();
+        e.agg.merge(a);
+        match k.status {
+            Some(400..=499) => e.e4 += a.calls,
+            Some(500..=599) => e.e5 += a.calls,
+            _ => {}
+        }
+    }
+    for ((hour, strings), f) in &fine {
+        for (v, view) in VIEWS.iter().enumerate() {
+            let bucket = match view.grain {
+                Grain::Hour => *hour,
+                Grain::Day => hour.div_euclid(DAY_MS) * DAY_MS,
+            };
+            let mut key: [Option<String>; 4] = Default::default();
+            for d in view.dims {
+                if let Some(i) = key_index(*d) {
+                    key[i] = strings[i].clone();
+                }
+            }
+            let e = views.entry((v, bucket, key)).or_default();
+            e.agg.merge(&f.agg);
+            e.e4 += f.e4;
+            e.e5 += f.e5;
+            if strings[0].is_some() {
+                e.consumers.insert(strings[0].clone());
+            }
+        }
+    }
+    // Sorted by view, then keys, then bucket: a consumer's rows are together.
+    let mut sorted: Vec<(&RowKey, &RowAgg)> = views.iter().collect();
+    sorted.sort_by(|(a, _), (b, _)| (a.0, &a.2, a.1).cmp(&(b.0, &b.2, b.1)));
+    encode(&sorted)
+}
+
+fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
+    let mut view = StringBuilder::new();
+    let mut bucket = TimestampMillisecondBuilder::new().with_timezone("UTC");
+    let mut strings: [StringBuilder; 4] = std::array::from_fn(|_| StringBuilder::new());
+    let mut ints: [Int64Builder; 6] = std::array::from_fn(|_| Int64Builder::new());
+    let (mut lmax, mut umax) = (Float64Builder::new(), Float64Builder::new());
+    let mut lkeys = ListBuilder::new(Int32Builder::new());
+    let mut lcounts = ListBuilder::new(Int64Builder::new());
+    let mut ukeys = ListBuilder::new(Int32Builder::new());
+    let mut ucounts = ListBuilder::new(Int64Builder::new());
+    let sketch = |s: &Sketch,
+                  keys: &mut ListBuilder<Int32Builder>,
+                  counts: &mut ListBuilder<Int64Builder>| {
+        for (k, n) in s.buckets() {
+            keys.values().append_value(k);
+            counts
+                .values()
+                .append_value(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        keys.append(true);
+        counts.append(true);
+    };
+    for ((v, b, key), a) in rows {
+        view.append_value(VIEWS[*v].name);
+        bucket.append_value(*b);
+        for (builder, s) in strings.iter_mut().zip(key) {
+            builder.append_option(s.as_deref());
+        }
+        let values = [
+            a.agg.calls,
+            a.e4,
+            a.e5,
+            a.agg.request_bytes,
+            a.agg.response_bytes,
+            a.consumers.len() as i64,
+        ];
+        for (builder, x) in ints.iter_mut().zip(values) {
+            builder.append_value(x);
+        }
+        lmax.append_option(a.agg.latency_max);
+        umax.append_option(a.agg.upstream_max);
+        sketch(&a.agg.latency, &mut lkeys, &mut lcounts);
+        sketch(&a.agg.upstream, &mut ukeys, &mut ucounts);
+    }
+    let [mut c, mut ap, mut ro, mut me] = strings;
+    let [mut calls, mut e4, mut e5, mut rq, mut rs, mut nc] = ints;
+    let batch = RecordBatch::try_new(
+        summary_schema(),
+        vec![
+            Arc::new(view.finish()),
+            Arc::new(bucket.finish()),
+            Arc::new(c.finish()),
+            Arc::new(ap.finish()),
+            Arc::new(ro.finish()),
+            Arc::new(me.finish()),
+            Arc::new(calls.finish()),
+            Arc::new(e4.finish()),
+            Arc::new(e5.finish()),
+            Arc::new(rq.finish()),
+            Arc::new(rs.finish()),
+            Arc::new(nc.finish()),
+            Arc::new(lmax.finish()),
+            Arc::new(lkeys.finish()),
+            Arc::new(lcounts.finish()),
+            Arc::new(umax.finish()),
+            Arc::new(ukeys.finish()),
+            Arc::new(ucounts.finish()),
+        ],
+    )?;
+    // Small row groups with page statistics: the `view` and `consumer`
+    // filters prune to the rows asked for.
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(4096))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .build();
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+    w.write(&batch)?;
+    w.close()?;
+    Ok(buf)
+}
+
+/// A histogram being merged: counts in a dense window of keys that grows
+/// as needed (latencies of one group cluster), the zero bucket apart.
+#[derive(Default)]
+struct Dense {
+    offset: i32,
+    counts: Vec<u64>,
+    zero: u64,
+}
+
+impl Dense {
+    fn add(&mut self, key: i32, n: u64) {
+        if key == ZERO_KEY {
+            self.zero += n;
+            return;
+        }
+        if self.counts.is_empty() {
+            self.offset = key;
+            self.counts.push(0);
+        }
+        if key < self.offset {
+            let grow = (self.offset - key) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = key;
+        }
+        let at = (key - self.offset) as usize;
+        if at >= self.counts.len() {
+            self.counts.resize(at + 1, 0);
+        }
+        self.counts[at] += n;
+    }
+
+    fn sketch(&self) -> Sketch {
+        let mut s = Sketch::default();
+        if self.zero > 0 {
+            s.add_key(ZERO_KEY, self.zero);
+        }
+        for (i, n) in self.counts.iter().enumerate() {
+            if *n > 0 {
+                s.add_key(self.offset + i as i32, *n);
+            }
+        }
+        s
+    }
+}
+
+#[derive(Default)]
+struct Acc {
+    calls: i64,
+    e4: i64,
+    e5: i64,
+    request_bytes: i64,
+    response_bytes: i64,
+    latency_max: Option<f64>,
+    upstream_max: Option<f64>,
+    consumers: i64,
+    latency: Dense,
+    upstream: Dense,
+}
+
+fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// Whether `t` is a UTC midnight.
+fn midnight(t: DateTime<Utc>) -> bool {
+    t.timestamp_millis().rem_euclid(DAY_MS) == 0
+}
+
+/// The view that answers `q`, and whether consumers must be counted from
+/// the keys of its companion (the view with `consumer` added).
+fn choose(q: &TrafficQuery) -> Option<(usize, Option<usize>)> {
+    if q.tz.is_some() || matches!(q.bucket, Some(Bucket::Minute)) {
+        return None;
+    }
+    let mut needed: Vec<Dim> = q.by.clone();
+    if q.consumer.is_some() {
+        needed.push(Dim::Consumer);
+    }
+    if needed.iter().any(|d| key_index(*d).is_none()) {
+        return None;
+    }
+    let days = midnight(q.from) && midnight(q.to);
+    for (v, view) in VIEWS.iter().enumerate() {
+        if !needed.iter().all(|d| view.dims.contains(d)) {
+            continue;
+        }
+        let grain_ok = match (view.grain, q.bucket) {
+            (Grain::Day, Some(Bucket::Hour)) => false,
+            (Grain::Day, _) => days,
+            // Hour rows are selected by their start, as the hourly rollup's.
+            (Grain::Hour, _) => true,
+        };
+        if !grain_ok {
+            continue;
+        }
+        if view.dims.contains(&Dim::Consumer) {
+            return Some((v, None));
+        }
+        // Without consumer keys, a row's consumer count is usable only when
+        // each output row is exactly one view row.
+        let same_grain = matches!(
+            (view.grain, q.bucket),
+            (Grain::Hour, Some(Bucket::Hour)) | (Grain::Day, Some(Bucket::Day))
+        );
+        let same_dims = view.dims.iter().all(|d| q.by.contains(d));
+        if same_grain && same_dims {
+            return Some((v, None));
+        }
+        let companion = VIEWS.iter().position(|c| {
+            c.grain == view.grain
+                && c.dims.contains(&Dim::Consumer)
+                && c.dims.len() == view.dims.len() + 1
+                && view.dims.iter().all(|d| c.dims.contains(d))
+        })?;
+        return Some((v, Some(companion)));
+    }
+    None
+}
+
+/// Output key: bucket (ms) and group values.
+type Group = (Option<i64>, Vec<Option<String>>);
+
+fn where_clause(q: &TrafficQuery, view: &View) -> String {
+    let last = q.to - chrono::Duration::milliseconds(1);
+    let mut w = format!(
+        "view = '{}' AND date >= '{}' AND date <= '{}' AND bucket >= {} AND bucket < {}",
+        view.name,
+        q.from.format("%Y-%m-%d"),
+        last.format("%Y-%m-%d"),
+        ts_literal(q.from),
+        ts_literal(q.to)
+    );
+    if let Some(c) = &q.consumer {
+        w.push_str(&format!(" AND consumer = {}", quote(c)));
+    }
+    w
+}
+
+fn out_bucket(q: &TrafficQuery, row_bucket: i64) -> Option<i64> {
+    match q.bucket {
+        None => None,
+        Some(Bucket::Day) => Some(row_bucket.div_euclid(DAY_MS) * DAY_MS),
+        _ => Some(row_bucket),
+    }
+}
+
+fn strings(b: &RecordBatch, from: usize) -> Result<Vec<StringArray>, AnalyticsError> {
+    (from..from + 4)
+        .map(|i| {
+            let c = datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)?;
+            Ok(c.as_string::<i32>().clone())
+        })
+        .collect()
+}
+
+fn buckets(b: &RecordBatch, i: usize) -> Result<Vec<i64>, AnalyticsError> {
+    let c = datafusion::arrow::compute::cast(
+        b.column(i),
+        &DataType::Timestamp(TimeUnit::Millisecond, None),
+    )?;
+    Ok(c.as_primitive::<TimestampMillisecondType>()
+        .values()
+        .to_vec())
+}
+
+fn group_of(q: &TrafficQuery, keys: &[StringArray], r: usize) -> Vec<Option<String>> {
+    q.by.iter()
+        .map(|d| {
+            let c = &keys[key_index(*d).unwrap_or(0)];
+            (!c.is_null(r)).then(|| c.value(r).to_string())
+        })
+        .collect()
+}
+
+/// `q` answered from the summary views, or `None` when no view fits (the
+/// caller then asks the hourly rollup: `rollup_traffic::query`). Rows and
+/// order as `traffic::from_rollups`.
+pub async fn query(
+    lake: &Lake,
+    q: &TrafficQuery,
+) -> Result<Option<Vec<TrafficRow>>, AnalyticsError> {
+    if q.to <= q.from {
+        return Err(AnalyticsError::Invalid("`to` must be after `from`".into()));
+    }
+    let Some((v, companion)) = choose(q) else {
+        return Ok(None);
+    };
+    let view = &VIEWS[v];
+    let sql = format!(
+        "SELECT bucket, consumer, api, route, method, calls, errors_4xx, errors_5xx, \
+         request_bytes, response_bytes, consumers, latency_max, latency_keys, latency_counts, \
+         upstream_max, upstream_keys, upstream_counts FROM rollups_summary WHERE {}",
+        where_clause(q, view)
+    );
+    let counted = async {
+        match companion {
+            None => Ok(None),
+            Some(c) => lake
+                .query(&format!(
+                    "SELECT bucket, consumer, api, route, method FROM rollups_summary WHERE {} \
+                     AND consumer IS NOT NULL",
+                    where_clause(q, &VIEWS[c])
+                ))
+                .await
+                .map(Some),
+        }
+    };
+    let (batches, companion_batches) = futures::try_join!(lake.query(&sql), counted)?;
+    let mut acc: HashMap<Group, Acc> = HashMap::new();
+    for b in &batches {
+        let bucket = buckets(b, 0)?;
+        let keys = strings(b, 1)?;
+        let int = |i: usize| b.column(i).as_primitive::<Int64Type>();
+        let flt = |i: usize| b.column(i).as_primitive::<Float64Type>();
+        let list = |i: usize| b.column(i).as_list::<i32>();
+        for r in 0..b.num_rows() {
+            let e = acc
+                .entry((out_bucket(q, bucket[r]), group_of(q, &keys, r)))
+                .or_default();
+            e.calls += int(5).value(r);
+            e.e4 += int(6).value(r);
+            e.e5 += int(7).value(r);
+            e.request_bytes += int(8).value(r);
+            e.response_bytes += int(9).value(r);
+            e.consumers = int(10).value(r);
+            e.latency_max = max_opt(
+                e.latency_max,
+                (!flt(11).is_null(r)).then(|| flt(11).value(r)),
+            );
+            e.upstream_max = max_opt(
+                e.upstream_max,
+                (!flt(14).is_null(r)).then(|| flt(14).value(r)),
+            );
+            for (ki, ci, upstream) in [(12, 13, false), (15, 16, true)] {
+                let (ks, cs) = (list(ki), list(ci));
+                let (start, end) = (
+                    ks.value_offsets()[r] as usize,
+                    ks.value_offsets()[r + 1] as usize,
+                );
+                let kv = ks.values().as_primitive::<Int32Type>();
+                let cv = cs.values().as_primitive::<Int64Type>();
+                let cstart = cs.value_offsets()[r] as usize;
+                let d = if upstream {
+                    &mut e.upstream
+                } else {
+                    &mut e.latency
+                };
+                for j in 0..end - start {
+                    d.add(
+                        kv.value(start + j),
+                        u64::try_from(cv.value(cstart + j)).unwrap_or(0),
+                    );
+                }
+            }
+        }
+    }
+    let direct = view.dims.contains(&Dim::Consumer);
+    if let Some(cb) = companion_batches {
+        let mut seen: HashMap<Group, HashSet<String>> = HashMap::new();
+        for b in &cb {
+            let bucket = buckets(b, 0)?;
+            let keys = strings(b, 1)?;
+            for r in 0..b.num_rows() {
+                seen.entry((out_bucket(q, bucket[r]), group_of(q, &keys, r)))
+                    .or_default()
+                    .insert(keys[0].value(r).to_string());
+            }
+        }
+        for (g, e) in acc.iter_mut() {
+            e.consumers = seen.get(g).map_or(0, |s| s.len() as i64);
+        }
+    } else if direct {
+        // Keyed by consumer: count the distinct consumers of each output row.
+        let mut seen: HashMap<Group, HashSet<String>> = HashMap::new();
+        for b in &batches {
+            let bucket = buckets(b, 0)?;
+            let keys = strings(b, 1)?;
+            for r in 0..b.num_rows() {
+                if !keys[0].is_null(r) {
+                    seen.entry((out_bucket(q, bucket[r]), group_of(q, &keys, r)))
+                        .or_default()
+                        .insert(keys[0].value(r).to_string());
+                }
+            }
+        }
+        for (g, e) in acc.iter_mut() {
+            e.consumers = seen.get(g).map_or(0, |s| s.len() as i64);
+        }
+    }
+    let rate = |n: i64, of: i64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
+    let sorted: BTreeMap<Group, Acc> = acc.into_iter().filter(|(_, a)| a.calls != 0).collect();
+    Ok(Some(
+        sorted
+            .into_iter()
+            .map(|((bucket, group), a)| {
+                let (latency, upstream) = (a.latency.sketch(), a.upstream.sketch());
+                TrafficRow {
+                    bucket: bucket.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+                    group,
+                    calls: a.calls,
+                    errors_4xx: a.e4,
+                    errors_5xx: a.e5,
+                    error_rate_4xx: rate(a.e4, a.calls),
+                    error_rate_5xx: rate(a.e5, a.calls),
+                    latency_p50: latency.quantile(0.5),
+                    latency_p90: latency.quantile(0.9),
+                    latency_p95: latency.quantile(0.95),
+                    latency_p99: latency.quantile(0.99),
+                    latency_max: a.latency_max,
+                    upstream_p50: upstream.quantile(0.5),
+                    upstream_p95: upstream.quantile(0.95),
+                    upstream_p99: upstream.quantile(0.99),
+                    request_bytes: a.request_bytes,
+                    response_bytes: a.response_bytes,
+                    consumers: a.consumers,
+                }
+            })
+            .collect(),
+    ))
+}
