@@ -506,9 +506,9 @@ pub async fn query(
         let int = |i: usize| b.column(i).as_primitive::<Int64Type>();
         let flt = |i: usize| b.column(i).as_primitive::<Float64Type>();
         let list = |i: usize| b.column(i).as_list::<i32>();
-        for r in 0..b.num_rows() {
+        for (r, &at) in bucket.iter().enumerate() {
             let e = acc
-                .entry((out_bucket(q, bucket[r]), group_of(q, &keys, r)))
+                .entry((out_bucket(q, at), group_of(q, &keys, r)))
                 .or_default();
             e.calls += int(5).value(r);
             e.e4 += int(6).value(r);
@@ -553,8 +553,8 @@ pub async fn query(
         for b in &cb {
             let bucket = buckets(b, 0)?;
             let keys = strings(b, 1)?;
-            for r in 0..b.num_rows() {
-                seen.entry((out_bucket(q, bucket[r]), group_of(q, &keys, r)))
+            for (r, &at) in bucket.iter().enumerate() {
+                seen.entry((out_bucket(q, at), group_of(q, &keys, r)))
                     .or_default()
                     .insert(keys[0].value(r).to_string());
             }
@@ -568,9 +568,9 @@ pub async fn query(
         for b in &batches {
             let bucket = buckets(b, 0)?;
             let keys = strings(b, 1)?;
-            for r in 0..b.num_rows() {
+            for (r, &at) in bucket.iter().enumerate() {
                 if !keys[0].is_null(r) {
-                    seen.entry((out_bucket(q, bucket[r]), group_of(q, &keys, r)))
+                    seen.entry((out_bucket(q, at), group_of(q, &keys, r)))
                         .or_default()
                         .insert(keys[0].value(r).to_string());
                 }
