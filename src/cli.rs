@@ -288,6 +288,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 lake: cfg.lake.location,
                 analytics: cfg.analytics,
                 metrics_file: cfg.ingest.metrics_file,
+                billing: Some(cfg.billing),
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -301,6 +301,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         lake,
         analytics: AnalyticsConfig::default(),
         metrics_file: None,
+        billing: Some(billing.config.clone()),
     })?;
     Ok(ExitCode::SUCCESS)
 }

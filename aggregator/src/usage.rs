@@ -103,7 +103,7 @@ pub async fn daily_usage(
     if let Some(c) = consumer {
         let _ = write!(w, " AND consumer = {}", quote(c));
     }
-    let aggs = aggregates(meters);
+    let aggs = aggregates(meters, Source::Events);
     let totals = format!(
         "SELECT CAST(consumer AS VARCHAR), CAST(date AS VARCHAR), CAST(count(*) AS BIGINT), {aggs} \
          FROM events WHERE {w} GROUP BY consumer, date"
@@ -156,27 +156,77 @@ pub async fn daily_usage(
     })
 }
 
+/// Usage over `[from, to)` estimated from the hourly rollups: every
+/// consumer, per meter, in the same shape as [`daily_usage`] but **not
+/// deduplicated** (the rollups count every row) and with hours as the time
+/// range (`first_ts`/`last_ts` are the starts of the first and last hour).
+/// Cheap enough for a dashboard's month-to-date estimate; invoices use
+/// [`daily_usage`]. Hours are selected by their start, as the traffic
+/// questions select them.
+pub async fn rollup_usage(
+    lake: &Lake,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    meters: &[Meter],
+) -> Result<UsageReport, AnalyticsError> {
+    if to <= from {
+        return Err(AnalyticsError::Invalid("`to` must be after `from`".into()));
+    }
+    let last = to - chrono::Duration::milliseconds(1);
+    let sql = format!(
+        "SELECT CAST(consumer AS VARCHAR), CAST(date AS VARCHAR), CAST(sum(calls) AS BIGINT), {} \
+         FROM rollups_hourly WHERE date >= '{}' AND date <= '{}' AND hour >= {} AND hour < {} \
+         GROUP BY consumer, date",
+        aggregates(meters, Source::Rollups),
+        from.format("%Y-%m-%d"),
+        last.format("%Y-%m-%d"),
+        ts_literal(from),
+        ts_literal(to)
+    );
+    let mut days = Vec::new();
+    for b in lake.query(&sql).await? {
+        days.extend(read(&b, meters.len())?);
+    }
+    days.sort_by(|a, b| (&a.consumer, a.day).cmp(&(&b.consumer, b.day)));
+    Ok(UsageReport {
+        days,
+        duplicates: 0,
+    })
+}
+
+/// What the aggregates are computed over.
+#[derive(Clone, Copy)]
+enum Source {
+    /// One row per event.
+    Events,
+    /// One row per hourly rollup group, `calls` events each.
+    Rollups,
+}
+
 /// Four columns per meter: quantity, events, first and last ts.
-fn aggregates(meters: &[Meter]) -> String {
+fn aggregates(meters: &[Meter], source: Source) -> String {
     let mut out = Vec::new();
     for (i, m) in meters.iter().enumerate() {
         let cond = condition(m);
-        let value = match m.metric {
-            Metric::Calls => "1",
-            Metric::RequestBytes => "coalesce(request_bytes, 0)",
-            Metric::ResponseBytes => "coalesce(response_bytes, 0)",
+        let (value, events, ts) = match (source, m.metric) {
+            (Source::Events, Metric::Calls) => ("1", "1", "ts"),
+            (Source::Events, Metric::RequestBytes) => ("coalesce(request_bytes, 0)", "1", "ts"),
+            (Source::Events, Metric::ResponseBytes) => ("coalesce(response_bytes, 0)", "1", "ts"),
+            (Source::Rollups, Metric::Calls) => ("calls", "calls", "hour"),
+            (Source::Rollups, Metric::RequestBytes) => ("request_bytes", "calls", "hour"),
+            (Source::Rollups, Metric::ResponseBytes) => ("response_bytes", "calls", "hour"),
         };
         out.push(format!(
             "CAST(coalesce(sum(CASE WHEN {cond} THEN {value} ELSE 0 END), 0) AS BIGINT) AS q{i}"
         ));
         out.push(format!(
-            "CAST(coalesce(sum(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS BIGINT) AS n{i}"
+            "CAST(coalesce(sum(CASE WHEN {cond} THEN {events} ELSE 0 END), 0) AS BIGINT) AS n{i}"
         ));
         out.push(format!(
-            "CAST(min(CASE WHEN {cond} THEN ts END) AS BIGINT) AS first{i}"
+            "CAST(min(CASE WHEN {cond} THEN {ts} END) AS BIGINT) AS first{i}"
         ));
         out.push(format!(
-            "CAST(max(CASE WHEN {cond} THEN ts END) AS BIGINT) AS last{i}"
+            "CAST(max(CASE WHEN {cond} THEN {ts} END) AS BIGINT) AS last{i}"
         ));
     }
     if out.is_empty() {

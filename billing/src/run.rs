@@ -738,6 +738,61 @@ pub async fn preview(
     )?)
 }
 
+/// Month-to-date estimates: what each subscribed consumer would owe for
+/// the period containing `as_of` if it closed then.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimates {
+    /// The period.
+    pub period: Period,
+    /// Usage counted up to here.
+    pub as_of: DateTime<Utc>,
+    /// Draft invoice per subscribed consumer (not numbered, not stored).
+    pub invoices: BTreeMap<String, Invoice>,
+}
+
+/// [`preview`] for every consumer subscribed in the period of `as_of`, with
+/// usage from the hourly rollups ([`tollgate_aggregator::usage::rollup_usage`]):
+/// one cheap query for all consumers, so a dashboard can show it. An
+/// estimate: the rollups are not deduplicated by `event_id`, so a
+/// duplicated call counts twice until the invoice run removes it. Recurring
+/// fees count for the whole period, as on the invoice.
+pub async fn estimates(
+    lake: &Lake,
+    billing: &Billing,
+    as_of: DateTime<Utc>,
+) -> Result<Estimates, BillingError> {
+    let period = Period::of(as_of.date_naive());
+    let meters = billing.all_meters();
+    let (from, to) = period_range(period, Some(as_of));
+    let usage = if to > from {
+        tollgate_aggregator::usage::rollup_usage(lake, from, to, &meters).await?
+    } else {
+        Default::default()
+    };
+    let mut by: BTreeMap<Option<&str>, Vec<&DayUsage>> = BTreeMap::new();
+    for d in &usage.days {
+        by.entry(d.consumer.as_deref()).or_default().push(d);
+    }
+    let mut invoices = BTreeMap::new();
+    for consumer in billing.subscriptions.consumers(period) {
+        let days = by.get(&Some(consumer)).cloned().unwrap_or_default();
+        let segments = billing
+            .subscriptions
+            .segments(consumer, period)
+            .iter()
+            .map(|s| rate_segment(&billing.plans, s, &segment_usage(&days, &meters, s)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(inv) = draft(&billing.plans, period, consumer, segments, Vec::new())? {
+            invoices.insert(consumer.to_string(), inv);
+        }
+    }
+    Ok(Estimates {
+        period,
+        as_of,
+        invoices,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::encode;

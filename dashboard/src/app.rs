@@ -20,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tollgate_aggregator::AnalyticsConfig;
+use tollgate_billing::run::{Billing, BillingConfig};
 
 use crate::auth::{self, Auth};
 use crate::config::{Role, ServeConfig};
@@ -126,6 +127,28 @@ pub struct ServeSettings {
     pub analytics: AnalyticsConfig,
     /// `[ingest] metrics_file`: passed on at `/metrics` when it exists.
     pub metrics_file: Option<String>,
+    /// `[billing]`: plans and subscriptions for the month-to-date
+    /// estimates and plans shown per consumer. Without it, or when its
+    /// plans file does not exist, the pages show traffic only.
+    pub billing: Option<BillingConfig>,
+}
+
+/// The plans and subscriptions of `config`, `None` when the plans file does
+/// not exist (traffic only); invalid files stop the server with the reason.
+fn load_billing(config: Option<&BillingConfig>) -> Result<Option<Arc<Billing>>, ServeError> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    if !config.plans.exists() {
+        tracing::info!(
+            plans = %config.plans.display(),
+            "no plans file: the dashboard shows traffic without month-to-date estimates"
+        );
+        return Ok(None);
+    }
+    Billing::load(config.clone())
+        .map(|b| Some(Arc::new(b)))
+        .map_err(|e| ServeError::Config(format!("[billing]: {e}")))
 }
 
 /// The router over `areas`, and the state it shares. `env` reads the
@@ -139,7 +162,10 @@ pub fn build(
     let auth = Auth::from_config(&settings.serve, env, clock.clone())?;
     let nav = areas.iter().flat_map(|a| a.nav.iter().cloned()).collect();
     let openapi = openapi::document(&areas);
+    let billing = load_billing(settings.billing.as_ref())?;
     let state = AppState(Arc::new(Shared {
+        billing,
+        estimates: Default::default(),
         lake: LakeCell::new(
             settings.lake.clone(),
             settings.analytics.clone(),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tollgate_aggregator::{AnalyticsConfig, AnalyticsError, Lake};
+use tollgate_billing::run::{Billing, Estimates};
 
 use crate::app::NavLink;
 use crate::auth::Auth;
@@ -114,7 +115,14 @@ pub struct Shared {
     pub openapi: String,
     /// When the server started.
     pub started: Instant,
+    /// Plans and subscriptions, when configured.
+    pub billing: Option<Arc<Billing>>,
+    /// The latest month-to-date estimates and when they were computed.
+    pub estimates: Mutex<Option<(Instant, Arc<Estimates>)>>,
 }
+
+/// How long month-to-date estimates are reused before being recomputed.
+pub const ESTIMATES_TTL: Duration = Duration::from_secs(60);
 
 /// The state every handler gets: cheap to clone.
 #[derive(Clone)]

@@ -44,6 +44,7 @@ fn settings(tokens: bool) -> ServeSettings {
         lake: fixture::lake().to_str().unwrap().into(),
         analytics: AnalyticsConfig::default(),
         metrics_file: None,
+        billing: None,
     }
 }
 
@@ -1086,4 +1087,101 @@ async fn invoices_are_served_to_finance_as_stored() {
     }
     let r = get(&app, "/invoices/2024-05").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// "Now" for the month-to-date tests: 2024-06-20, after the fixture's days.
+struct June20;
+
+impl tollgate_dashboard::Clock for June20 {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        "2024-06-20T00:00:00Z".parse().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn consumers_show_their_plan_month_to_date_estimate_and_invoices() {
+    use rust_decimal::Decimal;
+    let dir = tempfile::tempdir().unwrap();
+    let (plans, subs) = (dir.path().join("plans.toml"), dir.path().join("subs.toml"));
+    std::fs::write(&plans, fixture::PLANS).unwrap();
+    std::fs::write(&subs, fixture::SUBSCRIPTIONS).unwrap();
+    let mut s = settings(true);
+    s.billing = Some(tollgate_billing::run::BillingConfig {
+        plans,
+        subscriptions: subs,
+        ..Default::default()
+    });
+    let app = tollgate_dashboard::build(
+        &s,
+        tollgate_dashboard::app::areas(),
+        &|_| None,
+        Arc::new(June20),
+    )
+    .unwrap()
+    .0;
+    let acme = count(&fixture::events(), |e| {
+        e.consumer.as_deref() == Some("acme")
+    })
+    .0;
+    // June so far: the whole month's 10 USD base fee plus 0.01 USD a call.
+    let want = Decimal::from(10) + Decimal::new(acme, 2);
+
+    let r = get(&app, &format!("/api/consumers?{ALL}")).await;
+    let doc = r.json();
+    let rows = doc["consumers"].as_array().unwrap();
+    let row = |c: &str| rows.iter().find(|r| r["consumer"] == c).unwrap().clone();
+    let mtd = &row("acme")["month_to_date"];
+    assert_eq!(mtd["period"], "2024-06");
+    assert_eq!(mtd["currency"], "USD");
+    assert_eq!(mtd["plans"], "p v1");
+    assert_eq!(
+        mtd["amount"].as_str().unwrap().parse::<Decimal>().unwrap(),
+        want
+    );
+    assert!(
+        row("globex")["month_to_date"].is_null(),
+        "globex has no plan"
+    );
+
+    let r = get(&app, &format!("/api/consumers/acme?{ALL}")).await;
+    assert_eq!(r.json()["month_to_date"]["amount"], mtd["amount"]);
+
+    let r = get(&app, &format!("/consumers?{ALL}")).await;
+    assert!(r.body.contains("Month to date (est.)"));
+    assert!(r.body.contains(&format!("{want} USD")), "{}", r.body);
+    assert!(r.body.contains("not billed"));
+
+    // The consumer page: plan, estimate line by line, invoices for finance.
+    let r = get(&app, &format!("/consumers/acme?{ALL}")).await;
+    assert!(
+        r.body.contains(&format!("data-estimate=\"{want}\"")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("id=\"estimate-lines\""));
+    assert!(r.body.contains(&format!("<td class=\"num\">{acme}</td>")));
+    assert!(r.body.contains("href=\"/invoices/2024-06/acme\""));
+    assert!(r.body.contains("INV-2024-000001"));
+    let viewer = send(
+        &app,
+        request(
+            Method::GET,
+            &format!("/consumers/acme?{ALL}"),
+            Some(VIEWER),
+            None,
+        ),
+    )
+    .await;
+    assert!(viewer.body.contains("data-estimate="));
+    assert!(
+        !viewer.body.contains("INV-2024-000001"),
+        "invoices are for the finance role"
+    );
+    let r = get(&app, &format!("/consumers/globex?{ALL}")).await;
+    assert!(r.body.contains("No subscription this month"));
+
+    // Without plans configured: traffic only.
+    let plain = self::app();
+    let r = get(&plain, &format!("/consumers?{ALL}")).await;
+    assert!(!r.body.contains("Month to date"));
 }

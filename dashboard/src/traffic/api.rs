@@ -87,14 +87,25 @@ pub async fn consumers(State(state): State<AppState>, RawQuery(q): RawQuery) -> 
     let order = data::order(&p)?;
     let lake = data::lake(&state).await?;
     let r = data::range(&state, &lake, &p).await?;
-    let rows = data::rows(&lake, &r, None, vec![Dim::Consumer], None).await?;
+    let (rows, est) = tokio::try_join!(
+        data::rows(&lake, &r, None, vec![Dim::Consumer], None),
+        data::estimates(&state, &lake)
+    )?;
     let rows = data::ranked(rows, order);
     let mut out = data::range_json(&r);
     out.insert(
         "consumers".into(),
         Value::Array(
             rows.iter()
-                .map(|row| data::group_json(&[Dim::Consumer], row))
+                .map(|row| {
+                    let mut v = data::group_json(&[Dim::Consumer], row);
+                    if let (Some(e), Some(Some(c)), Value::Object(m)) =
+                        (&est, row.group.first(), &mut v)
+                    {
+                        m.insert("month_to_date".into(), data::estimate_json(e, c));
+                    }
+                    v
+                })
                 .collect(),
         ),
     );
@@ -115,14 +126,18 @@ pub async fn consumer(
     let r = data::range(&state, &lake, &p).await?;
     let c = Some(consumer.as_str());
     let by = [Dim::Api, Dim::Route];
-    let (totals, series, routes) = tokio::try_join!(
+    let (totals, series, routes, est) = tokio::try_join!(
         data::totals(&lake, &r, c),
         data::series(&lake, &r, c),
-        data::rows(&lake, &r, None, by.to_vec(), c)
+        data::rows(&lake, &r, None, by.to_vec(), c),
+        data::estimates(&state, &lake)
     )?;
     let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, n);
     let mut out = data::range_json(&r);
     out.insert("consumer".into(), json!(consumer));
+    if let Some(e) = &est {
+        out.insert("month_to_date".into(), data::estimate_json(e, &consumer));
+    }
     out.insert("totals".into(), Value::Object(data::metrics_json(&totals)));
     out.insert(
         "series".into(),

@@ -4,6 +4,7 @@
 //! events (`traffic::exact`) for minute buckets over short ranges.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{Map, Value, json};
@@ -12,7 +13,9 @@ use tollgate_aggregator::{Lake, inventory, rollup_traffic};
 
 use crate::error::{ApiError, code};
 use crate::params::{self, Params, TimeRange, bucket_name};
-use crate::state::AppState;
+use crate::state::{AppState, ESTIMATES_TTL};
+use tollgate_billing::invoice::Invoice;
+use tollgate_billing::run::{self as billing_run, Estimates};
 
 /// The open lake.
 pub async fn lake(state: &AppState) -> Result<Arc<Lake>, ApiError> {
@@ -39,6 +42,50 @@ async fn anchor(state: &AppState, lake: &Lake) -> Result<DateTime<Utc>, ApiError
             now.duration_trunc(Duration::minutes(1)).unwrap_or(now) + Duration::minutes(1)
         }
     })
+}
+
+/// The month-to-date estimates (period of the clock's "now"), `None`
+/// without plans. Reused for [`ESTIMATES_TTL`]: one query over the month's
+/// hourly rollups for all consumers, shared by every page and request.
+pub async fn estimates(state: &AppState, lake: &Lake) -> Result<Option<Arc<Estimates>>, ApiError> {
+    let Some(billing) = &state.billing else {
+        return Ok(None);
+    };
+    if let Some((at, e)) = &*state.estimates.lock().unwrap_or_else(|p| p.into_inner())
+        && at.elapsed() < ESTIMATES_TTL
+    {
+        return Ok(Some(e.clone()));
+    }
+    let e = Arc::new(
+        billing_run::estimates(lake, billing, state.clock.now())
+            .await
+            .map_err(ApiError::internal)?,
+    );
+    *state.estimates.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), e.clone()));
+    Ok(Some(e))
+}
+
+/// A consumer's estimate as JSON: period, as of, currency, amount.
+pub fn estimate_json(e: &Estimates, consumer: &str) -> Value {
+    match e.invoices.get(consumer) {
+        Some(inv) => json!({
+            "period": e.period,
+            "as_of": e.as_of,
+            "currency": inv.currency,
+            "amount": inv.total,
+            "plans": plans_of(inv),
+        }),
+        None => Value::Null,
+    }
+}
+
+/// "growth v1" (or "free v1 → growth v1" after a change in the period).
+pub fn plans_of(inv: &Invoice) -> String {
+    inv.segments
+        .iter()
+        .map(|s| format!("{} v{}", s.segment.plan, s.segment.version))
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 /// 404 `unknown_consumer` unless the rollups have seen `consumer`.

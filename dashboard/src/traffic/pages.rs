@@ -9,10 +9,12 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use tollgate_aggregator::traffic::{Dim, TopOrder, TrafficRow};
+use tollgate_billing::run::{Estimates, Ledger};
 
 use super::{api, data};
 use crate::auth::Caller;
 use crate::chart::{Chart, Kind, Series, Unit};
+use crate::config::Role;
 use crate::error::ApiError;
 use crate::html::{self, esc, int, ms, pct, sort_key};
 use crate::params::{Params, RANGE_PARAMS, TimeRange, bucket_name};
@@ -222,6 +224,22 @@ fn table(
     rows: &[TrafficRow],
     first: &dyn Fn(&TrafficRow) -> Vec<String>,
 ) -> String {
+    table_with(id, heads, rows, first, &[], &|_| Vec::new())
+}
+
+/// A trailing column: its sort key and its HTML.
+type Extra = (String, String);
+
+/// [`table`] with `extra_heads` columns after the traffic figures, filled
+/// by `extra` (numeric: sortable by their key).
+fn table_with(
+    id: &str,
+    heads: &[&str],
+    rows: &[TrafficRow],
+    first: &dyn Fn(&TrafficRow) -> Vec<String>,
+    extra_heads: &[&str],
+    extra: &dyn Fn(&TrafficRow) -> Vec<Extra>,
+) -> String {
     let mut s =
         format!("<div class=\"table-wrap\"><table class=\"data sortable\" id=\"{id}\"><thead><tr>");
     for h in heads {
@@ -246,6 +264,13 @@ fn table(
             "<th scope=\"col\" class=\"num\" data-type=\"num\"{sorted}>{h}</th>"
         );
     }
+    for h in extra_heads {
+        let _ = write!(
+            s,
+            "<th scope=\"col\" class=\"num\" data-type=\"num\">{}</th>",
+            esc(h)
+        );
+    }
     s.push_str("</tr></thead><tbody>");
     for r in rows {
         s.push_str("<tr>");
@@ -261,7 +286,7 @@ fn table(
              <td class=\"num\" data-sort=\"{rate}\" data-col=\"error_rate\">{}</td>\
              <td class=\"num\" data-sort=\"{}\">{}</td>\
              <td class=\"num\" data-sort=\"{}\" data-col=\"p95\">{}</td>\
-             <td class=\"num\" data-sort=\"{}\">{}</td></tr>",
+             <td class=\"num\" data-sort=\"{}\">{}</td>",
             int(r.calls),
             int(r.errors_4xx),
             int(r.errors_5xx),
@@ -276,12 +301,20 @@ fn table(
             e4 = r.errors_4xx,
             e5 = r.errors_5xx,
         );
+        for (key, html) in extra(r) {
+            let _ = write!(
+                s,
+                "<td class=\"num\" data-sort=\"{}\">{html}</td>",
+                esc(&key)
+            );
+        }
+        s.push_str("</tr>");
     }
     if rows.is_empty() {
         let _ = write!(
             s,
             "<tr><td colspan=\"{}\" class=\"muted\">No calls in this range.</td></tr>",
-            heads.len() + 7
+            heads.len() + 7 + extra_heads.len()
         );
     }
     s.push_str("</tbody></table></div>");
@@ -349,15 +382,59 @@ pub async fn consumers(
         let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
         let lake = data::lake(&state).await?;
         let r = data::range(&state, &lake, &p).await?;
-        let rows = data::rows(&lake, &r, None, vec![Dim::Consumer], None).await?;
+        let (rows, est) = tokio::try_join!(
+            data::rows(&lake, &r, None, vec![Dim::Consumer], None),
+            data::estimates(&state, &lake)
+        )?;
         let rows = data::ranked(rows, TopOrder::Calls);
+        let (extra_heads, note): (&[&str], String) = match &est {
+            Some(e) => (
+                &["Plan", "Month to date (est.)"],
+                format!(
+                    " Month to date: {} up to {} UTC, from the hourly rollups (an estimate: \
+                     invoices deduplicate by event id).",
+                    e.period,
+                    e.as_of.format("%Y-%m-%d %H:%M")
+                ),
+            ),
+            None => (&[], String::new()),
+        };
+        let extra = |row: &TrafficRow| -> Vec<Extra> {
+            let Some(e) = &est else { return Vec::new() };
+            let inv = row
+                .group
+                .first()
+                .and_then(|c| c.as_deref())
+                .and_then(|c| e.invoices.get(c));
+            match inv {
+                Some(inv) => vec![
+                    (data::plans_of(inv), esc(&data::plans_of(inv))),
+                    (
+                        inv.total.to_string(),
+                        format!("{} {}", inv.total, esc(&inv.currency)),
+                    ),
+                ],
+                None => vec![
+                    (String::new(), "<span class=\"muted\">no plan</span>".into()),
+                    (
+                        "-1".into(),
+                        "<span class=\"muted\">not billed</span>".into(),
+                    ),
+                ],
+            }
+        };
         Ok::<_, ApiError>(format!(
-            "<h1>Consumers</h1>{}<p class=\"muted\">{} consumers with calls in the range. Click a column to sort.</p>{}",
+            "<h1>Consumers</h1>{}<p class=\"muted\">{} consumers with calls in the range.{note} Click a column to sort.</p>{}",
             range_form(&p, &r),
             rows.len(),
-            table("consumers", &["Consumer"], &rows, &|row| vec![
-                consumer_cell(row, &p)
-            ]),
+            table_with(
+                "consumers",
+                &["Consumer"],
+                &rows,
+                &|row| vec![consumer_cell(row, &p)],
+                extra_heads,
+                &extra
+            ),
         ))
     };
     respond(&state, &caller, "/consumers", "Consumers", body.await)
@@ -379,15 +456,17 @@ pub async fn consumer(
         data::check_consumer(&lake, &consumer).await?;
         let r = data::range(&state, &lake, &p).await?;
         let c = Some(consumer.as_str());
-        let (totals, series, routes) = tokio::try_join!(
+        let (totals, series, routes, est) = tokio::try_join!(
             data::totals(&lake, &r, c),
             data::series(&lake, &r, c),
             data::rows(&lake, &r, None, vec![Dim::Api, Dim::Route], c),
+            data::estimates(&state, &lake),
         )?;
         let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 10);
+        let billing = billing_html(&state, &caller, est.as_deref(), &consumer).await?;
         Ok::<_, ApiError>(format!(
             "<p class=\"muted\"><a href=\"/consumers\">Consumers</a> /</p>\
-             <h1 data-consumer=\"{c}\">{c}</h1>{}{}{}<h2>Top routes</h2>{}",
+             <h1 data-consumer=\"{c}\">{c}</h1>{}{}{}<h2>Top routes</h2>{}{billing}",
             range_form(&p, &r),
             totals_html(&totals, false),
             charts(&r, &series),
@@ -400,6 +479,91 @@ pub async fn consumer(
     };
     let body = body.await;
     respond(&state, &caller, "/consumers", &title, body)
+}
+
+/// The consumer's plan and month-to-date estimate, line by line, and (for
+/// callers with the finance role) its invoices.
+async fn billing_html(
+    state: &AppState,
+    caller: &Caller,
+    est: Option<&Estimates>,
+    consumer: &str,
+) -> Result<String, ApiError> {
+    let Some(e) = est else {
+        return Ok(String::new());
+    };
+    let mut s = String::from("<section id=\"consumer-billing\"><h2>Plan and charges</h2>");
+    match e.invoices.get(consumer) {
+        Some(inv) => {
+            let _ = write!(
+                s,
+                "<p>Plan <strong>{}</strong>. Month to date ({}, usage up to {} UTC, an estimate from the rollups): \
+                 <strong data-estimate=\"{}\">{} {}</strong></p>\
+                 <div class=\"table-wrap\"><table class=\"data\" id=\"estimate-lines\"><thead><tr><th>Charge</th>\
+                 <th class=\"num\">Quantity</th><th class=\"num\">Amount</th></tr></thead><tbody>",
+                esc(&data::plans_of(inv)),
+                e.period,
+                e.as_of.format("%Y-%m-%d %H:%M"),
+                inv.total,
+                inv.total,
+                esc(&inv.currency)
+            );
+            for seg in &inv.segments {
+                for l in &seg.lines {
+                    let _ = write!(
+                        s,
+                        "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                        esc(&l.line.description),
+                        int(i64::try_from(l.line.quantity).unwrap_or(i64::MAX)),
+                        l.line.amount
+                    );
+                }
+            }
+            s.push_str("</tbody></table></div>");
+        }
+        None => s.push_str(
+            "<p class=\"muted\">No subscription this month: this consumer's calls are listed as \
+             not billed by the invoice run.</p>",
+        ),
+    }
+    if caller.access.allows(Role::Finance) {
+        let ledger = Ledger::open(state.lake.location()).map_err(ApiError::internal)?;
+        let periods = ledger.periods().await.map_err(ApiError::internal)?;
+        let mine: Vec<_> = periods
+            .iter()
+            .rev()
+            .filter_map(|p| {
+                p.invoices
+                    .iter()
+                    .find(|i| i.consumer == consumer)
+                    .map(|i| (p, i))
+            })
+            .collect();
+        s.push_str("<h3>Invoices</h3>");
+        if mine.is_empty() {
+            s.push_str("<p class=\"muted\">No invoices yet.</p>");
+        } else {
+            s.push_str(
+                "<table class=\"data\" id=\"consumer-invoices\"><thead><tr><th>Period</th><th>Number</th>\
+                 <th class=\"num\">Total</th></tr></thead><tbody>",
+            );
+            for (p, i) in mine {
+                let _ = write!(
+                    s,
+                    "<tr><td><a href=\"/invoices/{}/{}\">{}</a></td><td>{}</td><td class=\"num\">{} {}</td></tr>",
+                    p.period,
+                    esc(&html::path_segment(consumer)),
+                    p.period,
+                    i.number.as_ref().map_or("draft".into(), |n| esc(&n.0)),
+                    i.total,
+                    esc(&i.currency)
+                );
+            }
+            s.push_str("</tbody></table>");
+        }
+    }
+    s.push_str("</section>");
+    Ok(s)
 }
 
 /// `GET /routes`.
