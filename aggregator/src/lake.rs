@@ -63,6 +63,23 @@ pub struct Lake {
 /// The `period=` partition column of the `invoices` table (`YYYY-MM`).
 pub const PERIOD_COL: &str = "period";
 
+/// `schema` with its strings read as string views: the Parquet reader then
+/// points into the dictionary pages instead of copying every value, and
+/// grouping compares short ids (consumer, route: up to 12 bytes inline)
+/// without touching the bytes. A profile of "calls per consumer" over 50M
+/// events spent a third of its time copying and comparing plain strings.
+fn string_views(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 fn with_partition(schema: &SchemaRef, col: &str) -> SchemaRef {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(col, DataType::Utf8, false));
@@ -136,6 +153,7 @@ impl Lake {
         base: &str,
         schema: SchemaRef,
     ) -> Result<(), AnalyticsError> {
+        let schema = string_views(&schema);
         let dir = match table {
             "rollups_hourly" => "rollups/hourly",
             "rollups_summary" => "rollups/summary",
