@@ -78,3 +78,62 @@ pub fn write<W: Write + Send>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch, StringViewArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::{OutputFormat, write};
+
+    /// The lake's strings are string views: every format writes them.
+    #[test]
+    fn string_views_are_written_in_every_format() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("consumer", DataType::Utf8View, true),
+            Field::new("calls", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringViewArray::from(vec![
+                    Some("acme"),
+                    None,
+                    Some("a consumer id longer than twelve bytes"),
+                ])),
+                Arc::new(Int64Array::from(vec![3, 2, 1])),
+            ],
+        )
+        .unwrap();
+        let out = |f: OutputFormat| {
+            let mut buf = Vec::new();
+            write(f, &schema, std::slice::from_ref(&batch), &mut buf).unwrap();
+            buf
+        };
+        let csv = String::from_utf8(out(OutputFormat::Csv)).unwrap();
+        assert_eq!(
+            csv,
+            "consumer,calls\nacme,3\n,2\na consumer id longer than twelve bytes,1\n"
+        );
+        let json = String::from_utf8(out(OutputFormat::Json)).unwrap();
+        assert!(
+            json.starts_with("{\"consumer\":\"acme\",\"calls\":3}\n"),
+            "{json}"
+        );
+        let table = String::from_utf8(out(OutputFormat::Table)).unwrap();
+        assert!(
+            table.contains("| a consumer id longer than twelve bytes | 1     |"),
+            "{table}"
+        );
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &out(OutputFormat::Parquet)).unwrap();
+        let back = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1024)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.num_rows(), 3);
+    }
+}

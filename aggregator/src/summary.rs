@@ -30,11 +30,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampMillisecondBuilder,
+    BinaryBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, TimeZone, Utc};
@@ -45,7 +44,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use crate::AnalyticsError;
 use crate::lake::Lake;
 use crate::rollup::{RollupAgg, RollupKey};
-use crate::sketch::{Sketch, ZERO_KEY};
+use crate::sketch::{Sketch, ZERO_KEY, value};
 use crate::traffic::{Bucket, Dim, TrafficQuery, TrafficRow, quote, ts_literal};
 
 const DAY_MS: i64 = 86_400_000;
@@ -74,6 +73,10 @@ const ROUTE: &[Dim] = &[Dim::Api, Dim::Route, Dim::Method];
 const CONSUMER_ROUTE: &[Dim] = &[Dim::Consumer, Dim::Api, Dim::Route, Dim::Method];
 
 /// The views, smallest first (the order in which [`query`] tries them).
+/// There is no hourly consumer × route view: it would be nearly as large as
+/// the hourly rollup itself (one consumer's routes over a range that is not
+/// whole days, and distinct consumers per route and hour, read the hourly
+/// rollup instead).
 pub const VIEWS: &[View] = &[
     View {
         name: "day",
@@ -110,11 +113,6 @@ pub const VIEWS: &[View] = &[
         grain: Grain::Hour,
         dims: &[Dim::Consumer],
     },
-    View {
-        name: "hour_consumer_route",
-        grain: Grain::Hour,
-        dims: CONSUMER_ROUTE,
-    },
 ];
 
 /// The key columns, in the order of [`RollupKey::strings`].
@@ -127,7 +125,6 @@ fn key_index(d: Dim) -> Option<usize> {
 /// Schema of a summary file.
 pub fn summary_schema() -> SchemaRef {
     let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    let list = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
     Arc::new(Schema::new(vec![
         Field::new("view", DataType::Utf8, false),
         // Start of the hour or of the UTC day.
@@ -144,11 +141,10 @@ pub fn summary_schema() -> SchemaRef {
         // Distinct non-null consumers of the row's own group.
         Field::new("consumers", DataType::Int64, false),
         Field::new("latency_max", DataType::Float64, true),
-        Field::new("latency_keys", list(DataType::Int32), false),
-        Field::new("latency_counts", list(DataType::Int64), false),
+        // The histogram (see `pack`): far cheaper to read than two lists.
+        Field::new("latency", DataType::Binary, false),
         Field::new("upstream_max", DataType::Float64, true),
-        Field::new("upstream_keys", list(DataType::Int32), false),
-        Field::new("upstream_counts", list(DataType::Int64), false),
+        Field::new("upstream", DataType::Binary, false),
     ]))
 }
 
@@ -210,22 +206,8 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
     let mut strings: [StringBuilder; 4] = std::array::from_fn(|_| StringBuilder::new());
     let mut ints: [Int64Builder; 6] = std::array::from_fn(|_| Int64Builder::new());
     let (mut lmax, mut umax) = (Float64Builder::new(), Float64Builder::new());
-    let mut lkeys = ListBuilder::new(Int32Builder::new());
-    let mut lcounts = ListBuilder::new(Int64Builder::new());
-    let mut ukeys = ListBuilder::new(Int32Builder::new());
-    let mut ucounts = ListBuilder::new(Int64Builder::new());
-    let sketch = |s: &Sketch,
-                  keys: &mut ListBuilder<Int32Builder>,
-                  counts: &mut ListBuilder<Int64Builder>| {
-        for (k, n) in s.buckets() {
-            keys.values().append_value(k);
-            counts
-                .values()
-                .append_value(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        keys.append(true);
-        counts.append(true);
-    };
+    let (mut lat, mut up) = (BinaryBuilder::new(), BinaryBuilder::new());
+    let mut buf = Vec::new();
     for ((v, b, key), a) in rows {
         view.append_value(VIEWS[*v].name);
         bucket.append_value(*b);
@@ -245,8 +227,10 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
         }
         lmax.append_option(a.agg.latency_max);
         umax.append_option(a.agg.upstream_max);
-        sketch(&a.agg.latency, &mut lkeys, &mut lcounts);
-        sketch(&a.agg.upstream, &mut ukeys, &mut ucounts);
+        pack(&a.agg.latency, &mut buf);
+        lat.append_value(&buf);
+        pack(&a.agg.upstream, &mut buf);
+        up.append_value(&buf);
     }
     let [mut c, mut ap, mut ro, mut me] = strings;
     let [mut calls, mut e4, mut e5, mut rq, mut rs, mut nc] = ints;
@@ -266,11 +250,9 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
             Arc::new(rs.finish()),
             Arc::new(nc.finish()),
             Arc::new(lmax.finish()),
-            Arc::new(lkeys.finish()),
-            Arc::new(lcounts.finish()),
+            Arc::new(lat.finish()),
             Arc::new(umax.finish()),
-            Arc::new(ukeys.finish()),
-            Arc::new(ucounts.finish()),
+            Arc::new(up.finish()),
         ],
     )?;
     // Small row groups with page statistics: the `view` and `consumer`
@@ -287,6 +269,75 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
     Ok(buf)
 }
 
+/// A histogram as bytes: LEB128 varints, the zero bucket's count, then
+/// for each non-empty bucket ascending its key (the first as a zigzag
+/// value, the others as the gap to the previous key) and its count.
+fn pack(s: &Sketch, out: &mut Vec<u8>) {
+    out.clear();
+    let mut zero = 0;
+    let mut prev: Option<i32> = None;
+    let mut body = Vec::new();
+    for (k, n) in s.buckets() {
+        if k == ZERO_KEY {
+            zero = n;
+            continue;
+        }
+        let step = match prev {
+            None => u64::from(((k << 1) ^ (k >> 31)) as u32),
+            Some(p) => u64::from(k.wrapping_sub(p) as u32),
+        };
+        varint(step, &mut body);
+        varint(n, &mut body);
+        prev = Some(k);
+    }
+    varint(zero, out);
+    out.extend_from_slice(&body);
+}
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads one varint at `*at`; `None` when the bytes end early.
+fn read_varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Adds the histogram packed in `b` to `d`.
+fn unpack_into(b: &[u8], d: &mut Dense) -> Result<(), AnalyticsError> {
+    let bad = || AnalyticsError::Lake("rollups_summary: a histogram is damaged".into());
+    let mut at = 0;
+    let zero = read_varint(b, &mut at).ok_or_else(bad)?;
+    if zero > 0 {
+        d.add(ZERO_KEY, zero);
+    }
+    let mut prev: Option<i32> = None;
+    while at < b.len() {
+        let step = read_varint(b, &mut at).ok_or_else(bad)? as u32;
+        let n = read_varint(b, &mut at).ok_or_else(bad)?;
+        let k = match prev {
+            None => ((step >> 1) as i32) ^ -((step & 1) as i32),
+            Some(p) => p.wrapping_add(step as i32),
+        };
+        d.add(k, n);
+        prev = Some(k);
+    }
+    Ok(())
+}
+
 /// A histogram being merged: counts in a dense window of keys that grows
 /// as needed (latencies of one group cluster), the zero bucket apart.
 #[derive(Default)]
@@ -294,10 +345,12 @@ struct Dense {
     offset: i32,
     counts: Vec<u64>,
     zero: u64,
+    total: u64,
 }
 
 impl Dense {
     fn add(&mut self, key: i32, n: u64) {
+        self.total += n;
         if key == ZERO_KEY {
             self.zero += n;
             return;
@@ -318,17 +371,49 @@ impl Dense {
         self.counts[at] += n;
     }
 
-    fn sketch(&self) -> Sketch {
-        let mut s = Sketch::default();
+    /// The `qs`-quantiles, exactly as [`Sketch::quantile`] reads them from
+    /// the same buckets (a test compares), in one walk over the window.
+    fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<f64>; N] {
+        if self.total == 0 {
+            return [None; N];
+        }
+        // The ranks each quantile interpolates between.
+        let last = (self.total - 1) as f64;
+        let rank = qs.map(|q| q.clamp(0.0, 1.0) * last);
+        let mut wanted: Vec<u64> = rank
+            .iter()
+            .flat_map(|r| [r.floor() as u64, r.ceil() as u64])
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut found: Vec<(u64, f64)> = Vec::with_capacity(wanted.len());
+        let mut next = wanted.iter().peekable();
+        let mut seen = 0u64;
+        let mut visit = |key: i32, n: u64, found: &mut Vec<(u64, f64)>| {
+            seen += n;
+            while let Some(&&w) = next.peek() {
+                if seen > w {
+                    found.push((w, value(key)));
+                    next.next();
+                } else {
+                    break;
+                }
+            }
+        };
         if self.zero > 0 {
-            s.add_key(ZERO_KEY, self.zero);
+            visit(ZERO_KEY, self.zero, &mut found);
         }
         for (i, n) in self.counts.iter().enumerate() {
             if *n > 0 {
-                s.add_key(self.offset + i as i32, *n);
+                visit(self.offset + i as i32, *n, &mut found);
             }
         }
-        s
+        let at = |w: u64| found.iter().find(|(r, _)| *r == w).map_or(0.0, |(_, v)| *v);
+        rank.map(|r| {
+            let (lo, hi) = (r.floor() as u64, r.ceil() as u64);
+            let (vlo, vhi) = (at(lo), at(hi));
+            Some(vlo + (vhi - vlo) * (r - lo as f64))
+        })
     }
 }
 
@@ -404,8 +489,10 @@ fn choose(q: &TrafficQuery) -> Option<(usize, Option<usize>)> {
                 && c.dims.contains(&Dim::Consumer)
                 && c.dims.len() == view.dims.len() + 1
                 && view.dims.iter().all(|d| c.dims.contains(d))
-        })?;
-        return Some((v, Some(companion)));
+        });
+        if let Some(c) = companion {
+            return Some((v, Some(c)));
+        }
     }
     None
 }
@@ -481,8 +568,8 @@ pub async fn query(
     let view = &VIEWS[v];
     let sql = format!(
         "SELECT bucket, consumer, api, route, method, calls, errors_4xx, errors_5xx, \
-         request_bytes, response_bytes, consumers, latency_max, latency_keys, latency_counts, \
-         upstream_max, upstream_keys, upstream_counts FROM rollups_summary WHERE {}",
+         request_bytes, response_bytes, consumers, latency_max, latency, upstream_max, upstream \
+         FROM rollups_summary WHERE {}",
         where_clause(q, view)
     );
     let counted = async {
@@ -505,7 +592,9 @@ pub async fn query(
         let keys = strings(b, 1)?;
         let int = |i: usize| b.column(i).as_primitive::<Int64Type>();
         let flt = |i: usize| b.column(i).as_primitive::<Float64Type>();
-        let list = |i: usize| b.column(i).as_list::<i32>();
+        let blobs = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Binary);
+        let (lat, up) = (blobs(12)?, blobs(14)?);
+        let (lat, up) = (lat.as_binary::<i32>(), up.as_binary::<i32>());
         for (r, &at) in bucket.iter().enumerate() {
             let e = acc
                 .entry((out_bucket(q, at), group_of(q, &keys, r)))
@@ -522,29 +611,10 @@ pub async fn query(
             );
             e.upstream_max = max_opt(
                 e.upstream_max,
-                (!flt(14).is_null(r)).then(|| flt(14).value(r)),
+                (!flt(13).is_null(r)).then(|| flt(13).value(r)),
             );
-            for (ki, ci, upstream) in [(12, 13, false), (15, 16, true)] {
-                let (ks, cs) = (list(ki), list(ci));
-                let (start, end) = (
-                    ks.value_offsets()[r] as usize,
-                    ks.value_offsets()[r + 1] as usize,
-                );
-                let kv = ks.values().as_primitive::<Int32Type>();
-                let cv = cs.values().as_primitive::<Int64Type>();
-                let cstart = cs.value_offsets()[r] as usize;
-                let d = if upstream {
-                    &mut e.upstream
-                } else {
-                    &mut e.latency
-                };
-                for j in 0..end - start {
-                    d.add(
-                        kv.value(start + j),
-                        u64::try_from(cv.value(cstart + j)).unwrap_or(0),
-                    );
-                }
-            }
+            unpack_into(lat.value(r), &mut e.latency)?;
+            unpack_into(up.value(r), &mut e.upstream)?;
         }
     }
     let direct = view.dims.contains(&Dim::Consumer);
@@ -586,7 +656,8 @@ pub async fn query(
         sorted
             .into_iter()
             .map(|((bucket, group), a)| {
-                let (latency, upstream) = (a.latency.sketch(), a.upstream.sketch());
+                let [p50, p90, p95, p99] = a.latency.quantiles([0.5, 0.9, 0.95, 0.99]);
+                let [u50, u95, u99] = a.upstream.quantiles([0.5, 0.95, 0.99]);
                 TrafficRow {
                     bucket: bucket.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
                     group,
@@ -595,14 +666,14 @@ pub async fn query(
                     errors_5xx: a.e5,
                     error_rate_4xx: rate(a.e4, a.calls),
                     error_rate_5xx: rate(a.e5, a.calls),
-                    latency_p50: latency.quantile(0.5),
-                    latency_p90: latency.quantile(0.9),
-                    latency_p95: latency.quantile(0.95),
-                    latency_p99: latency.quantile(0.99),
+                    latency_p50: p50,
+                    latency_p90: p90,
+                    latency_p95: p95,
+                    latency_p99: p99,
                     latency_max: a.latency_max,
-                    upstream_p50: upstream.quantile(0.5),
-                    upstream_p95: upstream.quantile(0.95),
-                    upstream_p99: upstream.quantile(0.99),
+                    upstream_p50: u50,
+                    upstream_p95: u95,
+                    upstream_p99: u99,
                     request_bytes: a.request_bytes,
                     response_bytes: a.response_bytes,
                     consumers: a.consumers,
@@ -610,4 +681,62 @@ pub async fn query(
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dense merge reads the same quantiles as the sketch of the same
+    /// values, zero bucket and gaps included.
+    #[test]
+    fn packed_histograms_read_back_whole() {
+        let mut s = Sketch::default();
+        for (k, n) in [
+            (ZERO_KEY, 3),
+            (-700, 1),
+            (-2, 5),
+            (0, 1),
+            (7, 300),
+            (2000, 1),
+        ] {
+            s.add_key(k, n);
+        }
+        let mut buf = Vec::new();
+        pack(&s, &mut buf);
+        let mut d = Dense::default();
+        unpack_into(&buf, &mut d).unwrap();
+        let qs = [0.0, 0.01, 0.5, 0.99, 1.0];
+        assert_eq!(d.quantiles(qs), qs.map(|q| s.quantile(q)));
+        assert_eq!(d.total, s.count());
+        pack(&Sketch::default(), &mut buf);
+        assert_eq!(buf, [0]);
+        assert!(unpack_into(&[0, 0x80], &mut Dense::default()).is_err());
+    }
+
+    #[test]
+    fn dense_quantiles_equal_the_sketch() {
+        for seed in 0..50u64 {
+            let (mut d, mut s) = (Dense::default(), Sketch::default());
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let n = 1 + (seed * 37) % 400;
+            for i in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let ms = match i % 11 {
+                    0 => 0.0,
+                    1 => 5000.0 + (x % 90_000) as f64,
+                    _ => 0.5 + (x % 4000) as f64 / 7.0,
+                };
+                let k = crate::sketch::key(ms);
+                d.add(k, 1 + i % 3);
+                s.add_key(k, 1 + i % 3);
+            }
+            let qs = [0.0, 0.5, 0.9, 0.95, 0.99, 1.0];
+            let want = qs.map(|q| s.quantile(q));
+            assert_eq!(d.quantiles(qs), want, "seed {seed}");
+        }
+        assert_eq!(Dense::default().quantiles([0.5]), [None]);
+    }
 }
