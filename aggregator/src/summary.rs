@@ -255,16 +255,25 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
             Arc::new(up.finish()),
         ],
     )?;
-    // Small row groups with page statistics: the `view` and `consumer`
-    // filters prune to the rows asked for.
+    // Each view in row groups of its own, small ones, with page
+    // statistics: the `view` filter skips every other view's row groups
+    // (their histograms are never decoded), and `consumer` (sorted within a
+    // view) skips all but a consumer's own.
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_row_count(Some(4096))
+        .set_max_row_group_row_count(Some(1024))
         .set_statistics_enabled(EnabledStatistics::Page)
         .build();
     let mut buf = Vec::new();
     let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
-    w.write(&batch)?;
+    let mut start = 0;
+    while start < rows.len() {
+        let view = rows[start].0.0;
+        let len = rows[start..].iter().take_while(|r| r.0.0 == view).count();
+        w.write(&batch.slice(start, len))?;
+        w.flush()?;
+        start += len;
+    }
     w.close()?;
     Ok(buf)
 }
