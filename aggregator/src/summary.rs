@@ -525,6 +525,30 @@ fn where_clause(q: &TrafficQuery, view: &View) -> String {
     w
 }
 
+/// Distinct consumers per output row, counted by the engine over the keys
+/// of `companion` (the answering view with `consumer` added): bucket
+/// (epoch ms; 0 without buckets), the group values, the count.
+fn distinct_sql(q: &TrafficQuery, companion: &View) -> String {
+    let bucket = match q.bucket {
+        None => "CAST(0 AS BIGINT)",
+        Some(Bucket::Day) => "CAST(date_trunc('day', bucket) AS BIGINT)",
+        Some(_) => "CAST(bucket AS BIGINT)",
+    };
+    let mut select = vec![format!("{bucket} AS b")];
+    let mut group = vec!["b".to_string()];
+    for (i, d) in q.by.iter().enumerate() {
+        select.push(format!("CAST({} AS VARCHAR) AS g{i}", d.name()));
+        group.push(format!("g{i}"));
+    }
+    format!(
+        "SELECT {}, CAST(count(DISTINCT consumer) AS BIGINT) AS n FROM rollups_summary \
+         WHERE {} AND consumer IS NOT NULL GROUP BY {}",
+        select.join(", "),
+        where_clause(q, companion),
+        group.join(", ")
+    )
+}
+
 fn out_bucket(q: &TrafficQuery, row_bucket: i64) -> Option<i64> {
     match q.bucket {
         None => None,
@@ -584,14 +608,7 @@ pub async fn query(
     let counted = async {
         match companion {
             None => Ok(None),
-            Some(c) => lake
-                .query(&format!(
-                    "SELECT bucket, consumer, api, route, method FROM rollups_summary WHERE {} \
-                     AND consumer IS NOT NULL",
-                    where_clause(q, &VIEWS[c])
-                ))
-                .await
-                .map(Some),
+            Some(c) => lake.query(&distinct_sql(q, &VIEWS[c])).await.map(Some),
         }
     };
     let (batches, companion_batches) = futures::try_join!(lake.query(&sql), counted)?;
@@ -628,18 +645,28 @@ pub async fn query(
     }
     let direct = view.dims.contains(&Dim::Consumer);
     if let Some(cb) = companion_batches {
-        let mut seen: HashMap<Group, HashSet<String>> = HashMap::new();
+        let mut counts: HashMap<Group, i64> = HashMap::new();
         for b in &cb {
-            let bucket = buckets(b, 0)?;
-            let keys = strings(b, 1)?;
-            for (r, &at) in bucket.iter().enumerate() {
-                seen.entry((out_bucket(q, at), group_of(q, &keys, r)))
-                    .or_default()
-                    .insert(keys[0].value(r).to_string());
+            let bucket = datafusion::arrow::compute::cast(b.column(0), &DataType::Int64)?;
+            let bucket = bucket.as_primitive::<Int64Type>();
+            let groups = (0..q.by.len())
+                .map(|i| datafusion::arrow::compute::cast(b.column(1 + i), &DataType::Utf8))
+                .collect::<Result<Vec<_>, _>>()?;
+            let n = b.column(1 + q.by.len()).as_primitive::<Int64Type>();
+            for r in 0..b.num_rows() {
+                let group = groups
+                    .iter()
+                    .map(|g| {
+                        let g = g.as_string::<i32>();
+                        (!g.is_null(r)).then(|| g.value(r).to_string())
+                    })
+                    .collect();
+                let at = q.bucket.map(|_| bucket.value(r));
+                counts.insert((at, group), n.value(r));
             }
         }
         for (g, e) in acc.iter_mut() {
-            e.consumers = seen.get(g).map_or(0, |s| s.len() as i64);
+            e.consumers = counts.get(g).copied().unwrap_or(0);
         }
     } else if direct {
         // Keyed by consumer: count the distinct consumers of each output row.
