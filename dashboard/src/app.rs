@@ -56,6 +56,9 @@ pub struct Area {
     /// The area's own OpenAPI schemas (name → schema), beside the shared
     /// ones (`Error`, `Metrics`, ...).
     pub openapi_schemas: serde_json::Map<String, serde_json::Value>,
+    /// Routes for consumer-scoped tokens only ([`auth::consumer_guard`]),
+    /// instead of a role.
+    pub consumer_scoped: bool,
 }
 
 impl Area {
@@ -68,6 +71,16 @@ impl Area {
             routes: Router::new(),
             openapi_paths: serde_json::Map::new(),
             openapi_schemas: serde_json::Map::new(),
+            consumer_scoped: false,
+        }
+    }
+
+    /// An area for consumer-scoped tokens only: each handler serves the
+    /// token's own consumer. No navigation (it is an API for portals).
+    pub fn consumer_scoped(name: &'static str) -> Area {
+        Area {
+            consumer_scoped: true,
+            ..Area::new(name, Role::Admin)
         }
     }
 
@@ -113,6 +126,7 @@ pub fn areas() -> Vec<Area> {
         crate::traffic::area(),
         crate::invoices::area(),
         crate::sql::area(),
+        crate::selfservice::area(),
     ]
 }
 
@@ -195,8 +209,13 @@ pub fn build(
         .route("/api/openapi.json", get(openapi::serve))
         .route("/assets/{file}", get(assets::serve));
     for area in areas {
-        let guard = middleware::from_fn_with_state((state.clone(), area.role), auth::guard);
-        router = router.merge(area.routes.route_layer(guard));
+        router = if area.consumer_scoped {
+            let guard = middleware::from_fn_with_state(state.clone(), auth::consumer_guard);
+            router.merge(area.routes.route_layer(guard))
+        } else {
+            let guard = middleware::from_fn_with_state((state.clone(), area.role), auth::guard);
+            router.merge(area.routes.route_layer(guard))
+        };
     }
     let router = router
         .fallback(not_found)

@@ -96,12 +96,14 @@ pub enum Via {
 
 /// The caller of a request that passed [`guard`]: handlers take it as
 /// `Extension<Caller>` (to show only the navigation it may use).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The roles the caller holds.
     pub access: Access,
     /// How it proved them.
     pub via: Via,
+    /// The consumer of a consumer-scoped token (no roles then).
+    pub consumer: Option<String>,
 }
 
 struct Session {
@@ -113,6 +115,8 @@ struct Session {
 pub struct Auth {
     /// SHA-256 of each distinct token, with the roles it grants.
     tokens: Vec<([u8; 32], Access)>,
+    /// SHA-256 of each consumer-scoped token, with its consumer.
+    consumers: Vec<([u8; 32], String)>,
     /// Keyed by SHA-256 of the session id.
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     session_ttl: chrono::Duration,
@@ -131,32 +135,51 @@ impl Auth {
         env: &dyn Fn(&str) -> Option<String>,
         clock: Arc<dyn Clock>,
     ) -> Result<Auth, ServeError> {
+        let resolve = |what: String, source: &TokenSource| -> Result<[u8; 32], ServeError> {
+            let token = match source {
+                TokenSource::Literal(t) => t.clone(),
+                TokenSource::Env { env: var } => env(var).ok_or_else(|| {
+                    ServeError::Config(format!(
+                        "{what} reads the environment variable {var}, which is not set; set it or remove the entry"
+                    ))
+                })?,
+            };
+            let token = token.trim();
+            if token.len() < MIN_TOKEN_LEN {
+                return Err(ServeError::Config(format!(
+                    "{what} is shorter than {MIN_TOKEN_LEN} characters; use a long random token (e.g. `openssl rand -hex 32`)"
+                )));
+            }
+            Ok(digest(token.as_bytes()))
+        };
         let mut by_token: Vec<([u8; 32], Access)> = Vec::new();
         for (role, sources) in &cfg.tokens {
             for (i, source) in sources.iter().enumerate() {
-                let token = match source {
-                    TokenSource::Literal(t) => t.clone(),
-                    TokenSource::Env { env: var } => env(var).ok_or_else(|| {
-                        ServeError::Config(format!(
-                            "tokens.{role}[{i}] reads the environment variable {var}, which is not set; set it or remove the entry"
-                        ))
-                    })?,
-                };
-                let token = token.trim();
-                if token.len() < MIN_TOKEN_LEN {
-                    return Err(ServeError::Config(format!(
-                        "tokens.{role}[{i}] is shorter than {MIN_TOKEN_LEN} characters; use a long random token (e.g. `openssl rand -hex 32`)"
-                    )));
-                }
-                let d = digest(token.as_bytes());
+                let d = resolve(format!("tokens.{role}[{i}]"), source)?;
                 match by_token.iter_mut().find(|(x, _)| *x == d) {
                     Some((_, access)) => *access = access.with(*role),
                     None => by_token.push((d, Access::of(*role))),
                 }
             }
         }
+        let mut consumers: Vec<([u8; 32], String)> = Vec::new();
+        for (consumer, sources) in &cfg.consumer_tokens {
+            for (i, source) in sources.iter().enumerate() {
+                let what = format!("consumer_tokens.{consumer:?}[{i}]");
+                let d = resolve(what.clone(), source)?;
+                // One token, one identity: a token shared with a role or
+                // another consumer would make "whose data" ambiguous.
+                if by_token.iter().any(|(x, _)| *x == d) || consumers.iter().any(|(x, _)| *x == d) {
+                    return Err(ServeError::Config(format!(
+                        "{what} is also used by a role or another consumer; give each consumer its own token"
+                    )));
+                }
+                consumers.push((d, consumer.clone()));
+            }
+        }
         Ok(Auth {
             tokens: by_token,
+            consumers,
             sessions: Mutex::new(HashMap::new()),
             session_ttl: chrono::Duration::hours(
                 i64::try_from(cfg.session_hours.max(1)).unwrap_or(12),
@@ -167,7 +190,19 @@ impl Auth {
 
     /// Whether no token is configured: every caller is admin.
     pub fn is_open(&self) -> bool {
-        self.tokens.is_empty()
+        self.tokens.is_empty() && self.consumers.is_empty()
+    }
+
+    /// The consumer a consumer-scoped `token` belongs to. Compares with
+    /// every consumer token without stopping early, like [`Self::check_token`].
+    pub fn check_consumer_token(&self, token: &str) -> Option<&str> {
+        let given = digest(token.trim().as_bytes());
+        let mut found = u32::MAX;
+        for (i, (d, _)) in self.consumers.iter().enumerate() {
+            let equal = d.ct_eq(&given);
+            found = u32::conditional_select(&found, &(i as u32), equal);
+        }
+        self.consumers.get(found as usize).map(|(_, c)| c.as_str())
     }
 
     /// The roles `token` grants ([`Access::NONE`] if none). Compares with
@@ -246,6 +281,7 @@ impl Auth {
             return Ok(Caller {
                 access: Access::of(Role::Admin),
                 via: Via::Open,
+                consumer: None,
             });
         }
         let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, m);
@@ -257,13 +293,21 @@ impl Auth {
                 .ok_or_else(|| unauthorized("use `Authorization: Bearer <token>`"))?;
             let access = self.check_token(token);
             if access.is_empty() {
-                return Err(unauthorized(
-                    "that token is not valid; check [serve] tokens",
-                ));
+                return match self.check_consumer_token(token) {
+                    Some(c) => Ok(Caller {
+                        access: Access::NONE,
+                        via: Via::Bearer,
+                        consumer: Some(c.to_string()),
+                    }),
+                    None => Err(unauthorized(
+                        "that token is not valid; check [serve] tokens",
+                    )),
+                };
             }
             return Ok(Caller {
                 access,
                 via: Via::Bearer,
+                consumer: None,
             });
         }
         if let Some(id) = session_cookie(headers) {
@@ -276,6 +320,7 @@ impl Auth {
             return Ok(Caller {
                 access,
                 via: Via::Session,
+                consumer: None,
             });
         }
         Err(unauthorized(
@@ -331,6 +376,31 @@ pub async fn guard(
                 .to_string();
             Redirect::to(&format!("/login?next={}", html::query_value(&here))).into_response()
         }
+    }
+}
+
+/// Lets the request through when the caller holds a consumer-scoped
+/// token, and hands the handler that consumer: the self-service routes take
+/// the consumer from the token, never from the request, so one consumer
+/// cannot name another. Role tokens (admin included) are refused here:
+/// they have the full routes.
+pub async fn consumer_guard(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match state.auth.caller(req.headers()) {
+        Ok(caller) if caller.consumer.is_some() => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Ok(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            code::FORBIDDEN,
+            "/api/self answers consumer-scoped tokens ([serve.consumer_tokens]); role tokens use /api/consumers",
+        )
+        .into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -470,6 +540,52 @@ mod tests {
                 .push(TokenSource::Literal(t.to_string()));
         }
         Auth::from_config(&cfg, &|_| None, Arc::new(SystemClock)).unwrap()
+    }
+
+    #[test]
+    fn consumer_tokens_name_one_consumer_and_never_a_role() {
+        let mut cfg = ServeConfig::default();
+        cfg.tokens.insert(
+            Role::Admin,
+            vec![TokenSource::Literal("admin-token-0123456789ab".into())],
+        );
+        for (c, t) in [
+            ("acme", "acme-token-0123456789"),
+            ("globex", "globex-token-0123456789"),
+        ] {
+            cfg.consumer_tokens
+                .insert(c.into(), vec![TokenSource::Literal(t.into())]);
+        }
+        let a = Auth::from_config(&cfg, &|_| None, Arc::new(SystemClock)).unwrap();
+        assert_eq!(
+            a.check_consumer_token("acme-token-0123456789"),
+            Some("acme")
+        );
+        assert_eq!(
+            a.check_consumer_token("globex-token-0123456789"),
+            Some("globex")
+        );
+        assert_eq!(a.check_consumer_token("admin-token-0123456789ab"), None);
+        assert!(a.check_token("acme-token-0123456789").is_empty());
+        assert!(!a.is_open());
+        // A login form session never carries a consumer token.
+        assert!(a.login("acme-token-0123456789").is_none());
+
+        // One token for two identities, or a short one: refused at start.
+        let mut shared = cfg.clone();
+        shared.consumer_tokens.insert(
+            "initech".into(),
+            vec![TokenSource::Literal("admin-token-0123456789ab".into())],
+        );
+        let err = Auth::from_config(&shared, &|_| None, Arc::new(SystemClock))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("its own token"), "{err}");
+        let mut short = cfg;
+        short
+            .consumer_tokens
+            .insert("initech".into(), vec![TokenSource::Literal("short".into())]);
+        assert!(Auth::from_config(&short, &|_| None, Arc::new(SystemClock)).is_err());
     }
 
     #[test]

@@ -84,6 +84,11 @@ pub struct ServeConfig {
     /// them. With no token at all the server runs open (everyone is admin),
     /// which it allows on a loopback address only.
     pub tokens: BTreeMap<Role, Vec<TokenSource>>,
+    /// Consumer-scoped tokens (`[serve.consumer_tokens]`, consumer id →
+    /// tokens): each reads only its own consumer's usage, month-to-date
+    /// charges and finalized invoices under `/api/self` (what a developer
+    /// portal embeds), and nothing else.
+    pub consumer_tokens: BTreeMap<String, Vec<TokenSource>>,
     /// How long a login through the form lasts, in hours.
     pub session_hours: u64,
     /// Longest time range, in days, a traffic page or API call answers.
@@ -105,6 +110,7 @@ impl Default for ServeConfig {
         ServeConfig {
             address: "127.0.0.1:8080".into(),
             tokens: BTreeMap::new(),
+            consumer_tokens: BTreeMap::new(),
             session_hours: 12,
             max_range_days: 400,
             max_minute_range_hours: 24,

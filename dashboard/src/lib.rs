@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod params;
+pub mod selfservice;
 pub mod sql;
 pub mod state;
 pub mod traffic;

@@ -806,6 +806,7 @@ async fn the_openapi_document_lists_every_route() {
     let routes: BTreeSet<(String, String)> = MATRIX
         .iter()
         .map(|(m, t, ..)| (m.to_string(), t.to_string()))
+        .chain(SELF.iter().map(|(t, _)| ("GET".to_string(), t.to_string())))
         .chain(
             PUBLIC
                 .iter()
@@ -1184,4 +1185,142 @@ async fn consumers_show_their_plan_month_to_date_estimate_and_invoices() {
     let plain = self::app();
     let r = get(&plain, &format!("/consumers?{ALL}")).await;
     assert!(!r.body.contains("Month to date"));
+}
+
+const ACME_TOKEN: &str = "acme-consumer-token-0123456789";
+const GLOBEX_TOKEN: &str = "globex-consumer-token-0123456789";
+
+/// The self-service routes (consumer-scoped tokens only) and a request.
+const SELF: &[(&str, &str)] = &[
+    ("/api/self", "/api/self?from=2024-06-11&to=2024-06-13"),
+    ("/api/self/invoices", "/api/self/invoices"),
+    ("/api/self/invoices/{period}", "/api/self/invoices/2024-06"),
+];
+
+#[tokio::test]
+async fn a_consumer_token_reads_only_its_own_consumer_by_any_route() {
+    use rust_decimal::Decimal;
+    let dir = tempfile::tempdir().unwrap();
+    let (plans, subs) = (dir.path().join("plans.toml"), dir.path().join("subs.toml"));
+    std::fs::write(&plans, fixture::PLANS).unwrap();
+    std::fs::write(&subs, fixture::SUBSCRIPTIONS).unwrap();
+    let mut s = settings(true);
+    s.billing = Some(tollgate_billing::run::BillingConfig {
+        plans,
+        subscriptions: subs,
+        ..Default::default()
+    });
+    for (c, t) in [("acme", ACME_TOKEN), ("globex", GLOBEX_TOKEN)] {
+        s.serve
+            .consumer_tokens
+            .insert(c.into(), vec![TokenSource::Literal(t.into())]);
+    }
+    let app = tollgate_dashboard::build(
+        &s,
+        tollgate_dashboard::app::areas(),
+        &|_| None,
+        Arc::new(June20),
+    )
+    .unwrap()
+    .0;
+    let as_ = |token: &'static str, uri: String| {
+        let app = app.clone();
+        async move { send(&app, request(Method::GET, &uri, Some(token), None)).await }
+    };
+
+    // Every other route refuses a consumer token.
+    for (method, _, uri, body, _) in MATRIX {
+        for token in [ACME_TOKEN, GLOBEX_TOKEN] {
+            let r = send(
+                &app,
+                request(method.parse().unwrap(), uri, Some(token), *body),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}: {}", r.body);
+        }
+    }
+    // The self routes refuse role tokens and strangers.
+    for (_, uri) in SELF {
+        for token in [VIEWER, FINANCE, ANALYST, ADMIN] {
+            let r = as_(token, uri.to_string()).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}");
+            assert_eq!(r.code(), "forbidden");
+        }
+        let r = send(&app, request(Method::GET, uri, None, None)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{uri}");
+    }
+
+    // acme's usage: its own calls, its month to date.
+    let events = fixture::events();
+    let acme = count(&events, |e| e.consumer.as_deref() == Some("acme")).0;
+    let r = as_(ACME_TOKEN, format!("/api/self?{ALL}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let doc = r.json();
+    assert_eq!(doc["consumer"], "acme");
+    assert_eq!(doc["totals"]["calls"], acme);
+    let series: i64 = doc["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["calls"].as_i64().unwrap())
+        .sum();
+    assert_eq!(series, acme);
+    let want = Decimal::from(10) + Decimal::new(acme, 2);
+    assert_eq!(
+        doc["month_to_date"]["amount"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap(),
+        want
+    );
+    // No way to name another consumer.
+    let r = as_(ACME_TOKEN, format!("/api/self?{ALL}&consumer=globex")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+    // globex's usage is globex's (no plan: no charges).
+    let globex = count(&events, |e| e.consumer.as_deref() == Some("globex")).0;
+    let r = as_(GLOBEX_TOKEN, format!("/api/self?{ALL}")).await;
+    assert_eq!(r.json()["totals"]["calls"], globex);
+    assert!(r.json()["month_to_date"].is_null());
+
+    // Invoices: acme sees its finalized one, globex has none.
+    let r = as_(ACME_TOKEN, "/api/self/invoices".into()).await;
+    assert_eq!(r.json()["invoices"][0]["number"], "INV-2024-000001");
+    let r = as_(ACME_TOKEN, "/api/self/invoices/2024-06".into()).await;
+    let stored = tollgate_billing::run::Ledger::open(fixture::lake().to_str().unwrap())
+        .unwrap()
+        .invoice_bytes("2024-06".parse().unwrap(), "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.body.as_bytes(), stored.as_slice());
+    let r = as_(ACME_TOKEN, "/api/self/invoices/2024-06.csv".into()).await;
+    assert!(
+        r.header(header::CONTENT_DISPOSITION)
+            .contains("INV-2024-000001.csv")
+    );
+    let r = as_(GLOBEX_TOKEN, "/api/self/invoices".into()).await;
+    assert_eq!(r.json()["invoices"], json!([]));
+    let r = as_(GLOBEX_TOKEN, "/api/self/invoices/2024-06".into()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = as_(ACME_TOKEN, "/api/self/invoices/2024-13".into()).await;
+    assert_eq!(r.code(), "invalid_date");
+
+    // Nothing any self route answers globex mentions acme, and back.
+    for (_, uri) in SELF {
+        for ext in ["", ".json", ".csv", ".html"] {
+            let uri = if uri.ends_with("2024-06") {
+                format!("{uri}{ext}")
+            } else if ext.is_empty() {
+                uri.to_string()
+            } else {
+                continue;
+            };
+            let r = as_(GLOBEX_TOKEN, uri.clone()).await;
+            assert!(!r.body.contains("acme"), "{uri}: {}", r.body);
+            let r = as_(ACME_TOKEN, uri.clone()).await;
+            assert!(!r.body.contains("globex"), "{uri}: {}", r.body);
+        }
+    }
 }
