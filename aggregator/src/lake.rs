@@ -63,17 +63,28 @@ pub struct Lake {
 /// The `period=` partition column of the `invoices` table (`YYYY-MM`).
 pub const PERIOD_COL: &str = "period";
 
-/// `schema` with its strings read as string views: the Parquet reader then
-/// points into the dictionary pages instead of copying every value, and
-/// grouping compares short ids (consumer, route: up to 12 bytes inline)
-/// without touching the bytes. A profile of "calls per consumer" over 50M
-/// events spent a third of its time copying and comparing plain strings.
-fn string_views(schema: &SchemaRef) -> SchemaRef {
+/// `schema` as the engine reads it, for speed; the files keep their types.
+///
+/// - Strings as string views: the Parquet reader then points into the
+///   dictionary pages instead of copying every value, and grouping
+///   compares short ids (consumer, route: up to 12 bytes inline) without
+///   touching the bytes. A profile of "calls per consumer" over 50M events
+///   spent a third of its time copying and comparing plain strings.
+/// - UTC timestamps as timestamps without a zone, holding the same UTC
+///   instants: `date_trunc` on a zoned timestamp converts every value
+///   through the time-zone database (4.0 s against 0.78 s for "calls per
+///   consumer per day" over 50M events). Every time in the lake is UTC, so
+///   nothing is lost; literals are read as UTC.
+fn query_types(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| match f.data_type() {
             DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            DataType::Timestamp(unit, Some(tz)) if tz.as_ref() == "UTC" => f
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Timestamp(*unit, None)),
             _ => f.as_ref().clone(),
         })
         .collect();
@@ -153,7 +164,7 @@ impl Lake {
         base: &str,
         schema: SchemaRef,
     ) -> Result<(), AnalyticsError> {
-        let schema = string_views(&schema);
+        let schema = query_types(&schema);
         let dir = match table {
             "rollups_hourly" => "rollups/hourly",
             "rollups_summary" => "rollups/summary",

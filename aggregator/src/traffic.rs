@@ -205,8 +205,11 @@ fn bucket_sql(b: Bucket, col: &str, tz: Option<&chrono_tz::Tz>) -> String {
         Bucket::Day => "day",
     };
     match (b, tz) {
+        // The lake's times are UTC instants read without a zone: mark
+        // them UTC first, then view them in `tz`.
         (Bucket::Day, Some(tz)) => format!(
-            "CAST(date_trunc('day', arrow_cast({col}, 'Timestamp(ms, \"{}\")')) AS BIGINT)",
+            "CAST(date_trunc('day', arrow_cast(arrow_cast({col}, 'Timestamp(ms, \"UTC\")'), \
+             'Timestamp(ms, \"{}\")')) AS BIGINT)",
             tz.name()
         ),
         _ => format!("CAST(date_trunc('{unit}', {col}) AS BIGINT)"),
