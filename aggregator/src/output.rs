@@ -83,17 +83,18 @@ pub fn write<W: Write + Send>(
 mod tests {
     use std::sync::Arc;
 
-    use arrow_array::{Int64Array, RecordBatch, StringViewArray};
+    use arrow_array::{BinaryViewArray, Int64Array, RecordBatch, StringViewArray};
     use arrow_schema::{DataType, Field, Schema};
 
     use super::{OutputFormat, write};
 
-    /// The lake's strings are string views: every format writes them.
+    /// The lake's strings and bytes are views: every format writes them.
     #[test]
     fn string_views_are_written_in_every_format() {
         let schema = Arc::new(Schema::new(vec![
             Field::new("consumer", DataType::Utf8View, true),
             Field::new("calls", DataType::Int64, false),
+            Field::new("raw", DataType::BinaryView, true),
         ]));
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -104,6 +105,11 @@ mod tests {
                     Some("a consumer id longer than twelve bytes"),
                 ])),
                 Arc::new(Int64Array::from(vec![3, 2, 1])),
+                Arc::new(BinaryViewArray::from(vec![
+                    Some(&b"{\"x\":1}"[..]),
+                    None,
+                    Some(&b"\xff"[..]),
+                ])),
             ],
         )
         .unwrap();
@@ -115,16 +121,16 @@ mod tests {
         let csv = String::from_utf8(out(OutputFormat::Csv)).unwrap();
         assert_eq!(
             csv,
-            "consumer,calls\nacme,3\n,2\na consumer id longer than twelve bytes,1\n"
+            "consumer,calls,raw\nacme,3,7b2278223a317d\n,2,\na consumer id longer than twelve bytes,1,ff\n"
         );
         let json = String::from_utf8(out(OutputFormat::Json)).unwrap();
         assert!(
-            json.starts_with("{\"consumer\":\"acme\",\"calls\":3}\n"),
+            json.starts_with("{\"consumer\":\"acme\",\"calls\":3,\"raw\":\"7b2278223a317d\"}\n"),
             "{json}"
         );
         let table = String::from_utf8(out(OutputFormat::Table)).unwrap();
         assert!(
-            table.contains("| a consumer id longer than twelve bytes | 1     |"),
+            table.contains("| a consumer id longer than twelve bytes | 1     | ff "),
             "{table}"
         );
         let mut file = tempfile::tempfile().unwrap();

@@ -14,9 +14,9 @@
 //! [`query`] returns `None` when no view fits (status class or gateway
 //! dimensions, time zones), and the caller asks the hourly rollup.
 //!
-//! Distinct consumers cannot be added up across rows; a view row keeps the
-//! count for its own group, and when rows are merged the consumers are
-//! counted from the keys of the same view with `consumer` added.
+//! Distinct consumers cannot be added up across rows: a row of a view
+//! without a consumer key keeps its set of consumers, and merged rows count
+//! the union; views keyed by consumer count their keys.
 //!
 //! Every figure is the same as from the hourly rollup: sums of counts and
 //! bytes, maxima, and histograms merged bucket by bucket (a test compares
@@ -34,12 +34,13 @@ use arrow_array::builder::{
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
-use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, TimeZone, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
@@ -75,8 +76,7 @@ const CONSUMER_ROUTE: &[Dim] = &[Dim::Consumer, Dim::Api, Dim::Route, Dim::Metho
 /// The views, smallest first (the order in which [`query`] tries them).
 /// There is no hourly consumer × route view: it would be nearly as large as
 /// the hourly rollup itself (one consumer's routes over a range that is not
-/// whole days, and distinct consumers per route and hour, read the hourly
-/// rollup instead).
+/// whole days read the hourly rollup instead).
 pub const VIEWS: &[View] = &[
     View {
         name: "day",
@@ -140,6 +140,9 @@ pub fn summary_schema() -> SchemaRef {
         Field::new("response_bytes", DataType::Int64, false),
         // Distinct non-null consumers of the row's own group.
         Field::new("consumers", DataType::Int64, false),
+        // Those consumers (views without a consumer key; see `pack_set`),
+        // so merged rows count distinct consumers exactly.
+        Field::new("consumer_set", DataType::Binary, false),
         Field::new("latency_max", DataType::Float64, true),
         // The histogram (see `pack`): far cheaper to read than two lists.
         Field::new("latency", DataType::Binary, false),
@@ -207,6 +210,7 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
     let mut ints: [Int64Builder; 6] = std::array::from_fn(|_| Int64Builder::new());
     let (mut lmax, mut umax) = (Float64Builder::new(), Float64Builder::new());
     let (mut lat, mut up) = (BinaryBuilder::new(), BinaryBuilder::new());
+    let mut sets = BinaryBuilder::new();
     let mut buf = Vec::new();
     for ((v, b, key), a) in rows {
         view.append_value(VIEWS[*v].name);
@@ -224,6 +228,12 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
         ];
         for (builder, x) in ints.iter_mut().zip(values) {
             builder.append_value(x);
+        }
+        if VIEWS[*v].dims.contains(&Dim::Consumer) {
+            sets.append_value([]);
+        } else {
+            pack_set(&a.consumers, &mut buf);
+            sets.append_value(&buf);
         }
         lmax.append_option(a.agg.latency_max);
         umax.append_option(a.agg.upstream_max);
@@ -249,6 +259,7 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
             Arc::new(rq.finish()),
             Arc::new(rs.finish()),
             Arc::new(nc.finish()),
+            Arc::new(sets.finish()),
             Arc::new(lmax.finish()),
             Arc::new(lat.finish()),
             Arc::new(umax.finish()),
@@ -259,8 +270,12 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
     // statistics: the `view` filter skips every other view's row groups
     // (their histograms are never decoded), and `consumer` (sorted within a
     // view) skips all but a consumer's own.
+    // The histograms are most of the bytes and of the reading time: LZ4
+    // decompresses several times faster than zstd.
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_column_compression(ColumnPath::from("latency"), Compression::LZ4_RAW)
+        .set_column_compression(ColumnPath::from("upstream"), Compression::LZ4_RAW)
         .set_max_row_group_row_count(Some(1024))
         .set_statistics_enabled(EnabledStatistics::Page)
         .build();
@@ -276,6 +291,34 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
     }
     w.close()?;
     Ok(buf)
+}
+
+/// A set of consumers as bytes: each id, sorted, as a varint length then
+/// its bytes.
+fn pack_set(set: &HashSet<Option<String>>, out: &mut Vec<u8>) {
+    out.clear();
+    let mut ids: Vec<&str> = set.iter().flatten().map(String::as_str).collect();
+    ids.sort_unstable();
+    for id in ids {
+        varint(id.len() as u64, out);
+        out.extend_from_slice(id.as_bytes());
+    }
+}
+
+/// Adds the ids packed in `b` to `into`.
+fn unpack_set<'a>(b: &'a [u8], into: &mut HashSet<&'a [u8]>) -> Result<(), AnalyticsError> {
+    let mut at = 0;
+    while at < b.len() {
+        let len = read_varint(b, &mut at)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| at + n <= b.len())
+            .ok_or_else(|| {
+                AnalyticsError::Lake("rollups_summary: a consumer set is damaged".into())
+            })?;
+        into.insert(&b[at..at + len]);
+        at += len;
+    }
+    Ok(())
 }
 
 /// A histogram as bytes: LEB128 varints, the zero bucket's count, then
@@ -453,9 +496,9 @@ fn midnight(t: DateTime<Utc>) -> bool {
     t.timestamp_millis().rem_euclid(DAY_MS) == 0
 }
 
-/// The view that answers `q`, and whether consumers must be counted from
-/// the keys of its companion (the view with `consumer` added).
-fn choose(q: &TrafficQuery) -> Option<(usize, Option<usize>)> {
+/// The view that answers `q`: the first (smallest) with every dimension
+/// `q` groups or filters by, at a grain that fits its buckets and range.
+fn choose(q: &TrafficQuery) -> Option<usize> {
     if q.tz.is_some() || matches!(q.bucket, Some(Bucket::Minute)) {
         return None;
     }
@@ -467,43 +510,15 @@ fn choose(q: &TrafficQuery) -> Option<(usize, Option<usize>)> {
         return None;
     }
     let days = midnight(q.from) && midnight(q.to);
-    for (v, view) in VIEWS.iter().enumerate() {
-        if !needed.iter().all(|d| view.dims.contains(d)) {
-            continue;
-        }
-        let grain_ok = match (view.grain, q.bucket) {
-            (Grain::Day, Some(Bucket::Hour)) => false,
-            (Grain::Day, _) => days,
-            // Hour rows are selected by their start, as the hourly rollup's.
-            (Grain::Hour, _) => true,
-        };
-        if !grain_ok {
-            continue;
-        }
-        if view.dims.contains(&Dim::Consumer) {
-            return Some((v, None));
-        }
-        // Without consumer keys, a row's consumer count is usable only when
-        // each output row is exactly one view row.
-        let same_grain = matches!(
-            (view.grain, q.bucket),
-            (Grain::Hour, Some(Bucket::Hour)) | (Grain::Day, Some(Bucket::Day))
-        );
-        let same_dims = view.dims.iter().all(|d| q.by.contains(d));
-        if same_grain && same_dims {
-            return Some((v, None));
-        }
-        let companion = VIEWS.iter().position(|c| {
-            c.grain == view.grain
-                && c.dims.contains(&Dim::Consumer)
-                && c.dims.len() == view.dims.len() + 1
-                && view.dims.iter().all(|d| c.dims.contains(d))
-        });
-        if let Some(c) = companion {
-            return Some((v, Some(c)));
-        }
-    }
-    None
+    VIEWS.iter().position(|view| {
+        needed.iter().all(|d| view.dims.contains(d))
+            && match (view.grain, q.bucket) {
+                (Grain::Day, Some(Bucket::Hour)) => false,
+                (Grain::Day, _) => days,
+                // Hour rows are selected by their start, as the hourly rollup's.
+                (Grain::Hour, _) => true,
+            }
+    })
 }
 
 /// Output key: bucket (ms) and group values.
@@ -523,30 +538,6 @@ fn where_clause(q: &TrafficQuery, view: &View) -> String {
         w.push_str(&format!(" AND consumer = {}", quote(c)));
     }
     w
-}
-
-/// Distinct consumers per output row, counted by the engine over the keys
-/// of `companion` (the answering view with `consumer` added): bucket
-/// (epoch ms; 0 without buckets), the group values, the count.
-fn distinct_sql(q: &TrafficQuery, companion: &View) -> String {
-    let bucket = match q.bucket {
-        None => "CAST(0 AS BIGINT)",
-        Some(Bucket::Day) => "CAST(date_trunc('day', bucket) AS BIGINT)",
-        Some(_) => "CAST(bucket AS BIGINT)",
-    };
-    let mut select = vec![format!("{bucket} AS b")];
-    let mut group = vec!["b".to_string()];
-    for (i, d) in q.by.iter().enumerate() {
-        select.push(format!("CAST({} AS VARCHAR) AS g{i}", d.name()));
-        group.push(format!("g{i}"));
-    }
-    format!(
-        "SELECT {}, CAST(count(DISTINCT consumer) AS BIGINT) AS n FROM rollups_summary \
-         WHERE {} AND consumer IS NOT NULL GROUP BY {}",
-        select.join(", "),
-        where_clause(q, companion),
-        group.join(", ")
-    )
 }
 
 fn out_bucket(q: &TrafficQuery, row_bucket: i64) -> Option<i64> {
@@ -595,32 +586,46 @@ pub async fn query(
     if q.to <= q.from {
         return Err(AnalyticsError::Invalid("`to` must be after `from`".into()));
     }
-    let Some((v, companion)) = choose(q) else {
+    let Some(v) = choose(q) else {
         return Ok(None);
     };
     let view = &VIEWS[v];
+    // Distinct consumers: counted from the keys of a view keyed by
+    // consumer; else the row's own count when each output row is one view
+    // row; else the union of the rows' consumer sets.
+    let direct = view.dims.contains(&Dim::Consumer);
+    let one_row_each = matches!(
+        (view.grain, q.bucket),
+        (Grain::Hour, Some(Bucket::Hour)) | (Grain::Day, Some(Bucket::Day))
+    ) && view.dims.iter().all(|d| q.by.contains(d));
+    let union = !direct && !one_row_each;
     let sql = format!(
         "SELECT bucket, consumer, api, route, method, calls, errors_4xx, errors_5xx, \
-         request_bytes, response_bytes, consumers, latency_max, latency, upstream_max, upstream \
+         request_bytes, response_bytes, consumers, latency_max, latency, upstream_max, upstream{} \
          FROM rollups_summary WHERE {}",
+        if union { ", consumer_set" } else { "" },
         where_clause(q, view)
     );
-    let counted = async {
-        match companion {
-            None => Ok(None),
-            Some(c) => lake.query(&distinct_sql(q, &VIEWS[c])).await.map(Some),
-        }
-    };
-    let (batches, companion_batches) = futures::try_join!(lake.query(&sql), counted)?;
+    let batches = lake.query(&sql).await?;
+    let sets: Vec<Option<ArrayRef>> = batches
+        .iter()
+        .map(|b| {
+            union
+                .then(|| datafusion::arrow::compute::cast(b.column(15), &DataType::BinaryView))
+                .transpose()
+        })
+        .collect::<Result<_, _>>()?;
+    let mut seen: HashMap<Group, HashSet<&[u8]>> = HashMap::new();
     let mut acc: HashMap<Group, Acc> = HashMap::new();
-    for b in &batches {
+    for (b, set) in batches.iter().zip(&sets) {
+        let set = set.as_ref().map(|s| s.as_binary_view());
         let bucket = buckets(b, 0)?;
         let keys = strings(b, 1)?;
         let int = |i: usize| b.column(i).as_primitive::<Int64Type>();
         let flt = |i: usize| b.column(i).as_primitive::<Float64Type>();
-        let blobs = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Binary);
+        let blobs = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::BinaryView);
         let (lat, up) = (blobs(12)?, blobs(14)?);
-        let (lat, up) = (lat.as_binary::<i32>(), up.as_binary::<i32>());
+        let (lat, up) = (lat.as_binary_view(), up.as_binary_view());
         for (r, &at) in bucket.iter().enumerate() {
             let e = acc
                 .entry((out_bucket(q, at), group_of(q, &keys, r)))
@@ -641,32 +646,17 @@ pub async fn query(
             );
             unpack_into(lat.value(r), &mut e.latency)?;
             unpack_into(up.value(r), &mut e.upstream)?;
-        }
-    }
-    let direct = view.dims.contains(&Dim::Consumer);
-    if let Some(cb) = companion_batches {
-        let mut counts: HashMap<Group, i64> = HashMap::new();
-        for b in &cb {
-            let bucket = datafusion::arrow::compute::cast(b.column(0), &DataType::Int64)?;
-            let bucket = bucket.as_primitive::<Int64Type>();
-            let groups = (0..q.by.len())
-                .map(|i| datafusion::arrow::compute::cast(b.column(1 + i), &DataType::Utf8))
-                .collect::<Result<Vec<_>, _>>()?;
-            let n = b.column(1 + q.by.len()).as_primitive::<Int64Type>();
-            for r in 0..b.num_rows() {
-                let group = groups
-                    .iter()
-                    .map(|g| {
-                        let g = g.as_string::<i32>();
-                        (!g.is_null(r)).then(|| g.value(r).to_string())
-                    })
-                    .collect();
-                let at = q.bucket.map(|_| bucket.value(r));
-                counts.insert((at, group), n.value(r));
+            if let Some(set) = set {
+                let ids = seen
+                    .entry((out_bucket(q, at), group_of(q, &keys, r)))
+                    .or_default();
+                unpack_set(set.value(r), ids)?;
             }
         }
+    }
+    if union {
         for (g, e) in acc.iter_mut() {
-            e.consumers = counts.get(g).copied().unwrap_or(0);
+            e.consumers = seen.get(g).map_or(0, |s| s.len() as i64);
         }
     } else if direct {
         // Keyed by consumer: count the distinct consumers of each output row.
@@ -725,6 +715,21 @@ mod tests {
 
     /// The dense merge reads the same quantiles as the sketch of the same
     /// values, zero bucket and gaps included.
+    #[test]
+    fn packed_consumer_sets_read_back_whole() {
+        let set: HashSet<Option<String>> = [Some("acme"), None, Some("o'brien\n&co"), Some("")]
+            .into_iter()
+            .map(|c| c.map(String::from))
+            .collect();
+        let mut buf = Vec::new();
+        pack_set(&set, &mut buf);
+        let mut back = HashSet::new();
+        unpack_set(&buf, &mut back).unwrap();
+        let want: HashSet<&[u8]> = [&b"acme"[..], b"o'brien\n&co", b""].into_iter().collect();
+        assert_eq!(back, want);
+        assert!(unpack_set(&[5, b'a'], &mut HashSet::new()).is_err());
+    }
+
     #[test]
     fn packed_histograms_read_back_whole() {
         let mut s = Sketch::default();
