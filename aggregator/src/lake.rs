@@ -58,6 +58,9 @@ pub struct Lake {
     ctx: SessionContext,
     timeout: Duration,
     location: String,
+    /// Tables whose folder did not exist when the lake was opened (local
+    /// lakes): registered empty.
+    missing: Vec<&'static str>,
 }
 
 /// The `period=` partition column of the `invoices` table (`YYYY-MM`).
@@ -142,10 +145,11 @@ impl Lake {
             };
             format!("{}/", abs.display().to_string().trim_end_matches('/'))
         };
-        let lake = Lake {
+        let mut lake = Lake {
             ctx,
             timeout: Duration::from_secs(cfg.query_timeout_secs.max(1)),
             location: location.into(),
+            missing: Vec::new(),
         };
         lake.register("events", &base, lake_event_schema()).await?;
         lake.register("quarantine", &base, quarantine_schema())
@@ -159,9 +163,15 @@ impl Lake {
         Ok(lake)
     }
 
+    /// Whether `table`'s folder existed when the lake was opened (always
+    /// true for object stores, which have no folders).
+    pub fn has_table(&self, table: &str) -> bool {
+        !self.missing.contains(&table)
+    }
+
     async fn register(
-        &self,
-        table: &str,
+        &mut self,
+        table: &'static str,
         base: &str,
         schema: SchemaRef,
     ) -> Result<(), AnalyticsError> {
@@ -184,6 +194,7 @@ impl Lake {
         if !exists {
             let empty = MemTable::try_new(with_partition(&schema, partition), vec![vec![]])?;
             self.ctx.register_table(table, Arc::new(empty))?;
+            self.missing.push(table);
             return Ok(());
         }
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
