@@ -277,6 +277,10 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
         .set_column_compression(ColumnPath::from("latency"), Compression::LZ4_RAW)
         .set_column_compression(ColumnPath::from("upstream"), Compression::LZ4_RAW)
         .set_max_row_group_row_count(Some(1024))
+        // Pages of 128 rows: a consumer's rows (sorted together) are read
+        // without the rest of their row group, through the page index.
+        .set_data_page_row_count_limit(128)
+        .set_write_batch_size(128)
         .set_statistics_enabled(EnabledStatistics::Page)
         .build();
     let mut buf = Vec::new();
