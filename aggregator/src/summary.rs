@@ -370,18 +370,30 @@ fn read_varint(b: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
-/// Adds the histogram packed in `b` to `d`.
+/// [`read_varint`] with the one-byte case (most gaps and counts) inline.
+#[inline(always)]
+fn next_varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    let first = *b.get(*at)?;
+    if first < 0x80 {
+        *at += 1;
+        return Some(u64::from(first));
+    }
+    read_varint(b, at)
+}
+
+/// Adds the histogram packed in `b` to `d`: the hot loop of a month's
+/// questions (tens of millions of buckets).
 fn unpack_into(b: &[u8], d: &mut Dense) -> Result<(), AnalyticsError> {
     let bad = || AnalyticsError::Lake("rollups_summary: a histogram is damaged".into());
     let mut at = 0;
-    let zero = read_varint(b, &mut at).ok_or_else(bad)?;
+    let zero = next_varint(b, &mut at).ok_or_else(bad)?;
     if zero > 0 {
         d.add(ZERO_KEY, zero);
     }
     let mut prev: Option<i32> = None;
     while at < b.len() {
-        let step = read_varint(b, &mut at).ok_or_else(bad)? as u32;
-        let n = read_varint(b, &mut at).ok_or_else(bad)?;
+        let step = next_varint(b, &mut at).ok_or_else(bad)? as u32;
+        let n = next_varint(b, &mut at).ok_or_else(bad)?;
         let k = match prev {
             None => ((step >> 1) as i32) ^ -((step & 1) as i32),
             Some(p) => p.wrapping_add(step as i32),
@@ -403,7 +415,19 @@ struct Dense {
 }
 
 impl Dense {
+    #[inline]
     fn add(&mut self, key: i32, n: u64) {
+        // Inside the window already (the usual case): one add.
+        let i = i64::from(key) - i64::from(self.offset);
+        if key != ZERO_KEY && i >= 0 && (i as usize) < self.counts.len() {
+            self.total += n;
+            self.counts[i as usize] += n;
+            return;
+        }
+        self.add_outside(key, n);
+    }
+
+    fn add_outside(&mut self, key: i32, n: u64) {
         self.total += n;
         if key == ZERO_KEY {
             self.zero += n;
