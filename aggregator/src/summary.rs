@@ -427,6 +427,18 @@ impl Dense {
         self.add_outside(key, n);
     }
 
+    /// Adds every count of `o`.
+    fn merge(&mut self, o: &Dense) {
+        if o.zero > 0 {
+            self.add(ZERO_KEY, o.zero);
+        }
+        for (i, n) in o.counts.iter().enumerate() {
+            if *n > 0 {
+                self.add(o.offset + i as i32, *n);
+            }
+        }
+    }
+
     fn add_outside(&mut self, key: i32, n: u64) {
         self.total += n;
         if key == ZERO_KEY {
@@ -502,6 +514,23 @@ impl Dense {
     }
 }
 
+impl Acc {
+    /// Adds the other half's merge of the same group. A row's own consumer
+    /// count is only used when a group is one row, so in one half.
+    fn merge(&mut self, o: Acc) {
+        self.calls += o.calls;
+        self.e4 += o.e4;
+        self.e5 += o.e5;
+        self.request_bytes += o.request_bytes;
+        self.response_bytes += o.response_bytes;
+        self.latency_max = max_opt(self.latency_max, o.latency_max);
+        self.upstream_max = max_opt(self.upstream_max, o.upstream_max);
+        self.consumers = self.consumers.max(o.consumers);
+        self.latency.merge(&o.latency);
+        self.upstream.merge(&o.upstream);
+    }
+}
+
 #[derive(Default)]
 struct Acc {
     calls: i64,
@@ -522,6 +551,58 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
         (x, None) => x,
         (None, y) => y,
     }
+}
+
+/// Rows merged per output group, and the consumer sets seen per group.
+type Folded<'a> = (HashMap<Group, Acc>, HashMap<Group, HashSet<&'a [u8]>>);
+
+/// Merges the rows of `batches` (their consumer sets in `sets` when
+/// distinct consumers come from sets).
+fn fold<'a>(
+    q: &TrafficQuery,
+    batches: &[RecordBatch],
+    sets: &'a [Option<ArrayRef>],
+) -> Result<Folded<'a>, AnalyticsError> {
+    let mut seen: HashMap<Group, HashSet<&'a [u8]>> = HashMap::new();
+    let mut acc: HashMap<Group, Acc> = HashMap::new();
+    for (b, set) in batches.iter().zip(sets) {
+        let set = set.as_ref().map(|s| s.as_binary_view());
+        let bucket = buckets(b, 0)?;
+        let keys = strings(b, 1)?;
+        let int = |i: usize| b.column(i).as_primitive::<Int64Type>();
+        let flt = |i: usize| b.column(i).as_primitive::<Float64Type>();
+        let blobs = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::BinaryView);
+        let (lat, up) = (blobs(12)?, blobs(14)?);
+        let (lat, up) = (lat.as_binary_view(), up.as_binary_view());
+        for (r, &at) in bucket.iter().enumerate() {
+            let e = acc
+                .entry((out_bucket(q, at), group_of(q, &keys, r)))
+                .or_default();
+            e.calls += int(5).value(r);
+            e.e4 += int(6).value(r);
+            e.e5 += int(7).value(r);
+            e.request_bytes += int(8).value(r);
+            e.response_bytes += int(9).value(r);
+            e.consumers = int(10).value(r);
+            e.latency_max = max_opt(
+                e.latency_max,
+                (!flt(11).is_null(r)).then(|| flt(11).value(r)),
+            );
+            e.upstream_max = max_opt(
+                e.upstream_max,
+                (!flt(13).is_null(r)).then(|| flt(13).value(r)),
+            );
+            unpack_into(lat.value(r), &mut e.latency)?;
+            unpack_into(up.value(r), &mut e.upstream)?;
+            if let Some(set) = set {
+                let ids = seen
+                    .entry((out_bucket(q, at), group_of(q, &keys, r)))
+                    .or_default();
+                unpack_set(set.value(r), ids)?;
+            }
+        }
+    }
+    Ok((acc, seen))
 }
 
 /// Whether `t` is a UTC midnight.
@@ -653,44 +734,27 @@ pub async fn query(
                 .transpose()
         })
         .collect::<Result<_, _>>()?;
-    let mut seen: HashMap<Group, HashSet<&[u8]>> = HashMap::new();
-    let mut acc: HashMap<Group, Acc> = HashMap::new();
-    for (b, set) in batches.iter().zip(&sets) {
-        let set = set.as_ref().map(|s| s.as_binary_view());
-        let bucket = buckets(b, 0)?;
-        let keys = strings(b, 1)?;
-        let int = |i: usize| b.column(i).as_primitive::<Int64Type>();
-        let flt = |i: usize| b.column(i).as_primitive::<Float64Type>();
-        let blobs = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::BinaryView);
-        let (lat, up) = (blobs(12)?, blobs(14)?);
-        let (lat, up) = (lat.as_binary_view(), up.as_binary_view());
-        for (r, &at) in bucket.iter().enumerate() {
-            let e = acc
-                .entry((out_bucket(q, at), group_of(q, &keys, r)))
-                .or_default();
-            e.calls += int(5).value(r);
-            e.e4 += int(6).value(r);
-            e.e5 += int(7).value(r);
-            e.request_bytes += int(8).value(r);
-            e.response_bytes += int(9).value(r);
-            e.consumers = int(10).value(r);
-            e.latency_max = max_opt(
-                e.latency_max,
-                (!flt(11).is_null(r)).then(|| flt(11).value(r)),
-            );
-            e.upstream_max = max_opt(
-                e.upstream_max,
-                (!flt(13).is_null(r)).then(|| flt(13).value(r)),
-            );
-            unpack_into(lat.value(r), &mut e.latency)?;
-            unpack_into(up.value(r), &mut e.upstream)?;
-            if let Some(set) = set {
-                let ids = seen
-                    .entry((out_bucket(q, at), group_of(q, &keys, r)))
-                    .or_default();
-                unpack_set(set.value(r), ids)?;
+    // Two halves of the rows merged on two threads (the merge is most of a
+    // month's question), then the halves merged.
+    let half = batches.len() / 2;
+    let (first, second) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| fold(q, &batches[..half], &sets[..half]));
+        let mine = fold(q, &batches[half..], &sets[half..]);
+        (other.join(), mine)
+    });
+    let (mut acc, mut seen) =
+        first.map_err(|_| AnalyticsError::Query("the summary merge failed".into()))??;
+    let (acc2, seen2) = second?;
+    for (g, a) in acc2 {
+        match acc.get_mut(&g) {
+            Some(e) => e.merge(a),
+            None => {
+                acc.insert(g, a);
             }
         }
+    }
+    for (g, ids) in seen2 {
+        seen.entry(g).or_default().extend(ids);
     }
     if union {
         for (g, e) in acc.iter_mut() {
