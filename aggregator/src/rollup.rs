@@ -110,7 +110,8 @@ impl RollupAgg {
     }
 }
 
-fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+/// The larger of two optional maxima.
+pub(crate) fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, None) => x,

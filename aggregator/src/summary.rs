@@ -43,7 +43,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
-use crate::rollup::{RollupAgg, RollupKey};
+use crate::rollup::{RollupAgg, RollupKey, max_opt};
 use crate::sketch::{Sketch, ZERO_KEY, value};
 use crate::traffic::{Bucket, Dim, TrafficQuery, TrafficRow, quote, ts_literal};
 
@@ -543,14 +543,6 @@ struct Acc {
     consumers: i64,
     latency: Dense,
     upstream: Dense,
-}
-
-fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
 }
 
 /// Rows merged per output group, and the consumer sets seen per group.

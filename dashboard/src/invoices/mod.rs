@@ -78,7 +78,8 @@ async fn invoice(state: &AppState, p: Period, consumer: &str) -> Result<Invoice,
         .ok_or_else(|| ApiError::not_found(format!("no invoice for {consumer} in {p}")))
 }
 
-fn attachment(body: Vec<u8>, mime: &'static str, name: &str) -> Response {
+/// A download: `body` as `name`, of type `mime`.
+pub(crate) fn attachment(body: Vec<u8>, mime: &'static str, name: &str) -> Response {
     let mut r = body.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));

@@ -21,6 +21,7 @@ use tollgate_billing::run::Ledger;
 use crate::app::Area;
 use crate::auth::Caller;
 use crate::error::{ApiError, code};
+use crate::invoices::attachment;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::traffic::data;
@@ -139,15 +140,6 @@ async fn invoice(
         .number
         .as_ref()
         .map_or_else(String::new, |n| n.0.clone());
-    let attach = |body: String, mime: &'static str, file: String| {
-        let mut r = body.into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
-            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
-        r
-    };
     Ok(match ext {
         None | Some("json") => {
             let bytes = ledger
@@ -162,15 +154,15 @@ async fn invoice(
             );
             r
         }
-        Some("html") => attach(
-            render::html(&inv),
+        Some("html") => attachment(
+            render::html(&inv).into_bytes(),
             "text/html; charset=utf-8",
-            format!("{number}.html"),
+            &format!("{number}.html"),
         ),
-        Some("csv") => attach(
-            render::csv(std::slice::from_ref(&inv)),
+        Some("csv") => attachment(
+            render::csv(std::slice::from_ref(&inv)).into_bytes(),
             "text/csv; charset=utf-8",
-            format!("{number}.csv"),
+            &format!("{number}.csv"),
         ),
         Some(other) => {
             return Err(ApiError::bad_request(
