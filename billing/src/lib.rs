@@ -29,5 +29,8 @@ pub mod run;
 pub mod subscription;
 
 pub use money::{Currency, Rounding};
-pub use plan::{Charge, Metric, Model, Plan, PlanError, PlanId, PlansFile, Tier};
+pub use plan::{
+    Charge, Enforcement, Metric, Model, Plan, PlanError, PlanId, PlansFile, Quota, QuotaWindow,
+    Tier,
+};
 pub use rate::{Line, LineKind, RateError, Rated, TierPart, rate};

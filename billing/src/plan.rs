@@ -111,6 +111,94 @@ pub struct Charge {
     pub price: Model,
 }
 
+/// The window a quota counts over (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaWindow {
+    /// Each UTC minute.
+    Minute,
+    /// Each UTC hour.
+    Hour,
+    /// Each UTC day.
+    Day,
+    /// The billing period: the calendar month (UTC).
+    Period,
+}
+
+impl QuotaWindow {
+    /// The name used in plans and signals.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuotaWindow::Minute => "minute",
+            QuotaWindow::Hour => "hour",
+            QuotaWindow::Day => "day",
+            QuotaWindow::Period => "period",
+        }
+    }
+}
+
+/// What crossing a quota's 100% threshold asks the gateway to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Notify only (the consumer, the operator): usage goes on and is billed.
+    #[default]
+    Soft,
+    /// Signal the gateway to block the consumer until the window ends.
+    Hard,
+}
+
+/// A limit on one billable metric over a window: crossing each threshold
+/// (a percentage of `limit`) produces one signal per consumer and window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Unique within the plan; names the quota in signals.
+    pub id: String,
+    /// Text for people (portal, dashboard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What is counted (as for charges).
+    pub metric: Metric,
+    /// Which events count (as for charges).
+    #[serde(default)]
+    pub filter: Filter,
+    /// The window counted over.
+    pub window: QuotaWindow,
+    /// The quota, in the metric's units.
+    pub limit: u64,
+    /// Soft (notify) or hard (block at 100%).
+    #[serde(default)]
+    pub enforcement: Enforcement,
+    /// Percentages of `limit` that produce a signal, ascending
+    /// (default 50, 80, 100).
+    #[serde(default = "default_thresholds")]
+    pub thresholds: Vec<u32>,
+}
+
+fn default_thresholds() -> Vec<u32> {
+    vec![50, 80, 100]
+}
+
+impl Quota {
+    /// The meter the quota counts.
+    pub fn meter(&self) -> tollgate_schemas::meter::Meter {
+        tollgate_schemas::meter::Meter {
+            metric: self.metric,
+            filter: self.filter.clone(),
+        }
+    }
+
+    /// The thresholds `used` has reached, in percent.
+    pub fn reached(&self, used: u64) -> impl Iterator<Item = u32> + '_ {
+        // used / limit >= t / 100, in integers (no rounding at the boundary).
+        self.thresholds
+            .iter()
+            .copied()
+            .filter(move |&t| u128::from(used) * 100 >= u128::from(self.limit) * u128::from(t))
+    }
+}
+
 /// A price plan, one version of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +222,10 @@ pub struct Plan {
     /// Usage charges.
     #[serde(default, rename = "charge")]
     pub charges: Vec<Charge>,
+    /// Usage limits that produce signals (`[[plan.quota]]`); they never
+    /// change what is billed.
+    #[serde(default, rename = "quota", skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<Quota>,
 }
 
 /// The whole `plans.toml`.
@@ -218,6 +310,25 @@ impl Plan {
                     check_tiers(tiers).map_err(bad)?
                 }
                 _ => {}
+            }
+        }
+        let mut quota_ids = BTreeSet::new();
+        for q in &self.quotas {
+            if !quota_ids.insert(q.id.as_str()) {
+                return Err(self.invalid(format!("quota id {:?} is used twice", q.id)));
+            }
+            let bad = |why: &str| self.invalid(format!("quota {:?}: {why}", q.id));
+            if q.limit == 0 {
+                return Err(bad("limit must be at least 1"));
+            }
+            if q.thresholds.is_empty() {
+                return Err(bad("needs at least one threshold (percent of limit)"));
+            }
+            if q.thresholds.iter().any(|&t| t == 0 || t > 1000) {
+                return Err(bad("thresholds are percentages from 1 to 1000"));
+            }
+            if q.thresholds.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(bad("thresholds must be ascending without repeats"));
             }
         }
         Ok(())

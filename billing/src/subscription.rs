@@ -150,6 +150,14 @@ impl SubscriptionsFile {
         out
     }
 
+    /// The subscriptions in force on `day` (at most one per consumer), in
+    /// file order; versions are resolved.
+    pub fn active_on(&self, day: NaiveDate) -> impl Iterator<Item = &Subscription> {
+        self.subscriptions
+            .iter()
+            .filter(move |s| s.start <= day && s.end.is_none_or(|e| day < e))
+    }
+
     /// The segments of `period` covered for `consumer`, in time order.
     pub fn segments(&self, consumer: &str, period: Period) -> Vec<Segment> {
         let mut out: Vec<Segment> = self
