@@ -69,6 +69,13 @@ pub enum Command {
     /// Generate realistic gateway access logs (skewed consumers, daily
     /// curve, errors, heavy-tailed latencies) to stdout, a file or Kafka.
     Simulate(crate::simulate::SimulateArgs),
+    /// Watch quotas and alert rules over the lake; deliver their signals to
+    /// Kafka and signed webhooks (see docs/SIGNALS.md). Runs until
+    /// SIGINT/SIGTERM, or with --once evaluates once.
+    Watch(crate::signals_cmd::WatchArgs),
+    /// The signals ledger: list with delivery state, replay.
+    #[command(subcommand)]
+    Signals(crate::signals_cmd::SignalsCommand),
     /// Serve the dashboard, the JSON API, /metrics, /healthz and /readyz
     /// until SIGINT/SIGTERM (see docs/DASHBOARD.md).
     Serve {
@@ -275,6 +282,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quote(args) => quote(args),
         Command::Invoice(cmd) => crate::invoice_cmd::run(cmd),
         Command::Demo(args) => crate::demo::run(args),
+        Command::Watch(args) => crate::signals_cmd::watch(args),
+        Command::Signals(cmd) => crate::signals_cmd::run(cmd),
         Command::Simulate(args) => crate::simulate::run(args)
             .map(|_| ExitCode::SUCCESS)
             .map_err(Into::into),
@@ -631,7 +640,7 @@ pub(crate) fn load_config(common: &ConfigArgs) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -640,7 +649,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Sets `flag` on SIGINT or SIGTERM.
-async fn wait_for_signal(flag: Arc<AtomicBool>) {
+pub(crate) async fn wait_for_signal(flag: Arc<AtomicBool>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -33,6 +33,8 @@ pub struct Config {
     pub billing: BillingConfig,
     /// `[serve]`: the dashboard and HTTP API (`tollgate serve`).
     pub serve: tollgate_dashboard::ServeConfig,
+    /// `[signals]`: quota and alert signals (`tollgate watch`).
+    pub signals: tollgate_signals::SignalsConfig,
 }
 
 impl Config {

@@ -9,10 +9,12 @@
 //! - [`config`]: `tollgate.toml` loading with environment overrides.
 //! - [`demo`]: `tollgate demo`, the whole product with an embedded broker.
 //! - [`invoice_cmd`]: `tollgate invoice …` (runs, finalization, documents).
+//! - [`signals_cmd`]: `tollgate watch` and `tollgate signals …` (quota and alert signals).
 //! - [`simulate`]: `tollgate simulate`, realistic gateway traffic to a file or Kafka.
 
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod invoice_cmd;
+pub mod signals_cmd;
 pub mod simulate;

@@ -424,6 +424,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shipped_rules_load() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/alerts.toml");
+        let rules = RulesFile::load(std::path::Path::new(path)).unwrap().rules;
+        assert_eq!(rules.len(), 4);
+        assert_eq!(rules[0].metric, AlertMetric::ErrorRate5xx);
+        assert_eq!(rules[0].window(), Duration::minutes(5));
+    }
+
+    #[test]
     fn windows_parse() {
         assert_eq!(parse_window("30s"), Some(Duration::seconds(30)));
         assert_eq!(parse_window("5m"), Some(Duration::minutes(5)));

@@ -65,7 +65,8 @@ pub struct WebhookConfig {
     /// The shared secret, inline. Prefer `secret_env`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-    /// The environment variable holding the shared secret.
+    /// The environment variable holding the shared secret (not starting
+    /// with `TOLLGATE_`: those are configuration overrides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
 }

@@ -188,17 +188,17 @@ pub async fn replay(
             });
         }
     }
-    if let Some(t) = target {
-        if !r.targets.iter().any(|x| x.target == t) {
-            return Err(SignalsError::Config(format!(
-                "no target {t:?}; the signal's targets are {}",
-                r.targets
-                    .iter()
-                    .map(|x| x.target.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+    if let Some(t) = target
+        && !r.targets.iter().any(|x| x.target == t)
+    {
+        return Err(SignalsError::Config(format!(
+            "no target {t:?}; the signal's targets are {}",
+            r.targets
+                .iter()
+                .map(|x| x.target.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     let mut one = r.clone();
     one.targets.retain(|x| target.is_none_or(|t| x.target == t));

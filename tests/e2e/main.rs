@@ -15,6 +15,7 @@ mod invoice;
 mod lake;
 mod quote;
 mod s3;
+mod signals;
 mod simulate;
 
 use std::path::PathBuf;
