@@ -659,6 +659,7 @@ const MATRIX: &[(&str, &str, &str, Option<&str>, Role)] = &[
         Role::Viewer,
     ),
     ("GET", "/api/routes", "/api/routes", None, Role::Viewer),
+    ("GET", "/api/alerts", "/api/alerts", None, Role::Viewer),
     ("GET", "/invoices", "/invoices", None, Role::Finance),
     (
         "GET",
@@ -1146,6 +1147,28 @@ async fn consumers_show_their_plan_month_to_date_estimate_and_invoices() {
 
     let r = get(&app, &format!("/api/consumers/acme?{ALL}")).await;
     assert_eq!(r.json()["month_to_date"]["amount"], mtd["amount"]);
+    // Its quotas in their current windows (the clock says June 20): the
+    // month holds all of acme's calls, June 20 none.
+    let quotas = r.json()["quotas"].as_array().unwrap().clone();
+    let quota = |id: &str| quotas.iter().find(|q| q["quota"] == id).unwrap().clone();
+    let month = quota("monthly-calls");
+    assert_eq!(month["used"], acme);
+    assert_eq!(month["limit"], 1000);
+    assert_eq!(month["window"], "period");
+    assert_eq!(month["window_start"], "2024-06-01T00:00:00Z");
+    assert_eq!(month["window_end"], "2024-07-01T00:00:00Z");
+    assert_eq!(month["percent"], acme as f64 / 10.0, "of 1,000");
+    let day = quota("daily-calls");
+    assert_eq!(day["used"], 0);
+    assert_eq!(day["window_start"], "2024-06-20T00:00:00Z");
+    assert_eq!(day["enforcement"], "hard");
+    assert_eq!(
+        get(&app, &format!("/api/consumers/globex?{ALL}"))
+            .await
+            .json()["quotas"],
+        serde_json::json!([]),
+        "globex has no plan"
+    );
 
     let r = get(&app, &format!("/consumers?{ALL}")).await;
     assert!(r.body.contains("Month to date (est.)"));
@@ -1274,6 +1297,15 @@ async fn a_consumer_token_reads_only_its_own_consumer_by_any_route() {
             .unwrap(),
         want
     );
+    // Its quotas: its own month's calls against its plan's monthly quota.
+    let monthly = doc["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["quota"] == "monthly-calls")
+        .unwrap()
+        .clone();
+    assert_eq!(monthly["used"], acme);
     // No way to name another consumer.
     let r = as_(ACME_TOKEN, format!("/api/self?{ALL}&consumer=globex")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
@@ -1283,6 +1315,11 @@ async fn a_consumer_token_reads_only_its_own_consumer_by_any_route() {
     let r = as_(GLOBEX_TOKEN, format!("/api/self?{ALL}")).await;
     assert_eq!(r.json()["totals"]["calls"], globex);
     assert!(r.json()["month_to_date"].is_null());
+    assert_eq!(
+        r.json()["quotas"],
+        json!([]),
+        "no plan, no quotas; never acme's"
+    );
 
     // Invoices: acme sees its finalized one, globex has none.
     let r = as_(ACME_TOKEN, "/api/self/invoices".into()).await;
@@ -1323,4 +1360,94 @@ async fn a_consumer_token_reads_only_its_own_consumer_by_any_route() {
             assert!(!r.body.contains("globex"), "{uri}: {}", r.body);
         }
     }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn firing_alerts_and_recent_signals_are_shown_on_the_overview_and_the_api() {
+    use tollgate_signals::alert::{AlertBook, Firing};
+    use tollgate_signals::signal::{AlertSignal, AlertState, SignalBody};
+    use tollgate_signals::{Ledger, Record, Signal};
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    copy_dir(fixture::lake(), &lake);
+    let mut s = settings(true);
+    s.lake = lake.to_str().unwrap().into();
+    let app = app_with(&s);
+
+    // Nothing watched yet.
+    let v = get(&app, "/api/alerts").await.json();
+    assert_eq!(v["firing"], serde_json::json!([]));
+    assert_eq!(v["signals"], serde_json::json!([]));
+    assert!(
+        get(&app, &format!("/overview?{ALL}"))
+            .await
+            .body
+            .contains("id=\"no-alerts\"")
+    );
+
+    // What `tollgate watch` leaves in the lake while an alert fires.
+    // Recent: the dashboard lists the last seven days of signals.
+    let fired_at = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let firing = Firing {
+        rule: "pets-5xx".into(),
+        by: Some("api".into()),
+        key: Some("pets".into()),
+        metric: "error_rate_5xx".into(),
+        value: Some(0.25),
+        threshold: 0.02,
+        comparison: "above".into(),
+        fired_at,
+    };
+    let mut book = AlertBook::default();
+    book.firing.insert("pets-5xx\u{1f}pets".into(), firing);
+    let ledger = Ledger::open(lake.to_str().unwrap()).unwrap();
+    book.save(ledger.store()).await.unwrap();
+    let signal = Signal {
+        id: "abc123".into(),
+        body: SignalBody::Alert(AlertSignal {
+            rule: "pets-5xx".into(),
+            state: AlertState::Firing,
+            by: Some("api".into()),
+            key: Some("pets".into()),
+            metric: "error_rate_5xx".into(),
+            value: Some(0.25),
+            comparison: "above".into(),
+            threshold: 0.02,
+            window_secs: 300,
+            fired_at,
+        }),
+        created_at: chrono::Utc::now(),
+    };
+    ledger
+        .put(&Record::new(signal, &["webhook:portal".into()]))
+        .await
+        .unwrap();
+
+    let v = get(&app, "/api/alerts").await.json();
+    assert_eq!(v["firing"][0]["rule"], "pets-5xx");
+    assert_eq!(v["firing"][0]["key"], "pets");
+    assert_eq!(v["firing"][0]["value"], 0.25);
+    assert_eq!(v["signals"][0]["id"], "abc123");
+    assert_eq!(v["signals"][0]["type"], "alert");
+    assert_eq!(v["signals"][0]["delivered"], false);
+    let page = get(&app, &format!("/overview?{ALL}")).await.body;
+    assert!(page.contains("id=\"firing\""), "{page}");
+    assert!(page.contains("<td>pets-5xx</td><td>api: pets</td><td>error_rate_5xx</td><td class=\"num\">0.2500</td>"), "{page}");
+    assert!(page.contains("alert pets-5xx firing pets"), "{page}");
+    assert!(!page.contains("no-alerts"));
+    let r = get(&app, "/api/alerts?limit=0").await;
+    assert_eq!(r.status, 400, "{}", r.body);
 }

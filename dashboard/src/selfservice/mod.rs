@@ -60,10 +60,11 @@ async fn usage(
     let lake = data::lake(&state).await?;
     let r = data::range(&state, &lake, &p).await?;
     let c = Some(consumer);
-    let (totals, series, est) = tokio::try_join!(
+    let (totals, series, est, quotas) = tokio::try_join!(
         data::totals(&lake, &r, c),
         data::series(&lake, &r, c),
-        data::estimates(&state, &lake)
+        data::estimates(&state, &lake),
+        data::quotas(&state, &lake, consumer)
     )?;
     let mut out = data::range_json(&r);
     out.insert("consumer".into(), json!(consumer));
@@ -76,6 +77,7 @@ async fn usage(
         "month_to_date".into(),
         est.map_or(Value::Null, |e| data::estimate_json(&e, consumer)),
     );
+    out.insert("quotas".into(), quotas);
     Ok(Json(Value::Object(out)))
 }
 

@@ -126,11 +126,12 @@ pub async fn consumer(
     let r = data::range(&state, &lake, &p).await?;
     let c = Some(consumer.as_str());
     let by = [Dim::Api, Dim::Route];
-    let (totals, series, routes, est) = tokio::try_join!(
+    let (totals, series, routes, est, quotas) = tokio::try_join!(
         data::totals(&lake, &r, c),
         data::series(&lake, &r, c),
         data::rows(&lake, &r, None, by.to_vec(), c),
-        data::estimates(&state, &lake)
+        data::estimates(&state, &lake),
+        data::quotas(&state, &lake, &consumer)
     )?;
     let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, n);
     let mut out = data::range_json(&r);
@@ -138,6 +139,7 @@ pub async fn consumer(
     if let Some(e) = &est {
         out.insert("month_to_date".into(), data::estimate_json(e, &consumer));
     }
+    out.insert("quotas".into(), quotas);
     out.insert("totals".into(), Value::Object(data::metrics_json(&totals)));
     out.insert(
         "series".into(),
@@ -153,6 +155,13 @@ pub async fn consumer(
         ),
     );
     Ok(Json(Value::Object(out)))
+}
+
+/// `GET /api/alerts`: firing alerts and recent signals (`tollgate watch`).
+pub async fn alerts(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    let p = Params::parse(q.as_deref(), &["limit"])?;
+    let n = p.count("limit", 50, 1000)?;
+    Ok(Json(data::alerts(&state, n).await?))
 }
 
 /// `GET /api/routes`: calls, errors and latency per API and route.

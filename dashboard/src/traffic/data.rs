@@ -44,6 +44,74 @@ async fn anchor(state: &AppState, lake: &Lake) -> Result<DateTime<Utc>, ApiError
     })
 }
 
+/// A consumer's quotas in their current windows (`Null` without plans),
+/// counted as `tollgate watch` counts them (deduplicated, from the events).
+pub async fn quotas(state: &AppState, lake: &Lake, consumer: &str) -> Result<Value, ApiError> {
+    let Some(billing) = &state.billing else {
+        return Ok(Value::Null);
+    };
+    let usage =
+        tollgate_signals::quota::current(lake, billing, state.clock.now(), Some(consumer), None)
+            .await
+            .map_err(|e| match e {
+                tollgate_signals::SignalsError::Analytics(a) => ApiError::from(a),
+                other => ApiError::internal(other),
+            })?;
+    Ok(Value::Array(
+        usage
+            .iter()
+            .map(|u| {
+                json!({
+                    "plan": u.plan,
+                    "quota": u.quota.id,
+                    "description": u.quota.description,
+                    "metric": u.quota.metric.name(),
+                    "window": u.quota.window.name(),
+                    "window_start": u.window_start,
+                    "window_end": u.window_end,
+                    "limit": u.quota.limit,
+                    "used": u.used,
+                    "percent": u.percent(),
+                    "enforcement": u.quota.enforcement,
+                    "thresholds": u.quota.thresholds,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// Firing alerts and the most recent signals (newest first, at most
+/// `recent`) from the watcher's state in the lake.
+pub async fn alerts(state: &AppState, recent: usize) -> Result<Value, ApiError> {
+    let ledger =
+        tollgate_signals::Ledger::open(state.lake.location()).map_err(ApiError::internal)?;
+    let book = tollgate_signals::alert::AlertBook::load(ledger.store())
+        .await
+        .map_err(ApiError::internal)?;
+    let since = (state.clock.now() - Duration::days(7)).date_naive();
+    let records = ledger
+        .list_from(Some(since))
+        .await
+        .map_err(ApiError::internal)?;
+    let signals: Vec<Value> = records
+        .iter()
+        .rev()
+        .take(recent)
+        .map(|r| {
+            let mut v = serde_json::to_value(&r.signal).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                let delivered = r.targets.iter().all(|t| t.delivered_at.is_some());
+                m.insert("delivered".into(), json!(delivered));
+            }
+            v
+        })
+        .collect();
+    Ok(json!({
+        "firing": book.firing.values().collect::<Vec<_>>(),
+        "signals": signals,
+    }))
+}
+
 /// The month-to-date estimates (period of the clock's "now"), `None`
 /// without plans. Reused for [`ESTIMATES_TTL`]: one query over the month's
 /// hourly rollups for all consumers, shared by every page and request.

@@ -23,7 +23,8 @@ pub fn area() -> Area {
         .route("/api/top", get(api::top))
         .route("/api/consumers", get(api::consumers))
         .route("/api/consumers/{consumer}", get(api::consumer))
-        .route("/api/routes", get(api::routes));
+        .route("/api/routes", get(api::routes))
+        .route("/api/alerts", get(api::alerts));
     Area::new("traffic", Role::Viewer)
         .nav("Overview", "/overview")
         .nav("Consumers", "/consumers")

@@ -345,21 +345,23 @@ pub async fn overview(
         let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
         let lake = data::lake(&state).await?;
         let r = data::range(&state, &lake, &p).await?;
-        let (totals, series, consumers, routes) = tokio::try_join!(
+        let (totals, series, consumers, routes, alerts) = tokio::try_join!(
             data::totals(&lake, &r, None),
             data::series(&lake, &r, None),
             data::rows(&lake, &r, None, vec![Dim::Consumer], None),
             data::rows(&lake, &r, None, vec![Dim::Api, Dim::Route], None),
+            data::alerts(&state, 10),
         )?;
         let consumers = tollgate_aggregator::traffic::top(consumers, TopOrder::Calls, 5);
         let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 5);
         Ok::<_, ApiError>(format!(
-            "<h1>Overview</h1>{}{}{}<div class=\"grid2\"><section><h2>Top consumers</h2>{}\
+            "<h1>Overview</h1>{}{}{}{}<div class=\"grid2\"><section><h2>Top consumers</h2>{}\
              <p><a href=\"/consumers\">All consumers</a></p></section>\
              <section><h2>Top routes</h2>{}<p><a href=\"/routes\">All routes</a></p></section></div>",
             range_form(&p, &r),
             totals_html(&totals, true),
             charts(&r, &series),
+            alerts_html(&alerts),
             table("top-consumers", &["Consumer"], &consumers, &|row| vec![
                 consumer_cell(row, &p)
             ]),
@@ -456,17 +458,19 @@ pub async fn consumer(
         data::check_consumer(&lake, &consumer).await?;
         let r = data::range(&state, &lake, &p).await?;
         let c = Some(consumer.as_str());
-        let (totals, series, routes, est) = tokio::try_join!(
+        let (totals, series, routes, est, quotas) = tokio::try_join!(
             data::totals(&lake, &r, c),
             data::series(&lake, &r, c),
             data::rows(&lake, &r, None, vec![Dim::Api, Dim::Route], c),
             data::estimates(&state, &lake),
+            data::quotas(&state, &lake, &consumer),
         )?;
         let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 10);
         let billing = billing_html(&state, &caller, est.as_deref(), &consumer).await?;
+        let quotas = quotas_html(&quotas);
         Ok::<_, ApiError>(format!(
             "<p class=\"muted\"><a href=\"/consumers\">Consumers</a> /</p>\
-             <h1 data-consumer=\"{c}\">{c}</h1>{}{}{}<h2>Top routes</h2>{}{billing}",
+             <h1 data-consumer=\"{c}\">{c}</h1>{}{}{}<h2>Top routes</h2>{}{billing}{quotas}",
             range_form(&p, &r),
             totals_html(&totals, false),
             charts(&r, &series),
@@ -479,6 +483,123 @@ pub async fn consumer(
     };
     let body = body.await;
     respond(&state, &caller, "/consumers", &title, body)
+}
+
+/// The consumer's quotas in their current windows (none without plans or quotas).
+fn quotas_html(quotas: &serde_json::Value) -> String {
+    let Some(list) = quotas.as_array().filter(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let mut s = String::from(
+        "<section id=\"consumer-quotas\"><h2>Quotas</h2><div class=\"table-wrap\">\
+         <table class=\"data\" id=\"quotas\"><thead><tr><th>Quota</th><th>Window (UTC)</th>\
+         <th class=\"num\">Used</th><th class=\"num\">Limit</th><th class=\"num\">Used %</th>\
+         <th>Enforcement</th></tr></thead><tbody>",
+    );
+    for q in list {
+        let text = |k: &str| esc(q[k].as_str().unwrap_or_default());
+        let _ = write!(
+            s,
+            "<tr data-quota=\"{}\"><td>{}</td><td>{} from {}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            text("quota"),
+            q["description"].as_str().map_or_else(|| text("quota"), esc),
+            text("window"),
+            esc(&q["window_start"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('T', " ")),
+            int(q["used"].as_i64().unwrap_or(0)),
+            int(q["limit"].as_i64().unwrap_or(0)),
+            q["percent"],
+            text("enforcement"),
+        );
+    }
+    s.push_str("</tbody></table></div></section>");
+    s
+}
+
+/// Firing alerts and the latest signals from `tollgate watch`.
+fn alerts_html(alerts: &serde_json::Value) -> String {
+    let mut s = String::from("<section id=\"alerts\"><h2>Alerts</h2>");
+    match alerts["firing"].as_array().filter(|f| !f.is_empty()) {
+        None => s.push_str("<p class=\"muted\" id=\"no-alerts\">No alert is firing.</p>"),
+        Some(firing) => {
+            s.push_str(
+                "<div class=\"table-wrap\"><table class=\"data\" id=\"firing\"><thead><tr><th>Rule</th>\
+                 <th>Where</th><th>Metric</th><th class=\"num\">Value</th><th>Threshold</th>\
+                 <th>Since (UTC)</th></tr></thead><tbody>",
+            );
+            for f in firing {
+                let text = |k: &str| esc(f[k].as_str().unwrap_or_default());
+                let _ = write!(
+                    s,
+                    "<tr><td>{}</td><td>{}{}</td><td>{}</td><td class=\"num\">{}</td><td>{} {}</td><td>{}</td></tr>",
+                    text("rule"),
+                    f["by"]
+                        .as_str()
+                        .map(|b| format!("{}: ", esc(b)))
+                        .unwrap_or_default(),
+                    f["key"].as_str().map_or_else(|| "all traffic".into(), esc),
+                    text("metric"),
+                    f["value"]
+                        .as_f64()
+                        .map_or("-".into(), |v| format!("{v:.4}")),
+                    text("comparison"),
+                    f["threshold"],
+                    esc(&text("fired_at").replace('T', " ")),
+                );
+            }
+            s.push_str("</tbody></table></div>");
+        }
+    }
+    if let Some(recent) = alerts["signals"].as_array().filter(|r| !r.is_empty()) {
+        s.push_str(
+            "<h3>Recent signals</h3><div class=\"table-wrap\"><table class=\"data\" id=\"signals\">\
+             <thead><tr><th>When (UTC)</th><th>Signal</th><th>Delivered</th></tr></thead><tbody>",
+        );
+        for r in recent.iter().take(10) {
+            let what = match r["type"].as_str() {
+                Some("quota") => format!(
+                    "{} reached {}% of {} ({} of {}, {} window){}",
+                    r["consumer"].as_str().unwrap_or_default(),
+                    r["threshold_percent"],
+                    r["quota"].as_str().unwrap_or_default(),
+                    r["used"],
+                    r["limit"],
+                    r["window"].as_str().unwrap_or_default(),
+                    if r["action"] == "block" {
+                        ": block"
+                    } else {
+                        ""
+                    }
+                ),
+                _ => format!(
+                    "alert {} {} {}",
+                    r["rule"].as_str().unwrap_or_default(),
+                    r["state"].as_str().unwrap_or_default(),
+                    r["key"].as_str().unwrap_or_default()
+                ),
+            };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r["created_at"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('T', " ")),
+                esc(&what),
+                if r["delivered"] == true {
+                    "yes"
+                } else {
+                    "pending"
+                }
+            );
+        }
+        s.push_str("</tbody></table></div>");
+    }
+    s.push_str("</section>");
+    s
 }
 
 /// The consumer's plan and month-to-date estimate, line by line, and (for
