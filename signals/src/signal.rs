@@ -119,6 +119,16 @@ impl Signal {
         }
     }
 
+    /// After this instant the signal cannot be produced again: a quota's
+    /// window has ended; an alert's id includes its firing time, and the
+    /// alert state (not the id) keeps it from firing twice.
+    pub fn expires(&self) -> DateTime<Utc> {
+        match &self.body {
+            SignalBody::Quota(q) => q.window_end,
+            SignalBody::Alert(_) => self.created_at,
+        }
+    }
+
     /// The Kafka message key: the consumer (quota) or rule, so one
     /// consumer's signals stay in order on one partition.
     pub fn key(&self) -> String {

@@ -2,7 +2,7 @@
 //! every `poll_interval_secs`, file each new signal in the ledger, then
 //! deliver what is due.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -24,7 +24,9 @@ pub struct Watcher {
     billing: Option<Billing>,
     rules: Vec<Rule>,
     outputs: Outputs,
-    known: HashSet<String>,
+    /// Filed signal ids, until their window ends (a closed window's
+    /// crossings cannot recur, so memory stays bounded).
+    known: HashMap<String, DateTime<Utc>>,
     pending: Vec<Record>,
     alerts: AlertBook,
     cache: PeriodCache,
@@ -54,7 +56,10 @@ impl Watcher {
         // Quota windows are at most a month long: older ids never recur.
         let since = (Utc::now() - Duration::days(62)).date_naive();
         let records = ledger.list_from(Some(since)).await?;
-        let known = records.iter().map(|r| r.signal.id.clone()).collect();
+        let known = records
+            .iter()
+            .map(|r| (r.signal.id.clone(), r.signal.expires()))
+            .collect();
         let pending: Vec<Record> = records.into_iter().filter(Record::pending).collect();
         if !pending.is_empty() {
             tracing::info!(
@@ -107,12 +112,13 @@ impl Watcher {
             alerts_changed = !changes.is_empty();
             found.extend(changes);
         }
+        self.known.retain(|_, until| *until > now);
         let mut new = Vec::new();
         for s in found {
             // Known in memory, or filed before a restart (the listing at
             // start only covers recent days).
-            if self.known.contains(&s.id) || self.ledger.contains(&s).await? {
-                self.known.insert(s.id.clone());
+            if self.known.contains_key(&s.id) || self.ledger.contains(&s).await? {
+                self.known.insert(s.id.clone(), s.expires());
                 continue;
             }
             let r = Record::new(s.clone(), &self.outputs.targets());
@@ -120,7 +126,7 @@ impl Watcher {
             // recreates nor loses it.
             self.ledger.put(&r).await?;
             tracing::info!(signal = %s.id, body = %r.body, "signal");
-            self.known.insert(s.id.clone());
+            self.known.insert(s.id.clone(), s.expires());
             if r.pending() {
                 self.pending.push(r);
             }
