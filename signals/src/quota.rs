@@ -151,62 +151,62 @@ pub async fn current(
             ));
         }
     }
-    // Per window kind: the meters needed, counted in one query.
-    let mut by_window: BTreeMap<QuotaWindow, Vec<Meter>> = BTreeMap::new();
+    // One query per distinct range with every meter it needs: a day quota
+    // and today's part of a period quota share theirs.
+    let (today, tomorrow) = window_bounds(QuotaWindow::Day, now);
+    let counted_range = |w: QuotaWindow| match w {
+        QuotaWindow::Period => (today, tomorrow),
+        w => window_bounds(w, now),
+    };
+    let mut ranges: BTreeMap<(DateTime<Utc>, DateTime<Utc>), Vec<Meter>> = BTreeMap::new();
+    let mut period_meters: Vec<Meter> = Vec::new();
     for (_, _, _, q) in &wanted {
-        let m = by_window.entry(q.window).or_default();
+        let m = ranges.entry(counted_range(q.window)).or_default();
         if !m.contains(&q.meter()) {
             m.push(q.meter());
         }
+        if q.window == QuotaWindow::Period && !period_meters.contains(&q.meter()) {
+            period_meters.push(q.meter());
+        }
     }
-    let mut counts: BTreeMap<QuotaWindow, BTreeMap<String, Vec<u64>>> = BTreeMap::new();
-    let mut cache = cache;
-    for (w, meters) in &by_window {
-        let (start, end) = window_bounds(*w, now);
-        let usage = if *w == QuotaWindow::Period {
-            let (today, _) = window_bounds(QuotaWindow::Day, now);
-            let mut total = count(lake, today, today + Duration::days(1), consumer, meters).await?;
-            if today > start {
-                let earlier = match cache.as_mut() {
-                    Some((c, refresh)) => {
-                        let key = (today.date_naive(), meters.clone());
-                        let fresh = c.key.as_ref() == Some(&key)
-                            && c.counted_at.is_some_and(|t| now - t < *refresh);
-                        if !fresh {
-                            c.usage = count(lake, start, today, consumer, meters).await?;
-                            c.key = Some(key);
-                            c.counted_at = Some(now);
-                        }
-                        c.usage.clone()
-                    }
-                    None => count(lake, start, today, consumer, meters).await?,
-                };
-                for (k, v) in earlier {
-                    let t = total.entry(k).or_insert_with(|| vec![0; meters.len()]);
-                    for (a, b) in t.iter_mut().zip(v) {
-                        *a = a.saturating_add(b);
-                    }
+    let mut counts = BTreeMap::new();
+    for (&(from, to), meters) in &ranges {
+        counts.insert((from, to), count(lake, from, to, consumer, meters).await?);
+    }
+    // The period's earlier days, reused for `refresh`.
+    let (period_start, _) = window_bounds(QuotaWindow::Period, now);
+    let mut earlier = BTreeMap::new();
+    if !period_meters.is_empty() && today > period_start {
+        earlier = match cache {
+            Some((c, refresh)) => {
+                let key = (today.date_naive(), period_meters.clone());
+                let fresh =
+                    c.key.as_ref() == Some(&key) && c.counted_at.is_some_and(|t| now - t < refresh);
+                if !fresh {
+                    c.usage = count(lake, period_start, today, consumer, &period_meters).await?;
+                    c.key = Some(key);
+                    c.counted_at = Some(now);
                 }
+                c.usage.clone()
             }
-            total
-        } else {
-            count(lake, start, end, consumer, meters).await?
+            None => count(lake, period_start, today, consumer, &period_meters).await?,
         };
-        counts.insert(*w, usage);
     }
+    let lookup = |counts: &BTreeMap<String, Vec<u64>>, meters: &[Meter], c: &str, m: &Meter| {
+        let i = meters.iter().position(|x| x == m)?;
+        counts.get(c).and_then(|v| v.get(i).copied())
+    };
     Ok(wanted
         .into_iter()
         .map(|(c, plan, plan_version, q)| {
             let (window_start, window_end) = window_bounds(q.window, now);
-            let idx = by_window[&q.window]
-                .iter()
-                .position(|m| *m == q.meter())
-                .unwrap_or(0);
-            let used = counts
-                .get(&q.window)
-                .and_then(|u| u.get(&c))
-                .and_then(|v| v.get(idx).copied())
-                .unwrap_or(0);
+            let range = counted_range(q.window);
+            let meter = q.meter();
+            let mut used = lookup(&counts[&range], &ranges[&range], &c, &meter).unwrap_or(0);
+            if q.window == QuotaWindow::Period {
+                let before = lookup(&earlier, &period_meters, &c, &meter).unwrap_or(0);
+                used = used.saturating_add(before);
+            }
             QuotaUsage {
                 consumer: c,
                 plan,

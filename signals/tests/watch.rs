@@ -232,6 +232,24 @@ async fn quota_crossings_are_signalled_once_signed_retried_and_not_repeated_afte
         vec![("acme".into(), "daily".into(), 50, Action::Notify)],
         "60 of 100: only the 50% threshold; period usage 145 of 1000 crosses none"
     );
+    // The usage behind it, per quota: the period quota counts yesterday
+    // and today's calls below 500 (with or without the cache of earlier days).
+    let lake_q =
+        tollgate_aggregator::Lake::open(lake.to_str().unwrap(), &AnalyticsConfig::default())
+            .await
+            .unwrap();
+    let mut cache = tollgate_signals::quota::PeriodCache::default();
+    for cached in [false, true, true] {
+        let c = cached.then_some((&mut cache, chrono::Duration::minutes(10)));
+        let usage = tollgate_signals::quota::current(&lake_q, &billing(), now, Some("acme"), c)
+            .await
+            .unwrap();
+        let used: Vec<(&str, u64)> = usage
+            .iter()
+            .map(|u| (u.quota.id.as_str(), u.used))
+            .collect();
+        assert_eq!(used, [("daily", 60), ("ok-calls", 90 + 55)]);
+    }
     drain(&mut w).await;
     {
         let got = rx.got.lock().unwrap();
