@@ -180,6 +180,7 @@ pub fn build(
     let state = AppState(Arc::new(Shared {
         billing,
         estimates: Default::default(),
+        quotas: Default::default(),
         lake: LakeCell::new(
             settings.lake.clone(),
             settings.analytics.clone(),

@@ -119,7 +119,26 @@ pub struct Shared {
     pub billing: Option<Arc<Billing>>,
     /// The latest month-to-date estimates and when they were computed.
     pub estimates: Mutex<Option<(Instant, Arc<Estimates>)>>,
+    /// Every subscribed consumer's quota usage, counted at most every
+    /// [`ESTIMATES_TTL`] (an async lock: one request counts, the others wait).
+    pub quotas: tokio::sync::Mutex<QuotaCache>,
 }
+
+/// Quota usage of every subscribed consumer, and the earlier days of the
+/// billing period behind it (recounted every [`PERIOD_REFRESH`]), as
+/// `tollgate watch` keeps them.
+#[derive(Default)]
+pub struct QuotaCache {
+    /// When `usage` was counted.
+    pub at: Option<Instant>,
+    /// The usage.
+    pub usage: Arc<Vec<tollgate_signals::quota::QuotaUsage>>,
+    /// The period's earlier days.
+    pub period: tollgate_signals::quota::PeriodCache,
+}
+
+/// How often the earlier days of a billing-period quota are recounted.
+pub const PERIOD_REFRESH: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// How long month-to-date estimates are reused before being recomputed.
 pub const ESTIMATES_TTL: Duration = Duration::from_secs(60);

@@ -46,17 +46,34 @@ async fn anchor(state: &AppState, lake: &Lake) -> Result<DateTime<Utc>, ApiError
 
 /// A consumer's quotas in their current windows (`Null` without plans),
 /// counted as `tollgate watch` counts them (deduplicated, from the events).
+/// Every consumer's are counted at once and reused for [`ESTIMATES_TTL`].
 pub async fn quotas(state: &AppState, lake: &Lake, consumer: &str) -> Result<Value, ApiError> {
     let Some(billing) = &state.billing else {
         return Ok(Value::Null);
     };
-    let usage =
-        tollgate_signals::quota::current(lake, billing, state.clock.now(), Some(consumer), None)
+    let all = {
+        let mut cache = state.quotas.lock().await;
+        if !cache.at.is_some_and(|at| at.elapsed() < ESTIMATES_TTL) {
+            let now = state.clock.now();
+            let c = &mut *cache;
+            let usage = tollgate_signals::quota::current(
+                lake,
+                billing,
+                now,
+                None,
+                Some((&mut c.period, crate::state::PERIOD_REFRESH)),
+            )
             .await
             .map_err(|e| match e {
                 tollgate_signals::SignalsError::Analytics(a) => ApiError::from(a),
                 other => ApiError::internal(other),
             })?;
+            c.usage = Arc::new(usage);
+            c.at = Some(Instant::now());
+        }
+        cache.usage.clone()
+    };
+    let usage: Vec<_> = all.iter().filter(|u| u.consumer == consumer).collect();
     Ok(Value::Array(
         usage
             .iter()
