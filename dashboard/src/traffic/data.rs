@@ -53,7 +53,7 @@ pub async fn quotas(state: &AppState, lake: &Lake, consumer: &str) -> Result<Val
     };
     let all = {
         let mut cache = state.quotas.lock().await;
-        if !cache.at.is_some_and(|at| at.elapsed() < ESTIMATES_TTL) {
+        if cache.at.is_none_or(|at| at.elapsed() >= ESTIMATES_TTL) {
             let now = state.clock.now();
             let c = &mut *cache;
             let usage = tollgate_signals::quota::current(
