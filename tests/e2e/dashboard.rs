@@ -309,6 +309,34 @@ fn dashboard_pages_in_a_real_browser() {
         );
     }
 
+    // `tollgate watch` over June 11: the 5xx rule fires (any 5xx at all
+    // over the day), and the Overview shows it as firing.
+    let rules = dir.path().join("alerts.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"any-5xx\"\nmetric = \"error_rate_5xx\"\nwindow = \"1d\"\nabove = 0.0\n",
+    )
+    .unwrap();
+    let out = tollgate()
+        .args(["watch", "--once", "--now", "2024-06-12T00:00:00Z", "--lake"])
+        .arg(&lake)
+        .env("TOLLGATE_SIGNALS__ALERTS", &rules)
+        .env("TOLLGATE_SIGNALS__TOPIC", "")
+        .env("TOLLGATE_SIGNALS__EVALUATION_DELAY_SECS", "0")
+        .env("TOLLGATE_BILLING__PLANS", dir.path().join("none.toml"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let filed: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(filed["rule"], "any-5xx");
+    assert_eq!(filed["state"], "firing");
+
     let server = start_server(&lake);
     let base = format!("http://{}", server.addr);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -356,6 +384,10 @@ fn dashboard_pages_in_a_real_browser() {
         "5xx bars per hour"
     );
     assert!(dom.contains("time (UTC)") && dom.contains("latency (ms)"));
+    assert!(
+        dom.contains("<td>any-5xx</td><td>all traffic</td><td>error_rate_5xx</td>"),
+        "the firing alert is listed: {dom}"
+    );
     screenshot(profile.path(), &url, &shots.join("overview.png"));
 
     // Consumers: a sorted table; follow the first consumer's link.
