@@ -113,6 +113,25 @@ impl Watcher {
             found.extend(changes);
         }
         self.known.retain(|_, until| *until > now);
+        let new = match self.file(found).await {
+            Ok(new) => new,
+            Err(e) => {
+                // The alert changes were not all filed: go back to the
+                // saved state, so the next evaluation sees them again.
+                if alerts_changed {
+                    self.alerts = AlertBook::load(self.ledger.store()).await?;
+                }
+                return Err(e);
+            }
+        };
+        if alerts_changed {
+            self.alerts.save(self.ledger.store()).await?;
+        }
+        Ok(Evaluation { new, quotas })
+    }
+
+    /// Files every signal not filed yet and queues it for delivery.
+    async fn file(&mut self, found: Vec<Signal>) -> Result<Vec<Signal>, SignalsError> {
         let mut new = Vec::new();
         for s in found {
             // Known in memory, or filed before a restart (the listing at
@@ -132,10 +151,7 @@ impl Watcher {
             }
             new.push(s);
         }
-        if alerts_changed {
-            self.alerts.save(self.ledger.store()).await?;
-        }
-        Ok(Evaluation { new, quotas })
+        Ok(new)
     }
 
     /// Delivers every due signal; returns how many records changed.
