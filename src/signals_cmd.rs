@@ -22,7 +22,8 @@ use crate::config::Config;
 pub struct WatchArgs {
     #[command(flatten)]
     pub common: ConfigArgs,
-    /// Evaluate once, deliver what is due (with retries), and exit.
+    /// Evaluate once, then deliver until every new or pending signal is
+    /// delivered or has used up `signals.max_attempts` (with backoff), and exit.
     #[arg(long)]
     pub once: bool,
     /// The clock for --once, RFC 3339 (default: now). For replays and tests.

@@ -119,7 +119,7 @@ impl QuotaUsage {
 /// reused until `period_refresh_secs` pass or the month changes.
 #[derive(Debug, Default)]
 pub struct PeriodCache {
-    key: Option<(NaiveDate, Vec<Meter>)>,
+    key: Option<(NaiveDate, Option<String>, Vec<Meter>)>,
     counted_at: Option<DateTime<Utc>>,
     usage: BTreeMap<String, Vec<u64>>,
 }
@@ -179,7 +179,11 @@ pub async fn current(
     if !period_meters.is_empty() && today > period_start {
         earlier = match cache {
             Some((c, refresh)) => {
-                let key = (today.date_naive(), period_meters.clone());
+                let key = (
+                    today.date_naive(),
+                    consumer.map(str::to_string),
+                    period_meters.clone(),
+                );
                 let fresh =
                     c.key.as_ref() == Some(&key) && c.counted_at.is_some_and(|t| now - t < refresh);
                 if !fresh {

@@ -289,6 +289,37 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The `n` most recent records filed on `from` or later, newest first.
+    /// Lists one day's folder at a time, newest day first, and reads only
+    /// the days needed, so a page showing the latest signals does not read
+    /// the whole history.
+    pub async fn recent(
+        &self,
+        n: usize,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Record>, SignalsError> {
+        let mut out = Vec::new();
+        let mut day = to;
+        while day >= from && out.len() < n {
+            let prefix = format!("{ROOT}date={}/", day.format("%Y-%m-%d"));
+            for path in self.store.list(&prefix).await? {
+                if path.ends_with(".json")
+                    && let Some(r) = self.read(&path).await?
+                {
+                    out.push(r);
+                }
+            }
+            let Some(prev) = day.pred_opt() else { break };
+            day = prev;
+        }
+        out.sort_by(|a, b| {
+            (b.signal.created_at, &b.signal.id).cmp(&(a.signal.created_at, &a.signal.id))
+        });
+        out.truncate(n);
+        Ok(out)
+    }
+
     async fn read(&self, path: &str) -> Result<Option<Record>, SignalsError> {
         let Some(bytes) = self.store.get(path).await? else {
             return Ok(None);

@@ -502,3 +502,67 @@ async fn an_alert_fires_on_a_5xx_burst_resolves_after_it_and_survives_a_restart(
     assert_eq!(bodies[0]["value"], 0.5, "20 of 40 calls were 5xx");
     assert_eq!(bodies[0]["fired_at"], bodies[1]["fired_at"]);
 }
+
+#[tokio::test]
+async fn recent_reads_the_newest_days_first_and_stops_at_the_bound() {
+    use tollgate_signals::Record;
+    use tollgate_signals::signal::{AlertSignal, Signal};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path().to_str().unwrap()).unwrap();
+    let alert = |id: &str, at: &str| {
+        let at = t(at);
+        Record::new(
+            Signal {
+                id: id.into(),
+                body: SignalBody::Alert(AlertSignal {
+                    rule: "r".into(),
+                    state: AlertState::Firing,
+                    by: None,
+                    key: None,
+                    metric: "calls".into(),
+                    value: Some(1.0),
+                    comparison: "above".into(),
+                    threshold: 0.0,
+                    window_secs: 60,
+                    fired_at: at,
+                }),
+                created_at: at,
+            },
+            &[],
+        )
+    };
+    for (id, at) in [
+        ("old", "2024-06-01T10:00:00Z"),
+        ("mid", "2024-06-10T10:00:00Z"),
+        ("new1", "2024-06-11T09:00:00Z"),
+        ("new2", "2024-06-11T11:00:00Z"),
+    ] {
+        ledger.put(&alert(id, at)).await.unwrap();
+    }
+    let ids =
+        |rs: Vec<tollgate_signals::Record>| rs.into_iter().map(|r| r.signal.id).collect::<Vec<_>>();
+    let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    assert_eq!(
+        ids(ledger
+            .recent(3, day("2024-06-05"), day("2024-06-11"))
+            .await
+            .unwrap()),
+        ["new2", "new1", "mid"],
+        "newest first; June 1 is before the bound"
+    );
+    assert_eq!(
+        ids(ledger
+            .recent(1, day("2024-06-01"), day("2024-06-11"))
+            .await
+            .unwrap()),
+        ["new2"]
+    );
+    assert_eq!(
+        ledger
+            .recent(5, day("2024-06-01"), day("2024-06-30"))
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+}

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Datelike, Duration, DurationRound, Utc};
 use serde_json::{Map, Value, json};
 use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery, TrafficRow};
 use tollgate_aggregator::{Lake, inventory, rollup_traffic};
@@ -105,15 +105,16 @@ pub async fn alerts(state: &AppState, recent: usize) -> Result<Value, ApiError> 
     let book = tollgate_signals::alert::AlertBook::load(ledger.store())
         .await
         .map_err(ApiError::internal)?;
-    let since = (state.clock.now() - Duration::days(7)).date_naive();
+    // Quota signals are filed under their window's first day: a billing
+    // period's under the 1st of the month.
+    let today = state.clock.now().date_naive();
+    let from = (today - Duration::days(7)).min(today.with_day(1).unwrap_or(today));
     let records = ledger
-        .list_from(Some(since))
+        .recent(recent, from, today)
         .await
         .map_err(ApiError::internal)?;
     let signals: Vec<Value> = records
         .iter()
-        .rev()
-        .take(recent)
         .map(|r| {
             let mut v = serde_json::to_value(&r.signal).unwrap_or(Value::Null);
             if let Value::Object(m) = &mut v {
