@@ -63,7 +63,7 @@ pub fn rollup_schema() -> SchemaRef {
 /// (2: summary views added; 3: packed summary histograms; 4: a view's own
 /// row groups; 5: LZ4 histograms, consumer sets; 6: small pages; 7: LZ4
 /// summary) is rebuilt.
-const ROLLUP_FORMAT: &str = "format 7";
+const ROLLUP_FORMAT: &str = "format 8";
 
 /// A rollup row's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -40,6 +40,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
@@ -280,6 +281,17 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
         .set_data_page_row_count_limit(128)
         .set_write_batch_size(128)
         .set_statistics_enabled(EnabledStatistics::Page)
+        // Dictionaries only for the keys: a dictionary page holds every
+        // distinct value of its column chunk and is read whole for any row
+        // of it, so reading one consumer's histograms decompressed the
+        // whole view's (a fifth of one consumer's month in a profile).
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("view"), true)
+        .set_column_dictionary_enabled(ColumnPath::from("bucket"), true)
+        .set_column_dictionary_enabled(ColumnPath::from("consumer"), true)
+        .set_column_dictionary_enabled(ColumnPath::from("api"), true)
+        .set_column_dictionary_enabled(ColumnPath::from("route"), true)
+        .set_column_dictionary_enabled(ColumnPath::from("method"), true)
         .build();
     let mut buf = Vec::new();
     let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
@@ -323,30 +335,76 @@ fn unpack_set<'a>(b: &'a [u8], into: &mut HashSet<&'a [u8]>) -> Result<(), Analy
     Ok(())
 }
 
-/// A histogram as bytes: LEB128 varints, the zero bucket's count, then
-/// for each non-empty bucket ascending its key (the first as a zigzag
-/// value, the others as the gap to the previous key) and its count.
+/// A histogram as bytes, in the smaller of two layouts of LEB128 varints,
+/// told apart by the first byte:
+///
+/// - `SPARSE` (0): the zero bucket's count, then for each non-empty bucket
+///   ascending its key (the first as a zigzag value, the others as the gap
+///   to the previous key) and its count;
+/// - `DENSE` (1): the zero bucket's count, the first key (zigzag), the
+///   number of keys `n`, then the counts of the `n` keys from the first
+///   one, empty ones included.
+///
+/// A day's histogram of a busy group fills most keys between its first and
+/// last, so it is dense: half the varints, and it merges as one run of
+/// adds into a window sized once (the merge of a month's rows per consumer
+/// was three times slower with the sparse layout alone). Sparse wins for
+/// the hour rows of a quiet group.
 fn pack(s: &Sketch, out: &mut Vec<u8>) {
     out.clear();
     let mut zero = 0;
-    let mut prev: Option<i32> = None;
-    let mut body = Vec::new();
+    let mut keys: Vec<(i32, u64)> = Vec::new();
     for (k, n) in s.buckets() {
         if k == ZERO_KEY {
             zero = n;
-            continue;
+        } else {
+            keys.push((k, n));
         }
+    }
+    let zigzag = |k: i32| u64::from(((k << 1) ^ (k >> 31)) as u32);
+    // Sparse.
+    out.push(SPARSE);
+    varint(zero, out);
+    let mut prev: Option<i32> = None;
+    for &(k, n) in &keys {
         let step = match prev {
-            None => u64::from(((k << 1) ^ (k >> 31)) as u32),
+            None => zigzag(k),
             Some(p) => u64::from(k.wrapping_sub(p) as u32),
         };
-        varint(step, &mut body);
-        varint(n, &mut body);
+        varint(step, out);
+        varint(n, out);
         prev = Some(k);
     }
-    varint(zero, out);
-    out.extend_from_slice(&body);
+    // Dense, kept when no longer.
+    let (Some(&(first, _)), Some(&(last, _))) = (keys.first(), keys.last()) else {
+        return;
+    };
+    // Every key of the run takes a byte at least.
+    let span = i64::from(last) - i64::from(first) + 1;
+    if span > out.len() as i64 {
+        return;
+    }
+    let mut dense = vec![DENSE];
+    varint(zero, &mut dense);
+    varint(zigzag(first), &mut dense);
+    varint(span as u64, &mut dense);
+    let mut at = i64::from(first);
+    for &(k, n) in &keys {
+        let k = i64::from(k);
+        dense.resize(dense.len() + (k - at) as usize, 0);
+        varint(n, &mut dense);
+        at = k + 1;
+    }
+    if dense.len() <= out.len() {
+        out.clear();
+        out.extend_from_slice(&dense);
+    }
 }
+
+/// First byte of a [`pack`]ed histogram: key gaps and counts.
+const SPARSE: u8 = 0;
+/// First byte of a [`pack`]ed histogram: a run of counts.
+const DENSE: u8 = 1;
 
 fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
@@ -381,25 +439,60 @@ fn next_varint(b: &[u8], at: &mut usize) -> Option<u64> {
     read_varint(b, at)
 }
 
-/// Adds the histogram packed in `b` to `d`: the hot loop of a month's
-/// questions (tens of millions of buckets).
+/// Adds the histogram packed in `b` (see [`pack`]) to `d`: the hot loop
+/// of a month's questions (tens of millions of buckets).
 fn unpack_into(b: &[u8], d: &mut Dense) -> Result<(), AnalyticsError> {
     let bad = || AnalyticsError::Lake("rollups_summary: a histogram is damaged".into());
+    let (&layout, b) = b.split_first().ok_or_else(bad)?;
     let mut at = 0;
     let zero = next_varint(b, &mut at).ok_or_else(bad)?;
     if zero > 0 {
         d.add(ZERO_KEY, zero);
     }
-    let mut prev: Option<i32> = None;
-    while at < b.len() {
-        let step = next_varint(b, &mut at).ok_or_else(bad)? as u32;
-        let n = next_varint(b, &mut at).ok_or_else(bad)?;
-        let k = match prev {
-            None => ((step >> 1) as i32) ^ -((step & 1) as i32),
-            Some(p) => p.wrapping_add(step as i32),
-        };
-        d.add(k, n);
-        prev = Some(k);
+    let unzigzag = |v: u64| {
+        let v = v as u32;
+        ((v >> 1) as i32) ^ -((v & 1) as i32)
+    };
+    match layout {
+        SPARSE => {
+            let mut prev: Option<i32> = None;
+            while at < b.len() {
+                let step = next_varint(b, &mut at).ok_or_else(bad)?;
+                let n = next_varint(b, &mut at).ok_or_else(bad)?;
+                let k = match prev {
+                    None => unzigzag(step),
+                    Some(p) => p.wrapping_add(step as u32 as i32),
+                };
+                d.add(k, n);
+                prev = Some(k);
+            }
+        }
+        DENSE if at < b.len() => {
+            let first = unzigzag(next_varint(b, &mut at).ok_or_else(bad)?);
+            let len = next_varint(b, &mut at).ok_or_else(bad)?;
+            // Every count takes a byte at least: a damaged length cannot
+            // make the window huge, nor run past the keys.
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|&n| n >= 1 && n <= b.len() - at)
+                .filter(|&n| {
+                    first != ZERO_KEY && i64::from(first) + n as i64 - 1 <= i64::from(i32::MAX)
+                })
+                .ok_or_else(bad)?;
+            let window = d.window(first, len);
+            let mut total = 0u64;
+            for slot in window {
+                let n = next_varint(b, &mut at).ok_or_else(bad)?;
+                *slot += n;
+                total += n;
+            }
+            d.total += total;
+            if at != b.len() {
+                return Err(bad());
+            }
+        }
+        DENSE => {}
+        _ => return Err(bad()),
     }
     Ok(())
 }
@@ -427,16 +520,22 @@ impl Dense {
         self.add_outside(key, n);
     }
 
-    /// Adds every count of `o`.
-    fn merge(&mut self, o: &Dense) {
-        if o.zero > 0 {
-            self.add(ZERO_KEY, o.zero);
+    /// The counts of keys `first..first + len` (`first` not the zero
+    /// key; the range checked by the caller), the window grown to hold them.
+    fn window(&mut self, first: i32, len: usize) -> &mut [u64] {
+        if self.counts.is_empty() {
+            self.offset = first;
         }
-        for (i, n) in o.counts.iter().enumerate() {
-            if *n > 0 {
-                self.add(o.offset + i as i32, *n);
-            }
+        if first < self.offset {
+            let grow = (self.offset - first) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = first;
         }
+        let start = (first - self.offset) as usize;
+        if self.counts.len() < start + len {
+            self.counts.resize(start + len, 0);
+        }
+        &mut self.counts[start..start + len]
     }
 
     fn add_outside(&mut self, key: i32, n: u64) {
@@ -514,23 +613,6 @@ impl Dense {
     }
 }
 
-impl Acc {
-    /// Adds the other half's merge of the same group. A row's own consumer
-    /// count is only used when a group is one row, so in one half.
-    fn merge(&mut self, o: Acc) {
-        self.calls += o.calls;
-        self.e4 += o.e4;
-        self.e5 += o.e5;
-        self.request_bytes += o.request_bytes;
-        self.response_bytes += o.response_bytes;
-        self.latency_max = max_opt(self.latency_max, o.latency_max);
-        self.upstream_max = max_opt(self.upstream_max, o.upstream_max);
-        self.consumers = self.consumers.max(o.consumers);
-        self.latency.merge(&o.latency);
-        self.upstream.merge(&o.upstream);
-    }
-}
-
 #[derive(Default)]
 struct Acc {
     calls: i64,
@@ -545,56 +627,87 @@ struct Acc {
     upstream: Dense,
 }
 
-/// Rows merged per output group, and the consumer sets seen per group.
-type Folded<'a> = (HashMap<Group, Acc>, HashMap<Group, HashSet<&'a [u8]>>);
+/// The rows of `batches` grouped: the groups in first-seen order, each
+/// one's sums and maxima (histograms not yet merged), the (batch, row) of
+/// its rows, and the consumer sets seen per group (when `sets` has them).
+struct Grouped<'a> {
+    groups: Vec<Group>,
+    accs: Vec<Acc>,
+    members: Vec<Vec<(u32, u32)>>,
+    seen: Vec<HashSet<&'a [u8]>>,
+}
 
-/// Merges the rows of `batches` (their consumer sets in `sets` when
-/// distinct consumers come from sets).
-fn fold<'a>(
+/// First pass over the rows: everything but the histograms.
+fn group_rows<'a>(
     q: &TrafficQuery,
     batches: &[RecordBatch],
     sets: &'a [Option<ArrayRef>],
-) -> Result<Folded<'a>, AnalyticsError> {
-    let mut seen: HashMap<Group, HashSet<&'a [u8]>> = HashMap::new();
-    let mut acc: HashMap<Group, Acc> = HashMap::new();
-    for (b, set) in batches.iter().zip(sets) {
+) -> Result<Grouped<'a>, AnalyticsError> {
+    let mut index: HashMap<Group, usize> = HashMap::new();
+    let mut out = Grouped {
+        groups: Vec::new(),
+        accs: Vec::new(),
+        members: Vec::new(),
+        seen: Vec::new(),
+    };
+    for (bi, (b, set)) in batches.iter().zip(sets).enumerate() {
         let set = set.as_ref().map(|s| s.as_binary_view());
         let bucket = buckets(b, 0)?;
         let keys = strings(b, 1)?;
         let int = |i: usize| b.column(i).as_primitive::<Int64Type>();
         let flt = |i: usize| b.column(i).as_primitive::<Float64Type>();
-        let blobs = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::BinaryView);
-        let (lat, up) = (blobs(12)?, blobs(14)?);
-        let (lat, up) = (lat.as_binary_view(), up.as_binary_view());
+        let (calls, e4, e5, rq, rs, nc) = (int(5), int(6), int(7), int(8), int(9), int(10));
+        let (lmax, umax) = (flt(11), flt(13));
         for (r, &at) in bucket.iter().enumerate() {
-            let e = acc
-                .entry((out_bucket(q, at), group_of(q, &keys, r)))
-                .or_default();
-            e.calls += int(5).value(r);
-            e.e4 += int(6).value(r);
-            e.e5 += int(7).value(r);
-            e.request_bytes += int(8).value(r);
-            e.response_bytes += int(9).value(r);
-            e.consumers = int(10).value(r);
-            e.latency_max = max_opt(
-                e.latency_max,
-                (!flt(11).is_null(r)).then(|| flt(11).value(r)),
-            );
-            e.upstream_max = max_opt(
-                e.upstream_max,
-                (!flt(13).is_null(r)).then(|| flt(13).value(r)),
-            );
-            unpack_into(lat.value(r), &mut e.latency)?;
-            unpack_into(up.value(r), &mut e.upstream)?;
+            let g = (out_bucket(q, at), group_of(q, &keys, r));
+            let i = match index.get(&g) {
+                Some(&i) => i,
+                None => {
+                    let i = out.groups.len();
+                    index.insert(g.clone(), i);
+                    out.groups.push(g);
+                    out.accs.push(Acc::default());
+                    out.members.push(Vec::new());
+                    out.seen.push(HashSet::new());
+                    i
+                }
+            };
+            let e = &mut out.accs[i];
+            e.calls += calls.value(r);
+            e.e4 += e4.value(r);
+            e.e5 += e5.value(r);
+            e.request_bytes += rq.value(r);
+            e.response_bytes += rs.value(r);
+            e.consumers = nc.value(r);
+            e.latency_max = max_opt(e.latency_max, (!lmax.is_null(r)).then(|| lmax.value(r)));
+            e.upstream_max = max_opt(e.upstream_max, (!umax.is_null(r)).then(|| umax.value(r)));
+            out.members[i].push((bi as u32, r as u32));
             if let Some(set) = set {
-                let ids = seen
-                    .entry((out_bucket(q, at), group_of(q, &keys, r)))
-                    .or_default();
-                unpack_set(set.value(r), ids)?;
+                unpack_set(set.value(r), &mut out.seen[i])?;
             }
         }
     }
-    Ok((acc, seen))
+    Ok(out)
+}
+
+/// Second pass: each group's histograms merged from its rows, one group
+/// after the other, so the group's two windows stay in the CPU cache
+/// while its rows are added (merging row by row in file order touched
+/// every consumer's windows once per file: a month of a thousand
+/// consumers' windows does not fit in the cache).
+fn merge_histograms(
+    accs: &mut [Acc],
+    members: &[Vec<(u32, u32)>],
+    blobs: &[(ArrayRef, ArrayRef)],
+) -> Result<(), AnalyticsError> {
+    for (e, rows) in accs.iter_mut().zip(members) {
+        for &(b, r) in rows {
+            let (lat, up) = &blobs[b as usize];
+            unpack_into(lat.as_binary_view().value(r as usize), &mut e.latency)?;
+            unpack_into(up.as_binary_view().value(r as usize), &mut e.upstream)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether `t` is a UTC midnight.
@@ -726,52 +839,62 @@ pub async fn query(
                 .transpose()
         })
         .collect::<Result<_, _>>()?;
-    // Two halves of the rows merged on two threads (the merge is most of a
-    // month's question), then the halves merged.
-    let half = batches.len() / 2;
-    let (first, second) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| fold(q, &batches[..half], &sets[..half]));
-        let mine = fold(q, &batches[half..], &sets[half..]);
-        (other.join(), mine)
+    let Grouped {
+        groups,
+        mut accs,
+        members,
+        seen,
+    } = group_rows(q, &batches, &sets)?;
+    let blobs: Vec<(ArrayRef, ArrayRef)> = batches
+        .iter()
+        .map(|b| {
+            let cast =
+                |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::BinaryView);
+            Ok((cast(12)?, cast(14)?))
+        })
+        .collect::<Result<_, AnalyticsError>>()?;
+    // The histogram merge is most of a month's question: the groups in two
+    // halves of about as many rows, on two threads.
+    let rows: usize = members.iter().map(Vec::len).sum();
+    let mut half = 0;
+    let mut taken = 0;
+    while half < members.len() && taken * 2 < rows {
+        taken += members[half].len();
+        half += 1;
+    }
+    let (first, second) = accs.split_at_mut(half);
+    let (mine, other) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| merge_histograms(second, &members[half..], &blobs));
+        (
+            merge_histograms(first, &members[..half], &blobs),
+            other.join(),
+        )
     });
-    let (mut acc, mut seen) =
-        first.map_err(|_| AnalyticsError::Query("the summary merge failed".into()))??;
-    let (acc2, seen2) = second?;
-    for (g, a) in acc2 {
-        match acc.get_mut(&g) {
-            Some(e) => e.merge(a),
-            None => {
-                acc.insert(g, a);
-            }
-        }
-    }
-    for (g, ids) in seen2 {
-        seen.entry(g).or_default().extend(ids);
-    }
+    mine?;
+    other.map_err(|_| AnalyticsError::Query("the summary merge failed".into()))??;
     if union {
-        for (g, e) in acc.iter_mut() {
-            e.consumers = seen.get(g).map_or(0, |s| s.len() as i64);
+        for (e, ids) in accs.iter_mut().zip(&seen) {
+            e.consumers = ids.len() as i64;
         }
     } else if direct {
         // Keyed by consumer: count the distinct consumers of each output row.
-        let mut seen: HashMap<Group, HashSet<String>> = HashMap::new();
-        for b in &batches {
-            let bucket = buckets(b, 0)?;
-            let keys = strings(b, 1)?;
-            for (r, &at) in bucket.iter().enumerate() {
-                if !keys[0].is_null(r) {
-                    seen.entry((out_bucket(q, at), group_of(q, &keys, r)))
-                        .or_default()
-                        .insert(keys[0].value(r).to_string());
-                }
-            }
-        }
-        for (g, e) in acc.iter_mut() {
-            e.consumers = seen.get(g).map_or(0, |s| s.len() as i64);
+        let consumers: Vec<StringArray> = batches
+            .iter()
+            .map(|b| Ok(strings(b, 1)?.swap_remove(0)))
+            .collect::<Result<_, AnalyticsError>>()?;
+        for (e, rows) in accs.iter_mut().zip(&members) {
+            let ids: HashSet<&str> = rows
+                .iter()
+                .map(|&(b, r)| (&consumers[b as usize], r as usize))
+                .filter(|(c, r)| !c.is_null(*r))
+                .map(|(c, r)| c.value(r))
+                .collect();
+            e.consumers = ids.len() as i64;
         }
     }
+    let acc = groups.into_iter().zip(accs);
     let rate = |n: i64, of: i64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
-    let sorted: BTreeMap<Group, Acc> = acc.into_iter().filter(|(_, a)| a.calls != 0).collect();
+    let sorted: BTreeMap<Group, Acc> = acc.filter(|(_, a)| a.calls != 0).collect();
     Ok(Some(
         sorted
             .into_iter()
@@ -844,9 +967,61 @@ mod tests {
         let qs = [0.0, 0.01, 0.5, 0.99, 1.0];
         assert_eq!(d.quantiles(qs), qs.map(|q| s.quantile(q)));
         assert_eq!(d.total, s.count());
+        assert_eq!(buf[0], SPARSE, "keys far apart stay sparse");
         pack(&Sketch::default(), &mut buf);
-        assert_eq!(buf, [0]);
-        assert!(unpack_into(&[0, 0x80], &mut Dense::default()).is_err());
+        assert_eq!(buf, [SPARSE, 0]);
+        // Damaged: a varint cut short, an unknown layout, a run longer
+        // than its bytes, nothing at all.
+        for damaged in [&[SPARSE, 0, 0x80][..], &[7, 0], &[DENSE, 0, 2, 200, 1], &[]] {
+            assert!(
+                unpack_into(damaged, &mut Dense::default()).is_err(),
+                "{damaged:?}"
+            );
+        }
+    }
+
+    /// Busy histograms take the dense layout and read back the same as
+    /// sparse ones, merged into windows that grow on either side.
+    #[test]
+    fn dense_layout_reads_back_and_merges() {
+        let (mut a, mut b) = (Sketch::default(), Sketch::default());
+        for k in -20..40 {
+            a.add_key(k, 1 + (k.unsigned_abs() as u64 % 5));
+        }
+        a.add_key(ZERO_KEY, 2);
+        for k in [-60, -59, -55, -50, 100, 101] {
+            b.add_key(k, 3);
+        }
+        b.add_key(120, 200);
+        let mut buf = Vec::new();
+        pack(&a, &mut buf);
+        assert_eq!(buf[0], DENSE);
+        let mut d = Dense::default();
+        unpack_into(&buf, &mut d).unwrap();
+        pack(&b, &mut buf);
+        assert_eq!(buf[0], SPARSE);
+        unpack_into(&buf, &mut d).unwrap();
+        // Dense again, now inside the grown window.
+        pack(&a, &mut buf);
+        unpack_into(&buf, &mut d).unwrap();
+        let mut want = Sketch::default();
+        for s in [&a, &b, &a] {
+            for (k, n) in s.buckets() {
+                want.add_key(k, n);
+            }
+        }
+        assert_eq!(d.total, want.count());
+        let qs = [0.0, 0.1, 0.5, 0.9, 0.99, 1.0];
+        assert_eq!(d.quantiles(qs), qs.map(|q| want.quantile(q)));
+        // A dense run below an empty window's start and above its end.
+        let mut c = Sketch::default();
+        c.add_key(i32::MAX, 1);
+        c.add_key(i32::MAX - 1, 1);
+        pack(&c, &mut buf);
+        assert_eq!(buf[0], DENSE);
+        let mut d = Dense::default();
+        unpack_into(&buf, &mut d).unwrap();
+        assert_eq!(d.total, 2);
     }
 
     #[test]
