@@ -156,6 +156,21 @@ pub async fn query(lake: &Lake, q: &TrafficQuery) -> Result<Vec<TrafficRow>, Ana
     }
 }
 
+/// `traffic::top(query(q), order, n)`: the `n` groups ranked first. By
+/// calls or errors from the summary views, only the winners' histograms
+/// are merged (`summary::top`).
+pub async fn top(
+    lake: &Lake,
+    q: &TrafficQuery,
+    order: crate::traffic::TopOrder,
+    n: usize,
+) -> Result<Vec<TrafficRow>, AnalyticsError> {
+    match crate::summary::top(lake, q, order, n).await? {
+        Some(rows) => Ok(rows),
+        None => Ok(crate::traffic::top(query(lake, q).await?, order, n)),
+    }
+}
+
 /// The same rows as [`crate::traffic::from_rollups`], from the hourly
 /// rollup merged by the engine.
 pub async fn hourly(lake: &Lake, q: &TrafficQuery) -> Result<Vec<TrafficRow>, AnalyticsError> {

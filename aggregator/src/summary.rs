@@ -46,7 +46,7 @@ use crate::AnalyticsError;
 use crate::lake::Lake;
 use crate::rollup::{RollupAgg, RollupKey, max_opt};
 use crate::sketch::{Sketch, ZERO_KEY, value};
-use crate::traffic::{Bucket, Dim, TrafficQuery, TrafficRow, quote, ts_literal};
+use crate::traffic::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, quote, ts_literal};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -795,13 +795,17 @@ fn group_of(q: &TrafficQuery, keys: &[StringArray], r: usize) -> Vec<Option<Stri
         .collect()
 }
 
-/// `q` answered from the summary views, or `None` when no view fits (the
-/// caller then asks the hourly rollup: `rollup_traffic::query`). Rows and
-/// order as `traffic::from_rollups`.
-pub async fn query(
-    lake: &Lake,
-    q: &TrafficQuery,
-) -> Result<Option<Vec<TrafficRow>>, AnalyticsError> {
+/// How a question is read from the views.
+struct Plan {
+    view: &'static View,
+    /// Distinct consumers counted from the keys (a view keyed by consumer).
+    direct: bool,
+    /// Distinct consumers counted as the union of the rows' sets.
+    union: bool,
+}
+
+/// The plan for `q`, `None` when no view fits (or the lake has none).
+fn plan(lake: &Lake, q: &TrafficQuery) -> Result<Option<Plan>, AnalyticsError> {
     if q.to <= q.from {
         return Err(AnalyticsError::Invalid("`to` must be after `from`".into()));
     }
@@ -822,67 +826,103 @@ pub async fn query(
         (view.grain, q.bucket),
         (Grain::Hour, Some(Bucket::Hour)) | (Grain::Day, Some(Bucket::Day))
     ) && view.dims.iter().all(|d| q.by.contains(d));
-    let union = !direct && !one_row_each;
+    Ok(Some(Plan {
+        view,
+        direct,
+        union: !direct && !one_row_each,
+    }))
+}
+
+/// The view rows of `q`: keys and figures in the columns [`group_rows`]
+/// reads, the histograms (columns 12 and 14) empty unless `histograms`,
+/// the consumer sets (column 15) when the plan needs them. `only` is one
+/// more condition.
+async fn fetch(
+    lake: &Lake,
+    q: &TrafficQuery,
+    plan: &Plan,
+    histograms: bool,
+    only: Option<&str>,
+) -> Result<(Vec<RecordBatch>, Vec<Option<ArrayRef>>), AnalyticsError> {
+    let (latency, upstream) = if histograms {
+        ("latency", "upstream")
+    } else {
+        ("X'' AS latency", "X'' AS upstream")
+    };
     let sql = format!(
         "SELECT bucket, consumer, api, route, method, calls, errors_4xx, errors_5xx, \
-         request_bytes, response_bytes, consumers, latency_max, latency, upstream_max, upstream{} \
-         FROM rollups_summary WHERE {}",
-        if union { ", consumer_set" } else { "" },
-        where_clause(q, view)
+         request_bytes, response_bytes, consumers, latency_max, {latency}, upstream_max, {upstream}{} \
+         FROM rollups_summary WHERE {}{}",
+        if plan.union { ", consumer_set" } else { "" },
+        where_clause(q, plan.view),
+        only.map(|c| format!(" AND ({c})")).unwrap_or_default()
     );
     let batches = lake.query(&sql).await?;
     let sets: Vec<Option<ArrayRef>> = batches
         .iter()
         .map(|b| {
-            union
+            plan.union
                 .then(|| datafusion::arrow::compute::cast(b.column(15), &DataType::BinaryView))
                 .transpose()
         })
         .collect::<Result<_, _>>()?;
-    let Grouped {
-        groups,
-        mut accs,
-        members,
-        seen,
-    } = group_rows(q, &batches, &sets)?;
-    let blobs: Vec<(ArrayRef, ArrayRef)> = batches
+    Ok((batches, sets))
+}
+
+/// The histogram columns of `batches`, for [`merge_histograms`].
+fn histograms(batches: &[RecordBatch]) -> Result<Vec<(ArrayRef, ArrayRef)>, AnalyticsError> {
+    batches
         .iter()
         .map(|b| {
             let cast =
                 |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::BinaryView);
             Ok((cast(12)?, cast(14)?))
         })
-        .collect::<Result<_, AnalyticsError>>()?;
-    // The histogram merge is most of a month's question: the groups in two
-    // halves of about as many rows, on two threads.
+        .collect()
+}
+
+/// [`merge_histograms`] on two threads: the groups in two halves of about
+/// as many rows (the merge is most of a month's question).
+fn merge_in_halves(
+    accs: &mut [Acc],
+    members: &[Vec<(u32, u32)>],
+    blobs: &[(ArrayRef, ArrayRef)],
+) -> Result<(), AnalyticsError> {
     let rows: usize = members.iter().map(Vec::len).sum();
-    let mut half = 0;
-    let mut taken = 0;
+    let (mut half, mut taken) = (0, 0);
     while half < members.len() && taken * 2 < rows {
         taken += members[half].len();
         half += 1;
     }
     let (first, second) = accs.split_at_mut(half);
     let (mine, other) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| merge_histograms(second, &members[half..], &blobs));
+        let other = scope.spawn(|| merge_histograms(second, &members[half..], blobs));
         (
-            merge_histograms(first, &members[..half], &blobs),
+            merge_histograms(first, &members[..half], blobs),
             other.join(),
         )
     });
     mine?;
-    other.map_err(|_| AnalyticsError::Query("the summary merge failed".into()))??;
-    if union {
-        for (e, ids) in accs.iter_mut().zip(&seen) {
+    other.map_err(|_| AnalyticsError::Query("the summary merge failed".into()))?
+}
+
+/// Sets each group's distinct consumers (see [`Plan`]).
+fn count_consumers(
+    plan: &Plan,
+    grouped: &mut Grouped<'_>,
+    batches: &[RecordBatch],
+) -> Result<(), AnalyticsError> {
+    if plan.union {
+        for (e, ids) in grouped.accs.iter_mut().zip(&grouped.seen) {
             e.consumers = ids.len() as i64;
         }
-    } else if direct {
+    } else if plan.direct {
         // Keyed by consumer: count the distinct consumers of each output row.
         let consumers: Vec<StringArray> = batches
             .iter()
             .map(|b| Ok(strings(b, 1)?.swap_remove(0)))
             .collect::<Result<_, AnalyticsError>>()?;
-        for (e, rows) in accs.iter_mut().zip(&members) {
+        for (e, rows) in grouped.accs.iter_mut().zip(&grouped.members) {
             let ids: HashSet<&str> = rows
                 .iter()
                 .map(|&(b, r)| (&consumers[b as usize], r as usize))
@@ -892,38 +932,142 @@ pub async fn query(
             e.consumers = ids.len() as i64;
         }
     }
-    let acc = groups.into_iter().zip(accs);
+    Ok(())
+}
+
+/// The output rows of merged groups, ordered by group; groups without
+/// calls left out.
+fn finish(groups: impl Iterator<Item = (Group, Acc)>) -> Vec<TrafficRow> {
     let rate = |n: i64, of: i64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
-    let sorted: BTreeMap<Group, Acc> = acc.filter(|(_, a)| a.calls != 0).collect();
-    Ok(Some(
-        sorted
-            .into_iter()
-            .map(|((bucket, group), a)| {
-                let [p50, p90, p95, p99] = a.latency.quantiles([0.5, 0.9, 0.95, 0.99]);
-                let [u50, u95, u99] = a.upstream.quantiles([0.5, 0.95, 0.99]);
-                TrafficRow {
-                    bucket: bucket.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
-                    group,
-                    calls: a.calls,
-                    errors_4xx: a.e4,
-                    errors_5xx: a.e5,
-                    error_rate_4xx: rate(a.e4, a.calls),
-                    error_rate_5xx: rate(a.e5, a.calls),
-                    latency_p50: p50,
-                    latency_p90: p90,
-                    latency_p95: p95,
-                    latency_p99: p99,
-                    latency_max: a.latency_max,
-                    upstream_p50: u50,
-                    upstream_p95: u95,
-                    upstream_p99: u99,
-                    request_bytes: a.request_bytes,
-                    response_bytes: a.response_bytes,
-                    consumers: a.consumers,
-                }
-            })
-            .collect(),
-    ))
+    let sorted: BTreeMap<Group, Acc> = groups.filter(|(_, a)| a.calls != 0).collect();
+    sorted
+        .into_iter()
+        .map(|((bucket, group), a)| {
+            let [p50, p90, p95, p99] = a.latency.quantiles([0.5, 0.9, 0.95, 0.99]);
+            let [u50, u95, u99] = a.upstream.quantiles([0.5, 0.95, 0.99]);
+            TrafficRow {
+                bucket: bucket.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+                group,
+                calls: a.calls,
+                errors_4xx: a.e4,
+                errors_5xx: a.e5,
+                error_rate_4xx: rate(a.e4, a.calls),
+                error_rate_5xx: rate(a.e5, a.calls),
+                latency_p50: p50,
+                latency_p90: p90,
+                latency_p95: p95,
+                latency_p99: p99,
+                latency_max: a.latency_max,
+                upstream_p50: u50,
+                upstream_p95: u95,
+                upstream_p99: u99,
+                request_bytes: a.request_bytes,
+                response_bytes: a.response_bytes,
+                consumers: a.consumers,
+            }
+        })
+        .collect()
+}
+
+/// `q` answered from the summary views, or `None` when no view fits (the
+/// caller then asks the hourly rollup: `rollup_traffic::query`). Rows and
+/// order as `traffic::from_rollups`.
+pub async fn query(
+    lake: &Lake,
+    q: &TrafficQuery,
+) -> Result<Option<Vec<TrafficRow>>, AnalyticsError> {
+    let Some(plan) = plan(lake, q)? else {
+        return Ok(None);
+    };
+    let (batches, sets) = fetch(lake, q, &plan, true, None).await?;
+    let mut grouped = group_rows(q, &batches, &sets)?;
+    merge_in_halves(&mut grouped.accs, &grouped.members, &histograms(&batches)?)?;
+    count_consumers(&plan, &mut grouped, &batches)?;
+    Ok(Some(finish(grouped.groups.into_iter().zip(grouped.accs))))
+}
+
+/// The `n` groups of `q` with the most calls or errors, as
+/// `traffic::top(query(q), order, n)`, with only those groups'
+/// histograms read and merged: the rows are first read without them and
+/// ranked, then the winners' histograms are read (the view's rows of
+/// their first dimension's values). "Top 5 consumers of the month" reads
+/// 5 consumers' histograms instead of a thousand. `None` when no view
+/// fits, or for an order by latency (every histogram is needed then).
+pub async fn top(
+    lake: &Lake,
+    q: &TrafficQuery,
+    order: TopOrder,
+    n: usize,
+) -> Result<Option<Vec<TrafficRow>>, AnalyticsError> {
+    let score = |a: &Acc| match order {
+        TopOrder::Calls => Some(a.calls),
+        TopOrder::Errors => Some(a.e4 + a.e5),
+        TopOrder::P95 | TopOrder::P99 => None,
+    };
+    let Some(&first_dim) = q.by.first() else {
+        return Ok(None);
+    };
+    if score(&Acc::default()).is_none() {
+        return Ok(None);
+    }
+    let Some(plan) = plan(lake, q)? else {
+        return Ok(None);
+    };
+    let (batches, sets) = fetch(lake, q, &plan, false, None).await?;
+    let mut grouped = group_rows(q, &batches, &sets)?;
+    count_consumers(&plan, &mut grouped, &batches)?;
+    // Ranked as `traffic::top` ranks: score descending, then group.
+    let mut ranked: Vec<usize> = (0..grouped.groups.len())
+        .filter(|&i| grouped.accs[i].calls != 0)
+        .collect();
+    ranked.sort_by(|&a, &b| {
+        score(&grouped.accs[b])
+            .cmp(&score(&grouped.accs[a]))
+            .then_with(|| grouped.groups[a].cmp(&grouped.groups[b]))
+    });
+    ranked.truncate(n);
+    if ranked.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    // The winners' histograms.
+    let at = key_index(first_dim).unwrap_or(0);
+    let column = ["consumer", "api", "route", "method"][at];
+    let values: HashSet<Option<&str>> = ranked
+        .iter()
+        .map(|&i| grouped.groups[i].1[0].as_deref())
+        .collect();
+    let mut only: Vec<String> = Vec::new();
+    let listed: Vec<String> = values.iter().flatten().map(|v| quote(v)).collect();
+    if !listed.is_empty() {
+        only.push(format!("{column} IN ({})", listed.join(", ")));
+    }
+    if values.contains(&None) {
+        only.push(format!("{column} IS NULL"));
+    }
+    let (hist_batches, _) = fetch(lake, q, &plan, true, Some(&only.join(" OR "))).await?;
+    let winners: HashMap<&Group, usize> = ranked
+        .iter()
+        .enumerate()
+        .map(|(w, &i)| (&grouped.groups[i], w))
+        .collect();
+    let mut members: Vec<Vec<(u32, u32)>> = vec![Vec::new(); ranked.len()];
+    for (bi, b) in hist_batches.iter().enumerate() {
+        let bucket = buckets(b, 0)?;
+        let keys = strings(b, 1)?;
+        for (r, &t) in bucket.iter().enumerate() {
+            if let Some(&w) = winners.get(&(out_bucket(q, t), group_of(q, &keys, r))) {
+                members[w].push((bi as u32, r as u32));
+            }
+        }
+    }
+    let mut accs: Vec<Acc> = ranked
+        .iter()
+        .map(|&i| std::mem::take(&mut grouped.accs[i]))
+        .collect();
+    merge_in_halves(&mut accs, &members, &histograms(&hist_batches)?)?;
+    let groups = ranked.iter().map(|&i| grouped.groups[i].clone());
+    let rows = finish(groups.zip(accs));
+    Ok(Some(crate::traffic::top(rows, order, n)))
 }
 
 #[cfg(test)]

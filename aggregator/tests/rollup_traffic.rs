@@ -6,7 +6,7 @@
 mod fixture;
 
 use chrono::{Duration, TimeZone, Utc};
-use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery};
+use tollgate_aggregator::traffic::{self, Bucket, Dim, TopOrder, TrafficQuery};
 use tollgate_aggregator::{
     AnalyticsConfig, AnalyticsError, Lake, lake_store, rollup, rollup_traffic, summary,
 };
@@ -48,6 +48,7 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
     ];
     let mut compared = 0;
     let mut from_summary = 0;
+    let mut from_top = 0;
     for (from, to) in ranges {
         for bucket in [None, Some(Bucket::Hour), Some(Bucket::Day)] {
             for by in groupings {
@@ -82,6 +83,27 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
                             assert!(!other, "{q:?}");
                             assert_eq!(got, want, "summary: {q:?}");
                             from_summary += 1;
+                            // Top groups with only the winners' histograms
+                            // merged: the same rows as ranking all of them.
+                            for order in [TopOrder::Calls, TopOrder::Errors] {
+                                for n in [1, 4] {
+                                    let top = summary::top(&lake, &q, order, n).await.unwrap();
+                                    let all = traffic::top(want.clone(), order, n);
+                                    match top {
+                                        Some(top) => {
+                                            assert_eq!(top, all, "top {n} {order:?}: {q:?}");
+                                            from_top += 1;
+                                        }
+                                        None => assert!(by.is_empty(), "{q:?}"),
+                                    }
+                                }
+                            }
+                            assert!(
+                                summary::top(&lake, &q, TopOrder::P95, 3)
+                                    .await
+                                    .unwrap()
+                                    .is_none()
+                            );
                         }
                         None => assert!(
                             other || (routes && with_consumer && !whole_days),
@@ -89,6 +111,12 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
                         ),
                     }
                     assert_eq!(rollup_traffic::query(&lake, &q).await.unwrap(), want);
+                    let order = [TopOrder::Calls, TopOrder::Errors, TopOrder::P99][compared % 3];
+                    assert_eq!(
+                        rollup_traffic::top(&lake, &q, order, 3).await.unwrap(),
+                        traffic::top(want.clone(), order, 3),
+                        "top 3 {order:?}: {q:?}"
+                    );
                     compared += want.len();
                 }
             }
@@ -98,6 +126,10 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
     assert!(
         from_summary > 100,
         "{from_summary} queries from the summary views"
+    );
+    assert!(
+        from_top > 100,
+        "{from_top} top queries from the summary views"
     );
 
     let q = TrafficQuery {

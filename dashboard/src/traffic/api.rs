@@ -65,8 +65,7 @@ pub async fn top(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiRes
         data::check_consumer(&lake, c).await?;
     }
     let r = data::range(&state, &lake, &p).await?;
-    let rows = data::rows(&lake, &r, None, vec![by], consumer).await?;
-    let rows = tollgate_aggregator::traffic::top(rows, order, n);
+    let rows = data::top(&lake, &r, vec![by], consumer, order, n).await?;
     let mut out = data::range_json(&r);
     out.insert("by".into(), json!(by.name()));
     out.insert("order".into(), json!(p.get("order").unwrap_or("calls")));

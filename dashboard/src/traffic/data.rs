@@ -214,6 +214,32 @@ pub async fn rows(
     })
 }
 
+/// The `n` groups `by` ranked first by `order` over `r`: as [`rows`] then
+/// `traffic::top`, with only the winners' histograms merged when ranked
+/// by calls or errors from the rollups (`rollup_traffic::top`).
+pub async fn top(
+    lake: &Lake,
+    r: &TimeRange,
+    by: Vec<Dim>,
+    consumer: Option<&str>,
+    order: traffic::TopOrder,
+    n: usize,
+) -> Result<Vec<TrafficRow>, ApiError> {
+    if r.exact() {
+        let rows = rows(lake, r, None, by, consumer).await?;
+        return Ok(traffic::top(rows, order, n));
+    }
+    let q = TrafficQuery {
+        from: r.from,
+        to: r.to,
+        bucket: None,
+        by,
+        consumer: consumer.map(String::from),
+        tz: None,
+    };
+    Ok(rollup_traffic::top(lake, &q, order, n).await?)
+}
+
 /// One row over the whole range (zero calls when there were none).
 pub async fn totals(
     lake: &Lake,

@@ -348,11 +348,10 @@ pub async fn overview(
         let (totals, series, consumers, routes, alerts) = tokio::try_join!(
             data::totals(&lake, &r, None),
             data::series(&lake, &r, None),
-            data::rows(&lake, &r, None, vec![Dim::Consumer], None),
+            data::top(&lake, &r, vec![Dim::Consumer], None, TopOrder::Calls, 5),
             data::rows(&lake, &r, None, vec![Dim::Api, Dim::Route], None),
             data::alerts(&state, 10),
         )?;
-        let consumers = tollgate_aggregator::traffic::top(consumers, TopOrder::Calls, 5);
         let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 5);
         Ok::<_, ApiError>(format!(
             "<h1>Overview</h1>{}{}{}{}<div class=\"grid2\"><section><h2>Top consumers</h2>{}\
