@@ -50,6 +50,9 @@ use crate::traffic::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, quote, ts_
 
 const DAY_MS: i64 = 86_400_000;
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// The time grain of a view's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grain {
@@ -320,7 +323,7 @@ fn pack_set(set: &HashSet<Option<String>>, out: &mut Vec<u8>) {
 }
 
 /// Adds the ids packed in `b` to `into`.
-fn unpack_set<'a>(b: &'a [u8], into: &mut HashSet<&'a [u8]>) -> Result<(), AnalyticsError> {
+fn unpack_set<'a>(b: &'a [u8], into: &mut FastSet<&'a [u8]>) -> Result<(), AnalyticsError> {
     let mut at = 0;
     while at < b.len() {
         let len = read_varint(b, &mut at)
@@ -634,7 +637,7 @@ struct Grouped<'a> {
     groups: Vec<Group>,
     accs: Vec<Acc>,
     members: Vec<Vec<(u32, u32)>>,
-    seen: Vec<HashSet<&'a [u8]>>,
+    seen: Vec<FastSet<&'a [u8]>>,
 }
 
 /// First pass over the rows: everything but the histograms.
@@ -643,7 +646,7 @@ fn group_rows<'a>(
     batches: &[RecordBatch],
     sets: &'a [Option<ArrayRef>],
 ) -> Result<Grouped<'a>, AnalyticsError> {
-    let mut index: HashMap<Group, usize> = HashMap::new();
+    let mut index: FastMap<Group, usize> = FastMap::default();
     let mut out = Grouped {
         groups: Vec::new(),
         accs: Vec::new(),
@@ -668,7 +671,7 @@ fn group_rows<'a>(
                     out.groups.push(g);
                     out.accs.push(Acc::default());
                     out.members.push(Vec::new());
-                    out.seen.push(HashSet::new());
+                    out.seen.push(FastSet::default());
                     i
                 }
             };
@@ -923,7 +926,7 @@ fn count_consumers(
             .map(|b| Ok(strings(b, 1)?.swap_remove(0)))
             .collect::<Result<_, AnalyticsError>>()?;
         for (e, rows) in grouped.accs.iter_mut().zip(&grouped.members) {
-            let ids: HashSet<&str> = rows
+            let ids: FastSet<&str> = rows
                 .iter()
                 .map(|&(b, r)| (&consumers[b as usize], r as usize))
                 .filter(|(c, r)| !c.is_null(*r))
@@ -1045,7 +1048,7 @@ pub async fn top(
         only.push(format!("{column} IS NULL"));
     }
     let (hist_batches, _) = fetch(lake, q, &plan, true, Some(&only.join(" OR "))).await?;
-    let winners: HashMap<&Group, usize> = ranked
+    let winners: FastMap<&Group, usize> = ranked
         .iter()
         .enumerate()
         .map(|(w, &i)| (&grouped.groups[i], w))
@@ -1084,11 +1087,11 @@ mod tests {
             .collect();
         let mut buf = Vec::new();
         pack_set(&set, &mut buf);
-        let mut back = HashSet::new();
+        let mut back = FastSet::default();
         unpack_set(&buf, &mut back).unwrap();
-        let want: HashSet<&[u8]> = [&b"acme"[..], b"o'brien\n&co", b""].into_iter().collect();
+        let want: FastSet<&[u8]> = [&b"acme"[..], b"o'brien\n&co", b""].into_iter().collect();
         assert_eq!(back, want);
-        assert!(unpack_set(&[5, b'a'], &mut HashSet::new()).is_err());
+        assert!(unpack_set(&[5, b'a'], &mut FastSet::default()).is_err());
     }
 
     #[test]
