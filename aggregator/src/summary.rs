@@ -990,55 +990,79 @@ pub async fn query(
 }
 
 /// The `n` groups of `q` with the most calls or errors, as
-/// `traffic::top(query(q), order, n)`, with only those groups'
-/// histograms read and merged: the rows are first read without them and
-/// ranked, then the winners' histograms are read (the view's rows of
-/// their first dimension's values). "Top 5 consumers of the month" reads
-/// 5 consumers' histograms instead of a thousand. `None` when no view
-/// fits, or for an order by latency (every histogram is needed then).
+/// `traffic::top(query(q), order, n)`, with only those groups' rows read
+/// whole: the engine first sums each group's calls and errors (no
+/// histograms read), the groups are ranked, then the winners' rows are
+/// read and merged (the view's rows of their first dimension's values).
+/// "Top 5 consumers of the month" merges 5 consumers' histograms instead
+/// of a thousand. `None` when no view fits, for buckets, or for an order
+/// by latency (every histogram is needed then).
 pub async fn top(
     lake: &Lake,
     q: &TrafficQuery,
     order: TopOrder,
     n: usize,
 ) -> Result<Option<Vec<TrafficRow>>, AnalyticsError> {
-    let score = |a: &Acc| match order {
-        TopOrder::Calls => Some(a.calls),
-        TopOrder::Errors => Some(a.e4 + a.e5),
-        TopOrder::P95 | TopOrder::P99 => None,
+    let score = match order {
+        TopOrder::Calls => "calls",
+        TopOrder::Errors => "errors_4xx + errors_5xx",
+        TopOrder::P95 | TopOrder::P99 => return Ok(None),
     };
     let Some(&first_dim) = q.by.first() else {
         return Ok(None);
     };
-    if score(&Acc::default()).is_none() {
+    if q.bucket.is_some() {
         return Ok(None);
     }
     let Some(plan) = plan(lake, q)? else {
         return Ok(None);
     };
-    let (batches, sets) = fetch(lake, q, &plan, false, None).await?;
-    let mut grouped = group_rows(q, &batches, &sets)?;
-    count_consumers(&plan, &mut grouped, &batches)?;
+    let columns = ["consumer", "api", "route", "method"];
+    let dims: Vec<&str> =
+        q.by.iter()
+            .map(|d| key_index(*d).map(|i| columns[i]))
+            .collect::<Option<_>>()
+            .ok_or_else(|| AnalyticsError::Invalid("no view keys this grouping".into()))?;
+    let keys = dims
+        .iter()
+        .map(|c| format!("CAST({c} AS VARCHAR) AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {keys}, CAST(sum({score}) AS BIGINT) AS score, CAST(sum(calls) AS BIGINT) AS calls \
+         FROM rollups_summary WHERE {} GROUP BY {}",
+        where_clause(q, plan.view),
+        dims.join(", ")
+    );
     // Ranked as `traffic::top` ranks: score descending, then group.
-    let mut ranked: Vec<usize> = (0..grouped.groups.len())
-        .filter(|&i| grouped.accs[i].calls != 0)
-        .collect();
-    ranked.sort_by(|&a, &b| {
-        score(&grouped.accs[b])
-            .cmp(&score(&grouped.accs[a]))
-            .then_with(|| grouped.groups[a].cmp(&grouped.groups[b]))
-    });
+    let mut ranked: Vec<(i64, Vec<Option<String>>)> = Vec::new();
+    for b in lake.query(&sql).await? {
+        let group: Vec<StringArray> = (0..dims.len())
+            .map(|i| {
+                let c = datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)?;
+                Ok(c.as_string::<i32>().clone())
+            })
+            .collect::<Result<_, AnalyticsError>>()?;
+        let scores = b.column(dims.len()).as_primitive::<Int64Type>();
+        let calls = b.column(dims.len() + 1).as_primitive::<Int64Type>();
+        for r in 0..b.num_rows() {
+            if calls.value(r) != 0 {
+                let g = group
+                    .iter()
+                    .map(|c| (!c.is_null(r)).then(|| c.value(r).to_string()))
+                    .collect();
+                ranked.push((scores.value(r), g));
+            }
+        }
+    }
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     ranked.truncate(n);
     if ranked.is_empty() {
         return Ok(Some(Vec::new()));
     }
-    // The winners' histograms.
-    let at = key_index(first_dim).unwrap_or(0);
-    let column = ["consumer", "api", "route", "method"][at];
-    let values: HashSet<Option<&str>> = ranked
-        .iter()
-        .map(|&i| grouped.groups[i].1[0].as_deref())
-        .collect();
+    // The winners' rows, whole.
+    let column = columns[key_index(first_dim).unwrap_or(0)];
+    let values: FastSet<Option<&str>> = ranked.iter().map(|(_, g)| g[0].as_deref()).collect();
     let mut only: Vec<String> = Vec::new();
     let listed: Vec<String> = values.iter().flatten().map(|v| quote(v)).collect();
     if !listed.is_empty() {
@@ -1047,29 +1071,18 @@ pub async fn top(
     if values.contains(&None) {
         only.push(format!("{column} IS NULL"));
     }
-    let (hist_batches, _) = fetch(lake, q, &plan, true, Some(&only.join(" OR "))).await?;
-    let winners: FastMap<&Group, usize> = ranked
-        .iter()
-        .enumerate()
-        .map(|(w, &i)| (&grouped.groups[i], w))
-        .collect();
-    let mut members: Vec<Vec<(u32, u32)>> = vec![Vec::new(); ranked.len()];
-    for (bi, b) in hist_batches.iter().enumerate() {
-        let bucket = buckets(b, 0)?;
-        let keys = strings(b, 1)?;
-        for (r, &t) in bucket.iter().enumerate() {
-            if let Some(&w) = winners.get(&(out_bucket(q, t), group_of(q, &keys, r))) {
-                members[w].push((bi as u32, r as u32));
-            }
-        }
-    }
-    let mut accs: Vec<Acc> = ranked
-        .iter()
-        .map(|&i| std::mem::take(&mut grouped.accs[i]))
-        .collect();
-    merge_in_halves(&mut accs, &members, &histograms(&hist_batches)?)?;
-    let groups = ranked.iter().map(|&i| grouped.groups[i].clone());
-    let rows = finish(groups.zip(accs));
+    let (batches, sets) = fetch(lake, q, &plan, true, Some(&only.join(" OR "))).await?;
+    let mut grouped = group_rows(q, &batches, &sets)?;
+    merge_in_halves(&mut grouped.accs, &grouped.members, &histograms(&batches)?)?;
+    count_consumers(&plan, &mut grouped, &batches)?;
+    let winners: FastSet<&Vec<Option<String>>> = ranked.iter().map(|(_, g)| g).collect();
+    let rows = finish(
+        grouped
+            .groups
+            .into_iter()
+            .zip(grouped.accs)
+            .filter(|((_, g), _)| winners.contains(g)),
+    );
     Ok(Some(crate::traffic::top(rows, order, n)))
 }
 
