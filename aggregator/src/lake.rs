@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use datafusion::config::TableParquetOptions;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
@@ -113,9 +114,9 @@ impl Lake {
                 DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
             )
             .build_arc()?;
-        let mut config = SessionConfig::new()
-            .with_information_schema(true)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        // Filter pushdown (decode the filter columns first, then only the
+        // matching rows of the others) is set per table: see `register`.
+        let mut config = SessionConfig::new().with_information_schema(true);
         if cfg.threads > 0 {
             config = config.with_target_partitions(cfg.threads);
         }
@@ -197,7 +198,16 @@ impl Lake {
             self.missing.push(table);
             return Ok(());
         }
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        // Filter pushdown for every table but the summary views: it pays
+        // on events, where a filter leaves few rows of large row groups;
+        // the views' small pages are already picked by the page index,
+        // and the second pass cost a quarter of a one-consumer question
+        // (21 against 16 ms; 11 against 8 ms for the hourly series, over
+        // a month of 50M events).
+        let mut parquet = TableParquetOptions::default();
+        parquet.global.pushdown_filters = table != "rollups_summary";
+        let format = ParquetFormat::default().with_options(parquet);
+        let options = ListingOptions::new(Arc::new(format))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
         self.ctx
