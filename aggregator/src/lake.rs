@@ -159,6 +159,12 @@ impl Lake {
             .await?;
         lake.register("rollups_summary", &base, crate::summary::summary_schema())
             .await?;
+        lake.register(
+            "rollups_summary_month",
+            &base,
+            crate::summary::summary_schema(),
+        )
+        .await?;
         lake.register("invoices", &base, invoice_line_schema())
             .await?;
         Ok(lake)
@@ -180,12 +186,13 @@ impl Lake {
         let dir = match table {
             "rollups_hourly" => "rollups/hourly",
             "rollups_summary" => "rollups/summary",
+            "rollups_summary_month" => "rollups/summary_month",
             other => other,
         };
-        let partition = if table == "invoices" {
-            PERIOD_COL
-        } else {
-            DATE_COL
+        let partition = match table {
+            "invoices" => PERIOD_COL,
+            "rollups_summary_month" => "month",
+            _ => DATE_COL,
         };
         let path = format!("{base}{dir}/");
         let exists = match path.strip_prefix('/') {
@@ -205,7 +212,7 @@ impl Lake {
         // (21 against 16 ms; 11 against 8 ms for the hourly series, over
         // a month of 50M events).
         let mut parquet = TableParquetOptions::default();
-        parquet.global.pushdown_filters = table != "rollups_summary";
+        parquet.global.pushdown_filters = !table.starts_with("rollups_summary");
         let format = ParquetFormat::default().with_options(parquet);
         let options = ListingOptions::new(Arc::new(format))
             .with_file_extension(".parquet")

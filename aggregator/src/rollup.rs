@@ -62,8 +62,9 @@ pub fn rollup_schema() -> SchemaRef {
 /// Written first in each day's marker: a day rolled up by an older format
 /// (2: summary views added; 3: packed summary histograms; 4: a view's own
 /// row groups; 5: LZ4 histograms, consumer sets; 6: small pages; 7: LZ4
-/// summary) is rebuilt.
-const ROLLUP_FORMAT: &str = "format 8";
+/// summary; 8: dense histograms, key-only dictionaries; 9: month files)
+/// is rebuilt.
+const ROLLUP_FORMAT: &str = "format 9";
 
 /// A rollup row's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -137,7 +138,8 @@ pub async fn run(
 ) -> Result<RollupReport, AnalyticsError> {
     let mut report = RollupReport::default();
     let days = event_days(store).await?;
-    for (day, files) in days {
+    for (day, files) in &days {
+        let (day, files) = (day.clone(), files);
         // The format version first: a new version rebuilds every day once.
         let fingerprint = format!("{ROLLUP_FORMAT}\n{}", files.join("\n"));
         let marker = ObjectPath::from(format!("_tollgate/rollups/hourly/{day}.txt"));
@@ -169,7 +171,62 @@ pub async fn run(
         put_bytes(store, marker.as_ref(), fingerprint.into_bytes()).await?;
         report.days_rebuilt.push(day);
     }
+    months(store, &days).await?;
     Ok(report)
+}
+
+/// Brings each month's file of the day views (`summary::encode_month`,
+/// in `rollups/summary_month/month=YYYY-MM/`) up to date with its days'
+/// summary files: rebuilt when the event files of any of its days
+/// changed since it was written (the days themselves were rebuilt just
+/// before). A crash between the days and their month leaves the month
+/// stale until the next run, which rebuilds it.
+async fn months(
+    store: &Arc<dyn ObjectStore>,
+    days: &BTreeMap<String, Vec<String>>,
+) -> Result<(), AnalyticsError> {
+    let mut by_month: BTreeMap<&str, Vec<(&String, &Vec<String>)>> = BTreeMap::new();
+    for (day, files) in days {
+        by_month.entry(&day[..7]).or_default().push((day, files));
+    }
+    for (month, days) in by_month {
+        let mut fingerprint = format!("{ROLLUP_FORMAT}\n");
+        for (day, files) in &days {
+            fingerprint.push_str(&format!("{day}\n{}\n", files.join("\n")));
+        }
+        let marker = ObjectPath::from(format!("_tollgate/rollups/month/{month}.txt"));
+        let previous = match store.get(&marker).await {
+            Ok(r) => Some(r.bytes().await.map_err(lake_err)?),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => return Err(lake_err(e)),
+        };
+        if previous.as_deref() == Some(fingerprint.as_bytes()) {
+            continue;
+        }
+        let mut files = Vec::new();
+        for (day, _) in &days {
+            let path = ObjectPath::from(format!("rollups/summary/date={day}/summary.parquet"));
+            files.push(
+                store
+                    .get(&path)
+                    .await
+                    .map_err(lake_err)?
+                    .bytes()
+                    .await
+                    .map_err(lake_err)?,
+            );
+        }
+        let path = format!("rollups/summary_month/month={month}/summary.parquet");
+        match crate::summary::encode_month(files)? {
+            Some(bytes) => put_bytes(store, &path, bytes).await?,
+            None => match store.delete(&ObjectPath::from(path)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(lake_err(e)),
+            },
+        }
+        put_bytes(store, marker.as_ref(), fingerprint.into_bytes()).await?;
+    }
+    Ok(())
 }
 
 fn lake_err(e: object_store::Error) -> AnalyticsError {

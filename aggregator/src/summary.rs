@@ -269,6 +269,13 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
             Arc::new(up.finish()),
         ],
     )?;
+    let views: Vec<usize> = rows.iter().map(|r| r.0.0).collect();
+    write_views(&batch, &views)
+}
+
+/// Writes `batch` (rows sorted by view, then keys; `views[i]` the view of
+/// row `i`) as a summary file.
+fn write_views(batch: &RecordBatch, views: &[usize]) -> Result<Vec<u8>, AnalyticsError> {
     // Each view in row groups of its own, small ones, with page
     // statistics: the `view` filter skips every other view's row groups
     // (their histograms are never decoded), and `consumer` (sorted within a
@@ -299,15 +306,87 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
     let mut buf = Vec::new();
     let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
     let mut start = 0;
-    while start < rows.len() {
-        let view = rows[start].0.0;
-        let len = rows[start..].iter().take_while(|r| r.0.0 == view).count();
+    while start < views.len() {
+        let view = views[start];
+        let len = views[start..].iter().take_while(|v| **v == view).count();
         w.write(&batch.slice(start, len))?;
         w.flush()?;
         start += len;
     }
     w.close()?;
     Ok(buf)
+}
+
+/// One month's file of the day views: the day views' rows of each of
+/// `days` (the month's day summary files, as written by [`encode_day`]),
+/// sorted by view, then keys, then day, so that a consumer's month is a
+/// few adjacent rows of one file. A month question then opens one file
+/// instead of 30 (each file costs a fixed quarter of a millisecond or
+/// more per question, its histogram columns more).
+pub fn encode_month(days: Vec<bytes::Bytes>) -> Result<Option<Vec<u8>>, AnalyticsError> {
+    use datafusion::arrow::compute::{SortColumn, SortOptions, concat_batches, lexsort_to_indices};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::file::statistics::Statistics;
+
+    let day_view = |name: &[u8]| {
+        VIEWS
+            .iter()
+            .position(|v| v.grain == Grain::Day && v.name.as_bytes() == name)
+    };
+    let mut batches = Vec::new();
+    for bytes in days {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+        // Each row group holds one view (see `write_views`): only the day
+        // views' are read.
+        let groups: Vec<usize> = (0..builder.metadata().num_row_groups())
+            .filter(
+                |&i| match builder.metadata().row_group(i).column(0).statistics() {
+                    Some(Statistics::ByteArray(st)) => match (st.min_opt(), st.max_opt()) {
+                        (Some(lo), Some(hi)) => lo == hi && day_view(lo.data()).is_some(),
+                        _ => false,
+                    },
+                    _ => false,
+                },
+            )
+            .collect();
+        for b in builder
+            .with_row_groups(groups)
+            .with_batch_size(64 * 1024)
+            .build()?
+        {
+            batches.push(b?);
+        }
+    }
+    if batches.is_empty() {
+        return Ok(None);
+    }
+    let all = concat_batches(&summary_schema(), &batches)?;
+    drop(batches);
+    let names = all.column(0).as_string::<i32>();
+    let views: Vec<usize> = (0..all.num_rows())
+        .map(|r| day_view(names.value(r).as_bytes()).unwrap_or(usize::MAX))
+        .collect();
+    let rank: ArrayRef = Arc::new(arrow_array::UInt64Array::from(
+        views.iter().map(|v| *v as u64).collect::<Vec<_>>(),
+    ));
+    let asc = Some(SortOptions {
+        descending: false,
+        nulls_first: true,
+    });
+    let mut keys = vec![SortColumn {
+        values: rank,
+        options: asc,
+    }];
+    for i in [2, 3, 4, 5, 1] {
+        keys.push(SortColumn {
+            values: all.column(i).clone(),
+            options: asc,
+        });
+    }
+    let order = lexsort_to_indices(&keys, None)?;
+    let sorted = datafusion::arrow::compute::take_record_batch(&all, &order)?;
+    let views: Vec<usize> = order.values().iter().map(|&i| views[i as usize]).collect();
+    Ok(Some(write_views(&sorted, &views)?))
 }
 
 /// A set of consumers as bytes: each id, sorted, as a varint length then
@@ -746,13 +825,20 @@ fn choose(q: &TrafficQuery) -> Option<usize> {
 /// Output key: bucket (ms) and group values.
 type Group = (Option<i64>, Vec<Option<String>>);
 
-fn where_clause(q: &TrafficQuery, view: &View) -> String {
+/// The table and WHERE clause of `q`'s rows in `plan`'s view.
+fn where_clause(q: &TrafficQuery, plan: &Plan) -> String {
     let last = q.to - chrono::Duration::milliseconds(1);
+    let (table, partition, format) = if plan.monthly {
+        ("rollups_summary_month", "month", "%Y-%m")
+    } else {
+        ("rollups_summary", "date", "%Y-%m-%d")
+    };
     let mut w = format!(
-        "view = '{}' AND date >= '{}' AND date <= '{}' AND bucket >= {} AND bucket < {}",
-        view.name,
-        q.from.format("%Y-%m-%d"),
-        last.format("%Y-%m-%d"),
+        "{table} WHERE view = '{}' AND {partition} >= '{}' AND {partition} <= '{}' \
+         AND bucket >= {} AND bucket < {}",
+        plan.view.name,
+        q.from.format(format),
+        last.format(format),
         ts_literal(q.from),
         ts_literal(q.to)
     );
@@ -801,6 +887,9 @@ fn group_of(q: &TrafficQuery, keys: &[StringArray], r: usize) -> Vec<Option<Stri
 /// How a question is read from the views.
 struct Plan {
     view: &'static View,
+    /// `rollups_summary`, or `rollups_summary_month` for a day view when
+    /// the lake has month files.
+    monthly: bool,
     /// Distinct consumers counted from the keys (a view keyed by consumer).
     direct: bool,
     /// Distinct consumers counted as the union of the rows' sets.
@@ -831,6 +920,7 @@ fn plan(lake: &Lake, q: &TrafficQuery) -> Result<Option<Plan>, AnalyticsError> {
     ) && view.dims.iter().all(|d| q.by.contains(d));
     Ok(Some(Plan {
         view,
+        monthly: view.grain == Grain::Day && lake.has_table("rollups_summary_month"),
         direct,
         union: !direct && !one_row_each,
     }))
@@ -855,9 +945,9 @@ async fn fetch(
     let sql = format!(
         "SELECT bucket, consumer, api, route, method, calls, errors_4xx, errors_5xx, \
          request_bytes, response_bytes, consumers, latency_max, {latency}, upstream_max, {upstream}{} \
-         FROM rollups_summary WHERE {}{}",
+         FROM {}{}",
         if plan.union { ", consumer_set" } else { "" },
-        where_clause(q, plan.view),
+        where_clause(q, plan),
         only.map(|c| format!(" AND ({c})")).unwrap_or_default()
     );
     let batches = lake.query(&sql).await?;
@@ -1030,8 +1120,8 @@ pub async fn top(
         .join(", ");
     let sql = format!(
         "SELECT {keys}, CAST(sum({score}) AS BIGINT) AS score, CAST(sum(calls) AS BIGINT) AS calls \
-         FROM rollups_summary WHERE {} GROUP BY {}",
-        where_clause(q, plan.view),
+         FROM {} GROUP BY {}",
+        where_clause(q, &plan),
         dims.join(", ")
     );
     // Ranked as `traffic::top` ranks: score descending, then group.

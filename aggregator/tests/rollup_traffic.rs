@@ -164,3 +164,81 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
     assert!(!want.is_empty());
     assert_eq!(rollup_traffic::query(&lake, &q).await.unwrap(), want);
 }
+
+/// A month of day views is read from one file per month, which follows
+/// its days: late events rebuild their day and its month, a second run
+/// changes nothing, and the answers equal the hourly rollup's, with the
+/// month files and without them (the day files answer).
+#[tokio::test]
+async fn month_files_follow_late_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().to_str().unwrap();
+    let events = fixture::events(3000, 7);
+    fixture::write_events(dir.path(), &events[..2000], 0, 0);
+    let store = lake_store(location).unwrap();
+    let open = || async {
+        Lake::open(location, &AnalyticsConfig::default())
+            .await
+            .unwrap()
+    };
+    rollup::run(&open().await, &store).await.unwrap();
+
+    let june = Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap();
+    let q = |bucket, by: &[Dim]| TrafficQuery {
+        from: june,
+        to: june + Duration::days(30),
+        bucket,
+        by: by.to_vec(),
+        consumer: None,
+        tz: None,
+    };
+    let questions = [
+        q(None, &[Dim::Consumer]),
+        q(Some(Bucket::Day), &[]),
+        q(None, &[Dim::Api, Dim::Route]),
+        q(None, &[Dim::Consumer, Dim::Route]),
+    ];
+    let month_file = dir
+        .path()
+        .join("rollups/summary_month/month=2024-06/summary.parquet");
+    let check = |calls: i64| {
+        let questions = questions.clone();
+        async move {
+            let lake = open().await;
+            for q in &questions {
+                let want = traffic::from_rollups(&lake, q).await.unwrap();
+                let got = summary::query(&lake, q)
+                    .await
+                    .unwrap()
+                    .expect("a view fits");
+                assert_eq!(got, want, "{q:?}");
+                assert_eq!(got.iter().map(|r| r.calls).sum::<i64>(), calls, "{q:?}");
+            }
+        }
+    };
+    assert!(month_file.is_file());
+    check(2000).await;
+
+    // Late events, in new files of days already rolled up.
+    fixture::write_events(dir.path(), &events[2000..], 1, 0);
+    let before = std::fs::read(&month_file).unwrap();
+    let report = rollup::run(&open().await, &store).await.unwrap();
+    assert!(!report.days_rebuilt.is_empty());
+    assert_ne!(std::fs::read(&month_file).unwrap(), before);
+    check(3000).await;
+
+    // Nothing changed: the month is not rewritten.
+    let before = std::fs::read(&month_file).unwrap();
+    let modified = std::fs::metadata(&month_file).unwrap().modified().unwrap();
+    let report = rollup::run(&open().await, &store).await.unwrap();
+    assert!(report.days_rebuilt.is_empty());
+    assert_eq!(std::fs::read(&month_file).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&month_file).unwrap().modified().unwrap(),
+        modified
+    );
+
+    // Without month files, the day files answer the same.
+    std::fs::remove_dir_all(dir.path().join("rollups/summary_month")).unwrap();
+    check(3000).await;
+}
