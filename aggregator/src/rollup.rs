@@ -62,9 +62,10 @@ pub fn rollup_schema() -> SchemaRef {
 /// Written first in each day's marker: a day rolled up by an older format
 /// (2: summary views added; 3: packed summary histograms; 4: a view's own
 /// row groups; 5: LZ4 histograms, consumer sets; 6: small pages; 7: LZ4
-/// summary; 8: dense histograms, key-only dictionaries; 9: month files)
+/// summary; 8: dense histograms, key-only dictionaries; 9: month files;
+/// 10: month views)
 /// is rebuilt.
-const ROLLUP_FORMAT: &str = "format 9";
+const ROLLUP_FORMAT: &str = "format 10";
 
 /// A rollup row's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -36,7 +36,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -60,6 +60,9 @@ pub enum Grain {
     Hour,
     /// One row per UTC day and key.
     Day,
+    /// One row per UTC calendar month and key: only in the month files
+    /// (see [`encode_month`]), for questions over whole months.
+    Month,
 }
 
 /// One view: a grain and the dimensions its rows are keyed by.
@@ -115,6 +118,26 @@ pub const VIEWS: &[View] = &[
         name: "hour_consumer",
         grain: Grain::Hour,
         dims: &[Dim::Consumer],
+    },
+    View {
+        name: "month",
+        grain: Grain::Month,
+        dims: &[],
+    },
+    View {
+        name: "month_route",
+        grain: Grain::Month,
+        dims: ROUTE,
+    },
+    View {
+        name: "month_consumer",
+        grain: Grain::Month,
+        dims: &[Dim::Consumer],
+    },
+    View {
+        name: "month_consumer_route",
+        grain: Grain::Month,
+        dims: CONSUMER_ROUTE,
     },
 ];
 
@@ -184,6 +207,7 @@ pub fn encode_day(rows: &BTreeMap<RollupKey, RollupAgg>) -> Result<Vec<u8>, Anal
             let bucket = match view.grain {
                 Grain::Hour => *hour,
                 Grain::Day => hour.div_euclid(DAY_MS) * DAY_MS,
+                Grain::Month => continue,
             };
             let mut key: [Option<String>; 4] = Default::default();
             for d in view.dims {
@@ -207,6 +231,13 @@ pub fn encode_day(rows: &BTreeMap<RollupKey, RollupAgg>) -> Result<Vec<u8>, Anal
 }
 
 fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
+    let batch = batch_of(rows)?;
+    let views: Vec<usize> = rows.iter().map(|r| r.0.0).collect();
+    write_views(&batch, &views)
+}
+
+/// The rows as a batch of [`summary_schema`].
+fn batch_of(rows: &[(&RowKey, &RowAgg)]) -> Result<RecordBatch, AnalyticsError> {
     let mut view = StringBuilder::new();
     let mut bucket = TimestampMillisecondBuilder::new().with_timezone("UTC");
     let mut strings: [StringBuilder; 4] = std::array::from_fn(|_| StringBuilder::new());
@@ -269,8 +300,7 @@ fn encode(rows: &[(&RowKey, &RowAgg)]) -> Result<Vec<u8>, AnalyticsError> {
             Arc::new(up.finish()),
         ],
     )?;
-    let views: Vec<usize> = rows.iter().map(|r| r.0.0).collect();
-    write_views(&batch, &views)
+    Ok(batch)
 }
 
 /// Writes `batch` (rows sorted by view, then keys; `views[i]` the view of
@@ -385,8 +415,88 @@ pub fn encode_month(days: Vec<bytes::Bytes>) -> Result<Option<Vec<u8>>, Analytic
     }
     let order = lexsort_to_indices(&keys, None)?;
     let sorted = datafusion::arrow::compute::take_record_batch(&all, &order)?;
-    let views: Vec<usize> = order.values().iter().map(|&i| views[i as usize]).collect();
-    Ok(Some(write_views(&sorted, &views)?))
+    let mut views: Vec<usize> = order.values().iter().map(|&i| views[i as usize]).collect();
+    // The month views first: each day view's rows merged per key.
+    let months = month_rows(&all)?;
+    let mut rows: Vec<(&RowKey, &RowAgg)> = months.iter().collect();
+    rows.sort_by(|(a, _), (b, _)| (a.0, &a.2, a.1).cmp(&(b.0, &b.2, b.1)));
+    let mut month_views: Vec<usize> = rows.iter().map(|r| r.0.0).collect();
+    let month = batch_of(&rows)?;
+    let both = concat_batches(&summary_schema(), [&month, &sorted])?;
+    month_views.append(&mut views);
+    Ok(Some(write_views(&both, &month_views)?))
+}
+
+/// The month view of each day view, `Grain::Month` with the same keys.
+fn month_view(day: usize) -> Option<usize> {
+    VIEWS
+        .iter()
+        .position(|v| v.grain == Grain::Month && v.dims == VIEWS[day].dims)
+}
+
+/// The day views' rows of `all` (one month's) merged into month rows:
+/// sums, maxima, histograms bucket by bucket, consumer sets united.
+fn month_rows(all: &RecordBatch) -> Result<BTreeMap<RowKey, RowAgg>, AnalyticsError> {
+    let bad = || AnalyticsError::Lake("rollups_summary: a consumer id is not UTF-8".into());
+    let names = all.column(0).as_string::<i32>();
+    let bucket = buckets(all, 1)?;
+    let keys = strings(all, 2)?;
+    let int = |i: usize| all.column(i).as_primitive::<Int64Type>();
+    let flt = |i: usize| all.column(i).as_primitive::<Float64Type>();
+    let blob = |i: usize| all.column(i).as_binary::<i32>();
+    let (sets, lat, up) = (blob(12), blob(14), blob(16));
+    let mut out: BTreeMap<RowKey, RowAgg> = BTreeMap::new();
+    let mut hists: HashMap<RowKey, (Dense, Dense)> = HashMap::new();
+    for (r, &at) in bucket.iter().enumerate() {
+        let Some(v) = VIEWS.iter().position(|v| v.name == names.value(r)) else {
+            continue;
+        };
+        let Some(mv) = month_view(v) else {
+            continue;
+        };
+        let day = Utc.timestamp_millis_opt(at).single().ok_or_else(|| {
+            AnalyticsError::Lake("rollups_summary: a bucket is out of range".into())
+        })?;
+        let start = Utc
+            .with_ymd_and_hms(day.year(), day.month(), 1, 0, 0, 0)
+            .single()
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(at);
+        let key: [Option<String>; 4] =
+            std::array::from_fn(|i| (!keys[i].is_null(r)).then(|| keys[i].value(r).to_string()));
+        let k = (mv, start, key);
+        let e = out.entry(k.clone()).or_default();
+        e.agg.calls += int(6).value(r);
+        e.e4 += int(7).value(r);
+        e.e5 += int(8).value(r);
+        e.agg.request_bytes += int(9).value(r);
+        e.agg.response_bytes += int(10).value(r);
+        let maxima = |i: usize| (!flt(i).is_null(r)).then(|| flt(i).value(r));
+        e.agg.latency_max = max_opt(e.agg.latency_max, maxima(13));
+        e.agg.upstream_max = max_opt(e.agg.upstream_max, maxima(15));
+        if VIEWS[mv].dims.contains(&Dim::Consumer) {
+            if let Some(c) = &k.2[0] {
+                e.consumers.insert(Some(c.clone()));
+            }
+        } else {
+            let mut ids = FastSet::default();
+            unpack_set(sets.value(r), &mut ids)?;
+            for id in ids {
+                let id = String::from_utf8(id.to_vec()).map_err(|_| bad())?;
+                e.consumers.insert(Some(id));
+            }
+        }
+        let (l, u) = hists.entry(k).or_default();
+        unpack_into(lat.value(r), l)?;
+        unpack_into(up.value(r), u)?;
+    }
+    for (k, (l, u)) in hists {
+        if let Some(e) = out.get_mut(&k) {
+            e.agg.latency = l.to_sketch();
+            e.agg.upstream = u.to_sketch();
+        }
+    }
+    Ok(out)
 }
 
 /// A set of consumers as bytes: each id, sorted, as a varint length then
@@ -602,6 +712,20 @@ impl Dense {
         self.add_outside(key, n);
     }
 
+    /// The same buckets as a [`Sketch`].
+    fn to_sketch(&self) -> Sketch {
+        let mut s = Sketch::default();
+        if self.zero > 0 {
+            s.add_key(ZERO_KEY, self.zero);
+        }
+        for (i, n) in self.counts.iter().enumerate() {
+            if *n > 0 {
+                s.add_key(self.offset + i as i32, *n);
+            }
+        }
+        s
+    }
+
     /// The counts of keys `first..first + len` (`first` not the zero
     /// key; the range checked by the caller), the window grown to hold them.
     fn window(&mut self, first: i32, len: usize) -> &mut [u64] {
@@ -799,7 +923,7 @@ fn midnight(t: DateTime<Utc>) -> bool {
 
 /// The view that answers `q`: the first (smallest) with every dimension
 /// `q` groups or filters by, at a grain that fits its buckets and range.
-fn choose(q: &TrafficQuery) -> Option<usize> {
+fn choose(q: &TrafficQuery, months: bool) -> Option<usize> {
     if q.tz.is_some() || matches!(q.bucket, Some(Bucket::Minute)) {
         return None;
     }
@@ -811,15 +935,32 @@ fn choose(q: &TrafficQuery) -> Option<usize> {
         return None;
     }
     let days = midnight(q.from) && midnight(q.to);
-    VIEWS.iter().position(|view| {
+    let whole_months = months && month_start(q.from) && month_start(q.to);
+    let fits = |view: &View| {
         needed.iter().all(|d| view.dims.contains(d))
             && match (view.grain, q.bucket) {
                 (Grain::Day, Some(Bucket::Hour)) => false,
                 (Grain::Day, _) => days,
                 // Hour rows are selected by their start, as the hourly rollup's.
                 (Grain::Hour, _) => true,
+                (Grain::Month, None) => whole_months,
+                (Grain::Month, _) => false,
             }
-    })
+    };
+    // A month view first when one fits: a row per month instead of 30.
+    VIEWS
+        .iter()
+        .position(|v| v.grain == Grain::Month && fits(v))
+        .or_else(|| {
+            VIEWS
+                .iter()
+                .position(|v| v.grain != Grain::Month && fits(v))
+        })
+}
+
+/// Whether `t` is the first instant of a UTC calendar month.
+fn month_start(t: DateTime<Utc>) -> bool {
+    midnight(t) && t.day() == 1
 }
 
 /// Output key: bucket (ms) and group values.
@@ -906,7 +1047,8 @@ fn plan(lake: &Lake, q: &TrafficQuery) -> Result<Option<Plan>, AnalyticsError> {
     if !lake.has_table("rollups_summary") {
         return Ok(None);
     }
-    let Some(v) = choose(q) else {
+    let months = lake.has_table("rollups_summary_month");
+    let Some(v) = choose(q, months) else {
         return Ok(None);
     };
     let view = &VIEWS[v];
@@ -920,7 +1062,7 @@ fn plan(lake: &Lake, q: &TrafficQuery) -> Result<Option<Plan>, AnalyticsError> {
     ) && view.dims.iter().all(|d| q.by.contains(d));
     Ok(Some(Plan {
         view,
-        monthly: view.grain == Grain::Day && lake.has_table("rollups_summary_month"),
+        monthly: view.grain != Grain::Hour && months,
         direct,
         union: !direct && !one_row_each,
     }))

@@ -192,11 +192,20 @@ async fn month_files_follow_late_events() {
         consumer: None,
         tz: None,
     };
+    let one = TrafficQuery {
+        consumer: Some("c1".into()),
+        ..q(None, &[Dim::Route])
+    };
+    // Whole months come from the month views, days from the day views.
     let questions = [
         q(None, &[Dim::Consumer]),
+        q(None, &[]),
         q(Some(Bucket::Day), &[]),
         q(None, &[Dim::Api, Dim::Route]),
+        q(Some(Bucket::Day), &[Dim::Api, Dim::Route]),
         q(None, &[Dim::Consumer, Dim::Route]),
+        q(None, &[Dim::Method]),
+        one,
     ];
     let month_file = dir
         .path()
@@ -212,12 +221,36 @@ async fn month_files_follow_late_events() {
                     .unwrap()
                     .expect("a view fits");
                 assert_eq!(got, want, "{q:?}");
-                assert_eq!(got.iter().map(|r| r.calls).sum::<i64>(), calls, "{q:?}");
+                if q.consumer.is_none() {
+                    assert_eq!(got.iter().map(|r| r.calls).sum::<i64>(), calls, "{q:?}");
+                }
             }
         }
     };
     assert!(month_file.is_file());
     check(2000).await;
+    // One month row per consumer (and one for calls without one).
+    let lake = open().await;
+    let (_, rows) = lake
+        .analyst_sql(
+            "SELECT count(*) - count(DISTINCT consumer) AS anonymous, count(DISTINCT consumer) AS consumers \
+             FROM rollups_summary_month WHERE view = 'month_consumer'",
+        )
+        .await
+        .unwrap();
+    let consumers = tollgate_aggregator::inventory::consumers(&lake)
+        .await
+        .unwrap();
+    let col = |i: usize| {
+        rows[0]
+            .column(i)
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap()
+            .value(0)
+    };
+    assert_eq!(col(1), consumers.len() as i64);
+    assert!(col(0) <= 1);
 
     // Late events, in new files of days already rolled up.
     fixture::write_events(dir.path(), &events[2000..], 1, 0);
