@@ -63,6 +63,7 @@ BASE="http://$ADDR"
 CONSUMER=$(curl -sf "$BASE/api/top?from=2024-06-01&to=2024-07-01&by=consumer&n=1" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"][0]["consumer"])')
 MONTH="from=2024-06-01&to=2024-07-01"
+DAYS30="from=2024-06-02&to=2024-07-02"
 
 python3 - "$BASE" "$RUNS" <<PY
 import statistics, subprocess, sys
@@ -77,6 +78,10 @@ cases = [
     ("/overview?$MONTH&bucket=hour", "Overview page"),
     ("/consumers?$MONTH", "Consumers page"),
     ("/api/traffic?from=2024-06-30T22:00&to=2024-07-01&bucket=minute", "2 h per minute (raw events)"),
+    # 30 days that are not a calendar month: day rows, not month rows.
+    ("/api/consumers?$DAYS30", "consumer list, Jun 2-Jul 1"),
+    ("/overview?$DAYS30", "Overview page, Jun 2-Jul 1"),
+    ("/consumers?$DAYS30", "Consumers page, Jun 2-Jul 1"),
 ]
 def once(path):
     out = subprocess.run(
