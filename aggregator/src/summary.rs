@@ -25,6 +25,18 @@
 //! Stored per day in `rollups/summary/date=<day>/summary.parquet`, sorted by
 //! view, then keys, in small row groups, so the `view` and `consumer`
 //! filters skip most of a file.
+//!
+//! Each month's day views are also stored together, with the month views
+//! (the same figures per key and calendar month), in
+//! `rollups/summary_month/month=<YYYY-MM>/summary.parquet`
+//! ([`encode_month`], rebuilt by the rollup run with its days): a question
+//! over whole calendar months reads one row per key and month, other
+//! questions over whole days read one file instead of 30 (but every
+//! consumer's day rows, which decode faster from 30 files on every core).
+//!
+//! Known limit: a month file is built in memory from its days' rows (1.7 GB
+//! peak for 50M events, 1,000 consumers and 25 routes); much larger key
+//! counts need it built in parts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
