@@ -31,9 +31,8 @@
 //! `rollups/summary_month/month=<YYYY-MM>/summary.parquet`
 //! ([`encode_month`], rebuilt by the rollup run with its days): a question
 //! over whole calendar months reads one row per key and month, other
-//! questions over whole days or hours read one file instead of 30 (but
-//! every consumer's day rows, which decode faster from 30 files on every
-//! core, and the hourly consumer view, which stays in the day files).
+//! questions over whole days read one file instead of 30 (but every
+//! consumer's day rows, which decode faster from 30 files on every core).
 //!
 //! Known limit: a month file is built in memory from its days' rows (1.7 GB
 //! peak for 50M events, 1,000 consumers and 25 routes); much larger key
@@ -374,7 +373,7 @@ pub fn encode_month(days: Vec<bytes::Bytes>) -> Result<Option<Vec<u8>>, Analytic
     let day_view = |name: &[u8]| {
         VIEWS
             .iter()
-            .position(|v| in_month_file(v) && v.name.as_bytes() == name)
+            .position(|v| v.grain == Grain::Day && v.name.as_bytes() == name)
     };
     let mut batches = Vec::new();
     for bytes in days {
@@ -440,22 +439,8 @@ pub fn encode_month(days: Vec<bytes::Bytes>) -> Result<Option<Vec<u8>>, Analytic
     Ok(Some(write_views(&both, &month_views)?))
 }
 
-/// Whether a day file's `view` is copied into the month file: the day
-/// views, and the hour views without a consumer key (a few hundred rows
-/// a day; the hourly consumer view is most of a day file).
-fn in_month_file(v: &View) -> bool {
-    match v.grain {
-        Grain::Day => true,
-        Grain::Hour => !v.dims.contains(&Dim::Consumer),
-        Grain::Month => false,
-    }
-}
-
 /// The month view of each day view, `Grain::Month` with the same keys.
 fn month_view(day: usize) -> Option<usize> {
-    if VIEWS[day].grain != Grain::Day {
-        return None;
-    }
     VIEWS
         .iter()
         .position(|v| v.grain == Grain::Month && v.dims == VIEWS[day].dims)
@@ -1095,7 +1080,7 @@ fn plan(lake: &Lake, q: &TrafficQuery) -> Result<Option<Plan>, AnalyticsError> {
         // month's consumer list on 2 cores).
         monthly: months
             && match view.grain {
-                Grain::Hour => in_month_file(view),
+                Grain::Hour => false,
                 Grain::Month => true,
                 Grain::Day => !(view.dims.contains(&Dim::Consumer) && q.consumer.is_none()),
             },

@@ -205,8 +205,6 @@ async fn month_files_follow_late_events() {
         q(Some(Bucket::Day), &[Dim::Api, Dim::Route]),
         q(None, &[Dim::Consumer, Dim::Route]),
         q(None, &[Dim::Method]),
-        q(Some(Bucket::Hour), &[]),
-        q(Some(Bucket::Hour), &[Dim::Route]),
         one,
     ];
     let month_file = dir
