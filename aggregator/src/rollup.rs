@@ -188,7 +188,9 @@ async fn months(
 ) -> Result<(), AnalyticsError> {
     let mut by_month: BTreeMap<&str, Vec<(&String, &Vec<String>)>> = BTreeMap::new();
     for (day, files) in days {
-        by_month.entry(&day[..7]).or_default().push((day, files));
+        // `YYYY-MM` of a checked `YYYY-MM-DD` (`rollup_day` refused others).
+        let Some(month) = day.get(..7) else { continue };
+        by_month.entry(month).or_default().push((day, files));
     }
     for (month, days) in by_month {
         let mut fingerprint = format!("{ROLLUP_FORMAT}\n");
