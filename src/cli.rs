@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tollgate_aggregator::Lake;
 use tollgate_aggregator::output::{self, OutputFormat};
 use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery, TrafficRow};
+use tollgate_aggregator::{Lake, ResultLimit, SqlGate};
 use tollgate_ingest::import::Importer;
 use tollgate_ingest::kafka::{RunOptions, run_blocking};
 use tollgate_ingest::message::MessageDecoder;
@@ -410,26 +410,30 @@ fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
                 .collect()
         }
     };
+    // The same limits as the dashboard's console: one read-only statement,
+    // the memory share, the value guards, the result cap, the time limit.
+    let gate = SqlGate::new(&cfg.analytics);
+    let whole = ResultLimit::whole();
     let mut failed = false;
     for q in queries {
-        let mut result = rt.block_on(lake.analyst_sql(&q));
+        let mut result = rt.block_on(gate.query(&lake, &q, whole));
         if args.repeat > 1 {
             let mut best = f64::INFINITY;
             for _ in 0..args.repeat {
                 let t = std::time::Instant::now();
-                result = rt.block_on(lake.analyst_sql(&q));
+                result = rt.block_on(gate.query(&lake, &q, whole));
                 best = best.min(t.elapsed().as_secs_f64());
             }
             eprintln!("tollgate sql: fastest of {} runs: {best:.4} s", args.repeat);
         }
         match result {
-            Ok((schema, batches)) => match &args.output {
+            Ok(answer) => match &args.output {
                 Some(path) => {
                     let f = File::create(path)
                         .with_context(|| format!("cannot create {}", path.display()))?;
-                    output::write(args.format, &schema, &batches, f)?;
+                    output::write(args.format, &answer.schema, &answer.batches, f)?;
                 }
-                None => output::write(args.format, &schema, &batches, io::stdout())?,
+                None => output::write(args.format, &answer.schema, &answer.batches, io::stdout())?,
             },
             Err(e) => {
                 eprintln!("tollgate sql: {e}");
@@ -784,4 +788,62 @@ fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    fn sql_to_file(lake: &Path, out: &Path, query: &str) -> ExitCode {
+        let cli = Cli::try_parse_from([
+            "tollgate",
+            "sql",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--format",
+            "csv",
+            "--output",
+            out.to_str().unwrap(),
+            query,
+        ])
+        .unwrap();
+        run(cli).unwrap()
+    }
+
+    #[test]
+    // figment's Jail API fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
+    fn sql_runs_under_the_analyst_limits() {
+        // In a Jail: other tests here set TOLLGATE_* variables, which the
+        // command reads.
+        figment::Jail::expect_with(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("out.csv");
+            assert_eq!(
+                sql_to_file(dir.path(), &out, "SELECT 1 AS one"),
+                ExitCode::SUCCESS
+            );
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), "one\n1\n");
+            for hostile in [
+                // Refused by the value guard before a gigabyte is built.
+                "SELECT repeat('x', 1000000000)",
+                "SELECT generate_series(1, 10000000000)",
+                // Ten billion rows: stopped at sql_max_result_mb, not written short.
+                "SELECT * FROM generate_series(1, 10000000000)",
+                // Not read-only.
+                "COPY (SELECT 1) TO '/tmp/tollgate-cli-copy.csv'",
+            ] {
+                std::fs::remove_file(&out).ok();
+                assert_eq!(
+                    sql_to_file(dir.path(), &out, hostile),
+                    ExitCode::from(1),
+                    "{hostile}"
+                );
+                assert!(!out.exists(), "{hostile}: nothing is written");
+            }
+            Ok(())
+        });
+    }
 }

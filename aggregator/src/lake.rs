@@ -17,10 +17,11 @@ use datafusion::config::TableParquetOptions;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use serde::{Deserialize, Serialize};
@@ -29,16 +30,40 @@ use tollgate_schemas::lake::{invoice_line_schema, lake_event_schema, quarantine_
 use crate::AnalyticsError;
 
 /// `[analytics]`: limits for queries over the lake.
+///
+/// The analyst limits (`sql_*`) apply wherever analysts' SQL runs: the
+/// dashboard's console and `POST /api/sql`, `tollgate sql`, and any later
+/// protocol front. They live here rather than in `[serve]` because they
+/// bound the engine, not one front (see [`crate::analyst`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalyticsConfig {
-    /// Memory a query may use, in MiB; past it the query fails with a
-    /// "resources exhausted" error instead of taking the machine down.
+    /// Memory the queries of one process may hold together, in MiB (the
+    /// engine's pool: hash tables, sorts, aggregate states, analyst
+    /// results). Past it a query fails with a "needs more memory" error
+    /// instead of taking the machine down. Analyst queries together get
+    /// three quarters of it (`3/4 × memory_limit_mb / sql_max_concurrent`
+    /// each); the rest stays for the dashboard's own queries.
     pub memory_limit_mb: usize,
-    /// Longest a query may run, in seconds.
+    /// Longest a query may run, in seconds; for analyst SQL this covers
+    /// planning, execution and turning the result into JSON, CSV or HTML.
     pub query_timeout_secs: u64,
     /// Threads a query may use (0 = the number of CPUs).
     pub threads: usize,
+    /// Analyst queries that may run at once; more wait up to
+    /// `sql_queue_wait_ms` and are then refused (HTTP 503, `Retry-After`).
+    pub sql_max_concurrent: usize,
+    /// How long an analyst query waits for a free slot, in milliseconds.
+    pub sql_queue_wait_ms: u64,
+    /// Most bytes of one analyst result (Arrow bytes, before JSON or
+    /// CSV). Pages and JSON show the rows that fit and say so; CSV
+    /// downloads and `tollgate sql` are refused (HTTP 413).
+    pub sql_max_result_mb: usize,
+    /// Most bytes one call of a value-building function (`repeat`,
+    /// `lpad`, `array_repeat`, `range`, ...; see [`crate::guard`]) may
+    /// build for one batch of rows. Checked from the arguments before the
+    /// function runs.
+    pub sql_max_value_mb: usize,
 }
 
 impl Default for AnalyticsConfig {
@@ -47,6 +72,10 @@ impl Default for AnalyticsConfig {
             memory_limit_mb: 1024,
             query_timeout_secs: 60,
             threads: 0,
+            sql_max_concurrent: 2,
+            sql_queue_wait_ms: 2000,
+            sql_max_result_mb: 64,
+            sql_max_value_mb: 16,
         }
     }
 }
@@ -62,6 +91,9 @@ pub struct Lake {
     /// Tables whose folder did not exist when the lake was opened (local
     /// lakes): registered empty.
     missing: Vec<&'static str>,
+    /// The session analysts' SQL starts from: the same tables, with the
+    /// value-building functions guarded ([`crate::guard`]).
+    analyst: SessionState,
 }
 
 /// The `period=` partition column of the `invoices` table (`YYYY-MM`).
@@ -146,11 +178,19 @@ impl Lake {
             };
             format!("{}/", abs.display().to_string().trim_end_matches('/'))
         };
+        let mut analyst = SessionStateBuilder::new_from_existing(ctx.state())
+            .with_physical_optimizer_rule(Arc::new(crate::analyst::YieldAfterJoins))
+            .build();
+        let max_value = cfg.sql_max_value_mb.max(1) as u64 * 1024 * 1024;
+        for udf in crate::guard::guarded(analyst.scalar_functions(), max_value) {
+            analyst.register_udf(udf)?;
+        }
         let mut lake = Lake {
             ctx,
             timeout: Duration::from_secs(cfg.query_timeout_secs.max(1)),
             location: location.into(),
             missing: Vec::new(),
+            analyst,
         };
         lake.register("events", &base, lake_event_schema()).await?;
         lake.register("quarantine", &base, quarantine_schema())
@@ -245,30 +285,25 @@ impl Lake {
             .map_err(AnalyticsError::from)
     }
 
-    /// Runs an analyst's SQL: read-only (no DDL, no DML, no `COPY`, no
-    /// `SET` or other statements), under the memory and time limits.
-    pub async fn analyst_sql(
+    /// A session for one analyst query: the lake's tables and guarded
+    /// functions, with its own memory share of `share_bytes` drawn from
+    /// the lake's pool (see [`crate::analyst::SqlGate`]).
+    pub(crate) fn analyst_context(
         &self,
-        sql: &str,
-    ) -> Result<(SchemaRef, Vec<RecordBatch>), AnalyticsError> {
-        check_read_only(sql)?;
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let run = async {
-            let df = self
-                .ctx
-                .sql_with_options(sql, options)
-                .await
-                .map_err(AnalyticsError::refused_or)?;
-            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await?;
-            Ok::<_, AnalyticsError>((schema, batches))
-        };
-        tokio::time::timeout(self.timeout, run)
-            .await
-            .map_err(|_| AnalyticsError::Timeout(self.timeout))?
+        share_bytes: usize,
+    ) -> Result<SessionContext, AnalyticsError> {
+        let parent = self.ctx.runtime_env();
+        let pool = Arc::new(crate::analyst::ShareOfPool::new(
+            parent.memory_pool.clone(),
+            share_bytes,
+        ));
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&parent)
+            .with_memory_pool(pool)
+            .build_arc()?;
+        let state = SessionStateBuilder::new_from_existing(self.analyst.clone())
+            .with_runtime_env(runtime)
+            .build();
+        Ok(SessionContext::new_with_state(state))
     }
 }
 

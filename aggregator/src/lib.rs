@@ -9,7 +9,10 @@
 //!
 //! # Layout
 //!
-//! - [`lake`]: the tables, limits, and analyst SQL ([`lake::Lake::analyst_sql`]).
+//! - [`lake`]: the tables and their limits.
+//! - [`analyst`]: analysts' SQL under limits that hold ([`analyst::SqlGate`]): concurrency,
+//!   a memory share per query, a result cap, the time limit over planning to serialisation.
+//! - [`guard`]: the SQL functions that could build huge values, capped per call.
 //! - [`traffic`]: the traffic metrics, exact and from rollups.
 //! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
 //! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles.
@@ -21,6 +24,8 @@
 //! - [`usage`]: billable usage per consumer and day, deduplicated by `event_id`.
 //! - [`output`]: record batches as a table, CSV, JSON or Parquet.
 
+pub mod analyst;
+pub mod guard;
 pub mod inventory;
 pub mod lake;
 pub mod output;
@@ -37,6 +42,7 @@ use std::time::Duration;
 use datafusion::error::DataFusionError;
 use object_store::ObjectStore;
 
+pub use analyst::{AnalystAnswer, Cut, ResultLimit, SqlGate, WhenTooLarge};
 pub use lake::{AnalyticsConfig, Lake};
 
 /// Why a question could not be answered.
@@ -57,6 +63,27 @@ pub enum AnalyticsError {
         "query needed more memory than analytics.memory_limit_mb allows ({0}); narrow it or raise the limit"
     )]
     Memory(String),
+    /// A function would build a value past `analytics.sql_max_value_mb`.
+    #[error("{0}")]
+    ValueTooLarge(String),
+    /// The result passed `analytics.sql_max_result_mb` (bytes) where a
+    /// shorter answer would be wrong (a download, an export).
+    #[error(
+        "the result is larger than analytics.sql_max_result_mb ({} MiB); select fewer rows or columns, or raise the limit",
+        .0 / (1024 * 1024)
+    )]
+    ResultTooLarge(usize),
+    /// Every analyst query slot stayed taken for the queue wait.
+    #[error(
+        "{running} analyst queries are already running (analytics.sql_max_concurrent); try again in {} s",
+        retry_after.as_secs().max(1)
+    )]
+    Busy {
+        /// The concurrency limit.
+        running: usize,
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// A request parameter is wrong.
     #[error("invalid request: {0}")]
     Invalid(String),
@@ -72,6 +99,9 @@ impl From<DataFusionError> for AnalyticsError {
     fn from(e: DataFusionError) -> Self {
         match e.find_root() {
             DataFusionError::ResourcesExhausted(m) => AnalyticsError::Memory(m.clone()),
+            DataFusionError::External(inner) if inner.is::<guard::ValueTooLarge>() => {
+                AnalyticsError::ValueTooLarge(inner.to_string())
+            }
             _ => AnalyticsError::Query(e.to_string()),
         }
     }

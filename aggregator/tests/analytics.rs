@@ -11,6 +11,22 @@ use chrono::{TimeZone, Utc};
 use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery};
 use tollgate_aggregator::{AnalyticsConfig, AnalyticsError, Lake, lake_store, rollup};
 
+/// Analyst SQL as `tollgate sql` runs it: every row, under the default
+/// limits.
+async fn analyst_sql(
+    lake: &Lake,
+    sql: &str,
+) -> Result<
+    (arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>),
+    tollgate_aggregator::AnalyticsError,
+> {
+    let gate = tollgate_aggregator::SqlGate::new(&tollgate_aggregator::AnalyticsConfig::default());
+    let answer = gate
+        .query(lake, sql, tollgate_aggregator::ResultLimit::whole())
+        .await?;
+    Ok((answer.schema, answer.batches))
+}
+
 fn range_all() -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
     (
         Utc.timestamp_millis_opt(fixture::BASE_MS).unwrap(),
@@ -268,15 +284,14 @@ const FORBIDDEN: [&str; 24] = [
 async fn analyst_sql_is_read_only() {
     let (_dir, lake, events) = lake_with(500).await;
     for sql in FORBIDDEN {
-        match lake.analyst_sql(sql).await {
+        match analyst_sql(&lake, sql).await {
             Err(AnalyticsError::Refused(msg)) => assert!(!msg.is_empty()),
             other => panic!("{sql:?} was not refused: {other:?}"),
         }
     }
     assert!(!Path::new("/tmp/tollgate-copy.parquet").exists());
     // Reads still work, and nothing changed.
-    let (_, batches) = lake
-        .analyst_sql("SELECT count(*) AS n FROM events")
+    let (_, batches) = analyst_sql(&lake, "SELECT count(*) AS n FROM events")
         .await
         .unwrap();
     let n = batches[0]
@@ -292,7 +307,7 @@ async fn analyst_sql_is_read_only() {
         "DESCRIBE events",
         "WITH x AS (SELECT 1 AS a) SELECT a FROM x",
     ] {
-        lake.analyst_sql(ok)
+        analyst_sql(&lake, ok)
             .await
             .unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
@@ -305,27 +320,33 @@ async fn queries_past_the_memory_or_time_limit_fail_cleanly() {
         memory_limit_mb: 16,
         query_timeout_secs: 60,
         threads: 2,
+        ..AnalyticsConfig::default()
     };
     let lake = Lake::open(dir.path().to_str().unwrap(), &small)
         .await
         .unwrap();
-    let err = lake
-        .analyst_sql(
-            "SELECT v FROM generate_series(1, 20000000) AS t(v) ORDER BY v DESC LIMIT 20000000",
-        )
-        .await
-        .unwrap_err();
+    let err = analyst_sql(
+        &lake,
+        "SELECT v FROM generate_series(1, 20000000) AS t(v) ORDER BY v DESC LIMIT 20000000",
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, AnalyticsError::Memory(_)), "{err:?}");
     let quick = AnalyticsConfig {
         memory_limit_mb: 256,
         query_timeout_secs: 1,
         threads: 2,
+        ..AnalyticsConfig::default()
     };
     let lake = Lake::open(dir.path().to_str().unwrap(), &quick)
         .await
         .unwrap();
-    let err = lake
-        .analyst_sql("SELECT count(*) FROM generate_series(1, 200000) a, generate_series(1, 200000) b WHERE a.value + b.value = 3")
+    let err = tollgate_aggregator::SqlGate::new(&quick)
+        .query(
+            &lake,
+            "SELECT count(*) FROM generate_series(1, 200000) a, generate_series(1, 200000) b WHERE a.value + b.value = 3",
+            tollgate_aggregator::ResultLimit::whole(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, AnalyticsError::Timeout(_)), "{err:?}");
@@ -334,14 +355,14 @@ async fn queries_past_the_memory_or_time_limit_fail_cleanly() {
 #[tokio::test]
 async fn duckdb_reads_the_same_numbers() {
     let (dir, lake, _) = lake_with(5000).await;
-    let (_, batches) = lake
-        .analyst_sql(
-            "SELECT consumer, count(*) AS calls, sum(response_bytes) AS bytes, \
+    let (_, batches) = analyst_sql(
+        &lake,
+        "SELECT consumer, count(*) AS calls, sum(response_bytes) AS bytes, \
              sum(CASE WHEN status >= 500 THEN 1 ELSE 0 END) AS e5, max(latency_ms) AS mx \
              FROM events WHERE consumer IS NOT NULL GROUP BY consumer ORDER BY consumer",
-        )
-        .await
-        .unwrap();
+    )
+    .await
+    .unwrap();
     let mut ours = String::new();
     for b in &batches {
         // Strings are read as string views; as plain strings for the test.

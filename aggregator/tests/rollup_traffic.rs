@@ -11,6 +11,22 @@ use tollgate_aggregator::{
     AnalyticsConfig, AnalyticsError, Lake, lake_store, rollup, rollup_traffic, summary,
 };
 
+/// Analyst SQL as `tollgate sql` runs it: every row, under the default
+/// limits.
+async fn analyst_sql(
+    lake: &Lake,
+    sql: &str,
+) -> Result<
+    (arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>),
+    tollgate_aggregator::AnalyticsError,
+> {
+    let gate = tollgate_aggregator::SqlGate::new(&tollgate_aggregator::AnalyticsConfig::default());
+    let answer = gate
+        .query(lake, sql, tollgate_aggregator::ResultLimit::whole())
+        .await?;
+    Ok((answer.schema, answer.batches))
+}
+
 #[tokio::test]
 async fn the_engine_merge_equals_the_row_by_row_merge() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,8 +247,7 @@ async fn month_files_follow_late_events() {
     check(2000).await;
     // One month row per consumer (and one for calls without one).
     let lake = open().await;
-    let (_, rows) = lake
-        .analyst_sql(
+    let (_, rows) = analyst_sql(&lake,
             "SELECT count(*) - count(DISTINCT consumer) AS anonymous, count(DISTINCT consumer) AS consumers \
              FROM rollups_summary_month WHERE view = 'month_consumer'",
         )

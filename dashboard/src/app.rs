@@ -19,7 +19,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tollgate_aggregator::AnalyticsConfig;
+use tollgate_aggregator::{AnalyticsConfig, SqlGate};
 use tollgate_billing::run::{Billing, BillingConfig};
 
 use crate::auth::{self, Auth};
@@ -181,6 +181,7 @@ pub fn build(
         billing,
         estimates: Default::default(),
         quotas: Default::default(),
+        sql: SqlGate::new(&settings.analytics),
         lake: LakeCell::new(
             settings.lake.clone(),
             settings.analytics.clone(),

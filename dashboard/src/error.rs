@@ -43,6 +43,15 @@ pub mod code {
     pub const QUERY_TIMEOUT: &str = "query_timeout";
     /// A query past `analytics.memory_limit_mb`.
     pub const QUERY_TOO_LARGE: &str = "query_too_large";
+    /// A function in analyst SQL would build a value past
+    /// `analytics.sql_max_value_mb`.
+    pub const VALUE_TOO_LARGE: &str = "value_too_large";
+    /// An analyst result past `analytics.sql_max_result_mb` where a
+    /// shorter answer would be wrong (a CSV download).
+    pub const RESULT_TOO_LARGE: &str = "result_too_large";
+    /// Every analyst query slot is taken (`analytics.sql_max_concurrent`);
+    /// retry after the `Retry-After` seconds.
+    pub const BUSY: &str = "busy";
     /// The lake cannot be read right now.
     pub const LAKE_UNAVAILABLE: &str = "lake_unavailable";
     /// A bug: anything else.
@@ -58,6 +67,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What was wrong and what to do, for a person.
     pub message: String,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 503s.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -67,6 +78,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -126,6 +138,10 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"tollgate\""),
             );
         }
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
     }
 }
@@ -148,6 +164,22 @@ impl From<AnalyticsError> for ApiError {
                 code::QUERY_TOO_LARGE,
                 e.to_string(),
             ),
+            AnalyticsError::ValueTooLarge(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code::VALUE_TOO_LARGE,
+                e.to_string(),
+            ),
+            AnalyticsError::ResultTooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::RESULT_TOO_LARGE,
+                e.to_string(),
+            ),
+            AnalyticsError::Busy { retry_after, .. } => {
+                let mut err =
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::BUSY, e.to_string());
+                err.retry_after = Some(retry_after.as_secs().max(1));
+                err
+            }
             AnalyticsError::Lake(_) => {
                 tracing::warn!(error = %e, "lake unavailable");
                 ApiError::new(

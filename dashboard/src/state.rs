@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tollgate_aggregator::{AnalyticsConfig, AnalyticsError, Lake};
+use tollgate_aggregator::{AnalyticsConfig, AnalyticsError, Lake, SqlGate};
 use tollgate_billing::run::{Billing, Estimates};
 
 use crate::app::NavLink;
@@ -99,6 +99,8 @@ impl LakeCell {
 pub struct Shared {
     /// The lake.
     pub lake: LakeCell,
+    /// The limits every analyst query shares (`[analytics] sql_*`).
+    pub sql: SqlGate,
     /// Who may do what.
     pub auth: Auth,
     /// Request limits.

@@ -516,8 +516,39 @@ async fn sql_api_runs_read_only_queries_as_json_or_csv() {
     .await
     .json();
     assert_eq!(v["rows"].as_array().unwrap().len(), 3);
-    assert_eq!(v["row_count"], events.len());
+    // The stream stops once a fourth row is seen: the total is not counted.
+    assert_eq!(v["row_count"], 3);
     assert_eq!(v["truncated"], true);
+    assert_eq!(v["truncated_reason"], "rows");
+    assert!(v["message"].as_str().unwrap().contains("LIMIT"), "{v}");
+    let csv = sql(
+        &small,
+        r#"{"query": "SELECT event_id FROM events ORDER BY event_id", "format": "csv"}"#,
+    )
+    .await;
+    assert_eq!(csv.body.lines().count(), events.len() + 1);
+}
+
+#[tokio::test]
+async fn sql_api_answers_hostile_queries_with_clear_errors() {
+    let mut s = settings(true);
+    s.analytics.sql_max_result_mb = 1;
+    let app = app_with(&s);
+    // A value that would be a gigabyte is refused before it is built.
+    let r = sql(&app, r#"{"query": "SELECT repeat('x', 1000000000)"}"#).await;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    assert_eq!(r.code(), "value_too_large", "{}", r.body);
+    // Ten billion rows: JSON shows what fits in a MiB and says so.
+    let wide = "SELECT repeat('x', 1000) AS s FROM generate_series(1, 10000000000)";
+    let v = sql(&app, &format!(r#"{{"query": "{wide}"}}"#)).await.json();
+    assert_eq!(v["truncated"], true, "{v:.300}");
+    assert_eq!(v["truncated_reason"], "bytes");
+    let shown = v["rows"].as_array().unwrap().len();
+    assert!((1..1100).contains(&shown), "{shown}");
+    // A CSV download is refused rather than silently short.
+    let r = sql(&app, &format!(r#"{{"query": "{wide}", "format": "csv"}}"#)).await;
+    assert_eq!(r.status.as_u16(), 413, "{:.300}", r.body);
+    assert_eq!(r.code(), "result_too_large");
 }
 
 #[tokio::test]

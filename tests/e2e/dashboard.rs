@@ -83,9 +83,9 @@ fn run_ok(args: &[&str], lake: &Path) {
 }
 
 /// The server process; killed if a test fails before stopping it.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl Drop for Server {
@@ -96,11 +96,18 @@ impl Drop for Server {
 }
 
 fn start_server(lake: &Path) -> Server {
+    start_server_with(lake, &[])
+}
+
+/// `tollgate serve` on a free loopback port with extra environment
+/// variables (`TOLLGATE_*` settings), once it logs its address.
+pub(crate) fn start_server_with(lake: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = tollgate()
         .args(["serve", "--address", "127.0.0.1:0", "--lake"])
         .arg(lake)
         .env("RUST_LOG", "info")
         .env_remove("TOLLGATE_CONFIG")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -140,7 +147,7 @@ fn start_server(lake: &Path) -> Server {
 }
 
 /// A plain HTTP/1.1 GET: (status, body).
-fn http_get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(

@@ -17,6 +17,7 @@ mod quote;
 mod s3;
 mod signals;
 mod simulate;
+mod sql_limits;
 
 use std::path::PathBuf;
 use std::process::Command;

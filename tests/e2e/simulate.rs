@@ -10,7 +10,7 @@ use crate::tollgate;
 
 /// Runs `tollgate simulate ARGS | tollgate import --lake LAKE -` and
 /// returns import's record of the run.
-fn simulate_into(lake: &Path, args: &[&str]) -> Value {
+pub(crate) fn simulate_into(lake: &Path, args: &[&str]) -> Value {
     let mut sim = tollgate()
         .arg("simulate")
         .args(args)

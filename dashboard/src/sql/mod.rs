@@ -1,25 +1,27 @@
 //! The SQL area (role analyst): the console page, its CSV download, and
-//! `POST /api/sql`. Queries run through [`tollgate_aggregator::Lake::analyst_sql`]:
-//! read-only, one statement, under the memory and time limits of
-//! `[analytics]`.
+//! `POST /api/sql`. Queries run through the server's
+//! [`tollgate_aggregator::SqlGate`]: read-only, one statement, under the
+//! concurrency, memory, value, result and time limits of `[analytics]`,
+//! with the answer rendered inside the time limit.
 
 use std::fmt::Write as _;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, SchemaRef};
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_aggregator::output::{self, OutputFormat};
+use tollgate_aggregator::{AnalystAnswer, Cut, ResultLimit};
 
 use crate::app::Area;
 use crate::auth::Caller;
@@ -41,23 +43,18 @@ pub fn area() -> Area {
         .openapi(include_str!("openapi.json"))
 }
 
-/// A query's result, every row.
-pub struct QueryResult {
-    /// The columns.
-    pub schema: SchemaRef,
-    /// The rows.
-    pub batches: Vec<RecordBatch>,
-}
-
-impl QueryResult {
-    /// Rows in the result.
-    pub fn rows(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
-}
-
-/// Runs an analyst's query.
-pub async fn run(state: &AppState, query: &str) -> Result<QueryResult, ApiError> {
+/// Runs an analyst's query through the server's [`tollgate_aggregator::SqlGate`]
+/// and renders the answer with `render` inside the query's time limit.
+pub async fn run<T, F>(
+    state: &AppState,
+    query: &str,
+    limit: ResultLimit,
+    render: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(AnalystAnswer) -> Result<T, ApiError> + Send + 'static,
+{
     if query.trim().is_empty() {
         return Err(ApiError::bad_request(
             code::INVALID_PARAMETER,
@@ -65,8 +62,12 @@ pub async fn run(state: &AppState, query: &str) -> Result<QueryResult, ApiError>
         ));
     }
     let lake = state.lake.get().await?;
-    let (schema, batches) = lake.analyst_sql(query).await.map_err(ApiError::from_sql)?;
-    Ok(QueryResult { schema, batches })
+    // A rendering failure is carried through the gate and returned here.
+    state
+        .sql
+        .run(&lake, query, limit, move |answer| Ok(render(answer)))
+        .await
+        .map_err(ApiError::from_sql)?
 }
 
 /// A column as JSON values: integers and finite floats as numbers,
@@ -147,32 +148,53 @@ fn column_values(a: &ArrayRef) -> Result<Vec<Value>, ApiError> {
     })
 }
 
-/// The first `max` rows as JSON arrays, and whether more were cut.
-fn rows_json(r: &QueryResult, max: usize) -> Result<(Vec<Vec<Value>>, bool), ApiError> {
-    let mut rows: Vec<Vec<Value>> = Vec::new();
+/// The answer's rows as JSON arrays (the gate already cut them at the
+/// row and byte caps).
+fn rows_json(r: &AnalystAnswer) -> Result<Vec<Vec<Value>>, ApiError> {
+    let mut rows: Vec<Vec<Value>> = Vec::with_capacity(r.rows());
     for b in &r.batches {
-        if rows.len() >= max {
-            break;
-        }
-        let take = (max - rows.len()).min(b.num_rows());
-        let b = b.slice(0, take);
         let cols = b
             .columns()
             .iter()
             .map(column_values)
             .collect::<Result<Vec<_>, _>>()?;
-        for i in 0..take {
+        for i in 0..b.num_rows() {
             rows.push(cols.iter().map(|c| c[i].clone()).collect());
         }
     }
-    Ok((rows, r.rows() > max))
+    Ok(rows)
 }
 
-fn csv_bytes(r: &QueryResult) -> Result<Vec<u8>, ApiError> {
+fn csv_bytes(r: &AnalystAnswer) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
     output::write(OutputFormat::Csv, &r.schema, &r.batches, &mut out)
         .map_err(ApiError::internal)?;
     Ok(out)
+}
+
+/// `POST /api/sql`'s JSON answer.
+fn answer_json(r: &AnalystAnswer) -> Result<Vec<u8>, ApiError> {
+    let rows = rows_json(r)?;
+    let columns: Vec<Value> = r
+        .schema
+        .fields()
+        .iter()
+        .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
+        .collect();
+    let mut body = json!({
+        "columns": columns,
+        "row_count": rows.len(),
+        "rows": rows,
+        "truncated": r.cut.is_some(),
+    });
+    if let Some(cut) = r.cut {
+        body["truncated_reason"] = json!(match cut {
+            Cut::Rows(_) => "rows",
+            Cut::Bytes(_) => "bytes",
+        });
+        body["message"] = json!(cut.to_string());
+    }
+    serde_json::to_vec(&body).map_err(ApiError::internal)
 }
 
 fn csv_response(bytes: Vec<u8>, attachment: bool) -> Response {
@@ -204,7 +226,9 @@ struct SqlRequest {
 
 /// `POST /api/sql`: `{"query": "...", "format": "json" | "csv"}` (or
 /// `Accept: text/csv`). JSON answers `columns`, `rows` (arrays, at most
-/// `[serve] sql_max_rows`), `row_count` and `truncated`; CSV has every row.
+/// `[serve] sql_max_rows` and `[analytics] sql_max_result_mb`),
+/// `row_count` (rows returned) and `truncated` (with `truncated_reason`
+/// and `message` when true); CSV has every row, or a 413 past the byte cap.
 pub async fn api(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let answer = async {
         let req: SqlRequest = serde_json::from_slice(&body).map_err(|e| {
@@ -228,24 +252,18 @@ pub async fn api(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
                 ));
             }
         };
-        let result = run(&state, &req.query).await?;
         if csv {
-            return Ok(csv_response(csv_bytes(&result)?, false));
+            let bytes = run(&state, &req.query, ResultLimit::whole(), |r| csv_bytes(&r)).await?;
+            return Ok(csv_response(bytes, false));
         }
-        let (rows, truncated) = rows_json(&result, state.limits.sql_max_rows)?;
-        let columns: Vec<Value> = result
-            .schema
-            .fields()
-            .iter()
-            .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
-            .collect();
-        Ok(Json(json!({
-            "columns": columns,
-            "rows": rows,
-            "row_count": result.rows(),
-            "truncated": truncated,
-        }))
-        .into_response())
+        let limit = ResultLimit::first(state.limits.sql_max_rows);
+        let body = run(&state, &req.query, limit, |r| answer_json(&r)).await?;
+        let mut res = body.into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok::<_, ApiError>(res)
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -258,8 +276,9 @@ pub async fn download(
 ) -> Response {
     let answer = async {
         let p = Params::parse(q.as_deref(), &["q"])?;
-        let result = run(&state, p.get("q").unwrap_or_default()).await?;
-        Ok::<_, ApiError>(csv_response(csv_bytes(&result)?, true))
+        let q = p.get("q").unwrap_or_default();
+        let bytes = run(&state, q, ResultLimit::whole(), |r| csv_bytes(&r)).await?;
+        Ok::<_, ApiError>(csv_response(bytes, true))
     };
     match answer.await {
         Ok(res) => res,
@@ -326,11 +345,9 @@ pub async fn page(
         }
         body.push_str("</ul>");
     } else {
-        match run(&state, &query).await.and_then(|r| {
-            let table = result_table(&r, state.limits.sql_max_rows)?;
-            Ok((r, table))
-        }) {
-            Ok((_, table)) => body.push_str(&table),
+        let limit = ResultLimit::first(state.limits.sql_max_rows);
+        match run(&state, &query, limit, |r| result_table(&r)).await {
+            Ok(table) => body.push_str(&table),
             Err(e) => {
                 status = e.status;
                 let _ = write!(
@@ -347,21 +364,18 @@ pub async fn page(
     res
 }
 
-fn result_table(r: &QueryResult, max: usize) -> Result<String, ApiError> {
-    let (rows, truncated) = rows_json(r, max)?;
-    let total = r.rows();
+fn result_table(r: &AnalystAnswer) -> Result<String, ApiError> {
+    let rows = rows_json(r)?;
+    let total = rows.len();
     let mut s = format!(
-        "<p class=\"muted\" id=\"sql-count\" data-rows=\"{total}\">{} row{}{}</p>\
+        "<p class=\"muted\" id=\"sql-count\" data-rows=\"{total}\" data-truncated=\"{}\">{} row{}{}</p>\
          <div class=\"table-wrap\"><table class=\"data sortable\" id=\"sql-result\"><thead><tr>",
+        r.cut.is_some(),
         html::int(total as i64),
         if total == 1 { "" } else { "s" },
-        if truncated {
-            format!(
-                ", showing the first {}; the CSV has all",
-                html::int(max as i64)
-            )
-        } else {
-            String::new()
+        match r.cut {
+            Some(cut) => format!("; {}", esc(&cut.to_string())),
+            None => String::new(),
         },
     );
     let numeric: Vec<bool> = r
