@@ -53,7 +53,7 @@ DUCK = r"""
 import duckdb, resource, sys, time
 lake, sql, limit = sys.argv[1], sys.argv[2], sys.argv[3]
 c = duckdb.connect()
-c.execute("SET threads = 2"); c.execute(f"SET memory_limit = '{limit}MB'")
+c.execute("SET threads = 2"); c.execute("SET enable_progress_bar = false"); c.execute(f"SET memory_limit = '{limit}MB'")
 c.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{lake}/events/**/*.parquet', hive_partitioning = true)")
 t = time.perf_counter()
 try:
