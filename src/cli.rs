@@ -17,7 +17,7 @@ use tollgate_ingest::kafka::{RunOptions, run_blocking};
 use tollgate_ingest::message::MessageDecoder;
 use tollgate_ingest::metrics::Metrics;
 use tollgate_ingest::sink::ParquetSink;
-use tollgate_ingest::store::LakeStore;
+use tollgate_lake::store::LakeStore;
 use tollgate_schemas::{DecodeOptions, Format};
 
 use crate::config::Config;

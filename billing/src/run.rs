@@ -26,7 +26,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tollgate_aggregator::Lake;
 use tollgate_aggregator::usage::{DayUsage, MeterUsage, daily_usage};
-use tollgate_ingest::store::LakeStore;
+use tollgate_lake::store::LakeStore;
 use tollgate_schemas::EpochMillis;
 use tollgate_schemas::meter::Meter;
 

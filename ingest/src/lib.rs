@@ -8,7 +8,8 @@
 //! # Layout
 //!
 //! - [`config`]: the `[lake]`, `[kafka]` and `[ingest]` configuration.
-//! - [`store`]: the lake's storage (local folder or S3), durable atomic writes.
+//! - [`store`]: the lake's storage (local folder or S3), durable atomic writes
+//!   (from [`tollgate_lake`], the crate under every stage that writes).
 //! - [`message`]: one raw message to rows: decode, skew/horizon checks.
 //! - [`batch`]: the batcher's buffer (Arrow columns by date) and Parquet encoding.
 //! - [`sink`]: `ParquetSink`, the lake commit protocol and recovery.
@@ -28,4 +29,6 @@ pub mod lines;
 pub mod message;
 pub mod metrics;
 pub mod sink;
-pub mod store;
+/// The lake's storage, now in [`tollgate_lake`]; kept here so ingest's
+/// modules and users of `tollgate_ingest::store` read as before.
+pub use tollgate_lake::store;

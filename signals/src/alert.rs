@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tollgate_aggregator::Lake;
 use tollgate_aggregator::traffic::{self, Dim, TrafficQuery, TrafficRow};
-use tollgate_ingest::store::LakeStore;
+use tollgate_lake::store::LakeStore;
 
 use crate::SignalsError;
 use crate::signal::{AlertSignal, AlertState, Signal, SignalBody, signal_id};

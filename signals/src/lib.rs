@@ -69,8 +69,8 @@ pub enum SignalsError {
     NotFound(String),
 }
 
-impl From<tollgate_ingest::store::StoreError> for SignalsError {
-    fn from(e: tollgate_ingest::store::StoreError) -> Self {
+impl From<tollgate_lake::store::StoreError> for SignalsError {
+    fn from(e: tollgate_lake::store::StoreError) -> Self {
         SignalsError::Ledger(e.to_string())
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tollgate_billing::{Enforcement, Metric, QuotaWindow};
-use tollgate_ingest::store::LakeStore;
+use tollgate_lake::store::LakeStore;
 
 use crate::SignalsError;
 

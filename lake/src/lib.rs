@@ -1,0 +1,16 @@
+//! # tollgate-lake: where the lake lives
+//!
+//! The storage under every stage that writes to the lake: ingest's event
+//! and quarantine files, billing's invoices and ledger, the signals'
+//! delivery log. A local folder or S3-compatible object storage, every
+//! write durable and atomic before it returns. It depends on no Kafka and
+//! no query engine, so the stages above it only build what they use.
+//!
+//! # Layout
+//!
+//! - [`store`]: [`LakeStore`], durable atomic writes, reads, listings and
+//!   deletes; [`StoreError`].
+
+pub mod store;
+
+pub use store::{LakeStore, StoreError};
