@@ -202,17 +202,13 @@ fn hostile_analyst_queries_are_bounded_and_the_server_stays_up() {
             std::thread::spawn(move || (q, post_sql(&addr, q)))
         })
         .collect();
-    let mut busy = 0;
+    // Whether any of the ten is turned away depends on timing (the
+    // deterministic busy check is above); each answer must be clear.
     for t in threads {
         let (q, answer) = t.join().unwrap();
         let label = assert_clear(q, &answer);
-        busy += usize::from(label.contains("busy"));
         eprintln!("sql_limits: at once: {label:<28} {q:.60}");
     }
-    assert!(
-        busy > 0,
-        "ten queries at once with two slots: some must be turned away"
-    );
 
     stop.store(true, Ordering::Relaxed);
     let (probes, worst) = prober.join().unwrap();
