@@ -4,28 +4,14 @@
 
 mod fixture;
 
+use fixture::analyst_sql;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery};
 use tollgate_aggregator::{AnalyticsConfig, AnalyticsError, Lake, lake_store, rollup};
-
-/// Analyst SQL as `tollgate sql` runs it: every row, under the default
-/// limits.
-async fn analyst_sql(
-    lake: &Lake,
-    sql: &str,
-) -> Result<
-    (arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>),
-    tollgate_aggregator::AnalyticsError,
-> {
-    let gate = tollgate_aggregator::SqlGate::new(&tollgate_aggregator::AnalyticsConfig::default());
-    let answer = gate
-        .query(lake, sql, tollgate_aggregator::ResultLimit::whole())
-        .await?;
-    Ok((answer.schema, answer.batches))
-}
 
 fn range_all() -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
     (

@@ -5,27 +5,13 @@
 
 mod fixture;
 
+use fixture::analyst_sql;
+
 use chrono::{Duration, TimeZone, Utc};
 use tollgate_aggregator::traffic::{self, Bucket, Dim, TopOrder, TrafficQuery};
 use tollgate_aggregator::{
     AnalyticsConfig, AnalyticsError, Lake, lake_store, rollup, rollup_traffic, summary,
 };
-
-/// Analyst SQL as `tollgate sql` runs it: every row, under the default
-/// limits.
-async fn analyst_sql(
-    lake: &Lake,
-    sql: &str,
-) -> Result<
-    (arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>),
-    tollgate_aggregator::AnalyticsError,
-> {
-    let gate = tollgate_aggregator::SqlGate::new(&tollgate_aggregator::AnalyticsConfig::default());
-    let answer = gate
-        .query(lake, sql, tollgate_aggregator::ResultLimit::whole())
-        .await?;
-    Ok((answer.schema, answer.batches))
-}
 
 #[tokio::test]
 async fn the_engine_merge_equals_the_row_by_row_merge() {
