@@ -60,6 +60,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "tollgate_serve_uptime_seconds {:.3}",
         state.started.elapsed().as_secs_f64()
     );
+    let _ = writeln!(
+        out,
+        "# HELP tollgate_sql_queries_running Analyst queries holding a slot (running, or stopping after their time limit); at [analytics] sql_max_concurrent, new ones wait, then get 503 busy."
+    );
+    let _ = writeln!(out, "# TYPE tollgate_sql_queries_running gauge");
+    let _ = writeln!(out, "tollgate_sql_queries_running {}", state.sql.running());
     state.http.render(&mut out);
 
     // The lake's freshness: one query the Parquet statistics answer.

@@ -979,6 +979,7 @@ async fn health_readiness_metrics_and_assets() {
         "tollgate_http_requests_total{route=\"/api/traffic\",method=\"GET\",status=\"400\"} 1\n",
         "tollgate_http_request_duration_seconds_count{route=\"/api/traffic\"} 2\n",
         "tollgate_lake_up 1\n",
+        "tollgate_sql_queries_running 0\n",
         "tollgate_rollups_last_hour_timestamp_seconds 1718233200\n",
         "tollgate_ingest_messages_total 42\n",
     ] {

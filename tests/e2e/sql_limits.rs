@@ -190,6 +190,11 @@ fn hostile_analyst_queries_are_bounded_and_the_server_stays_up() {
     std::thread::sleep(Duration::from_millis(2000));
     let turned_away = post_sql(&addr, "SELECT 1");
     assert_eq!(assert_clear("SELECT 1", &turned_away), "503 busy");
+    let (_, metrics) = http_get(&addr, "/metrics");
+    assert!(
+        metrics.contains("tollgate_sql_queries_running 2\n"),
+        "both slots show in /metrics:\n{metrics}"
+    );
     for t in slow {
         let answer = t.join().unwrap();
         assert_eq!(assert_clear(HOSTILE[5], &answer), "503 query_timeout");
