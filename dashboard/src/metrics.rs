@@ -2,14 +2,16 @@
 //! template (so cardinality stays bounded whatever the URLs), in the
 //! Prometheus text format.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::state::AppState;
 
@@ -18,100 +20,76 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    /// Cumulative counts per bucket of [`BUCKETS`].
-    le: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// The labels of one request counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    /// The route template (`/api/consumers/{id}`), never the URL, so
+    /// cardinality stays bounded.
+    route: String,
+    method: String,
+    status: u16,
+}
+
+/// The labels of one latency histogram.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+/// A latency histogram over [`BUCKETS`] (a plain `fn` so the family's
+/// type can be named).
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
 /// Requests seen, by (route template, method, status), and their latency
 /// by route template.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HttpMetrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        HttpMetrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+        }
+    }
 }
 
 impl HttpMetrics {
     /// Counts one request.
     pub fn record(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((route.into(), method.into(), status))
-            .or_default() += 1;
-        let mut lat = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = lat.entry(route.into()).or_default();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                h.le[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += seconds;
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.into(),
+                method: method.into(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.into(),
+            })
+            .observe(seconds);
     }
 
-    /// The counters in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        let _ = writeln!(
-            out,
-            "# HELP tollgate_http_requests_total HTTP requests answered, by route template, method and status."
+    /// Adds the counters and histograms to `registry` (they share their
+    /// values with `self`, so one registry per scrape is cheap).
+    pub fn register(&self, registry: &mut Registry) {
+        // Counters are registered without `_total`; the encoder adds it.
+        registry.register(
+            "tollgate_http_requests",
+            "HTTP requests answered, by route template, method and status",
+            self.requests.clone(),
         );
-        let _ = writeln!(out, "# TYPE tollgate_http_requests_total counter");
-        for ((route, method, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "tollgate_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
-                label(route),
-                label(method)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tollgate_http_request_duration_seconds Time to answer, by route template."
+        registry.register(
+            "tollgate_http_request_duration_seconds",
+            "Time to answer, by route template",
+            self.latency.clone(),
         );
-        let _ = writeln!(
-            out,
-            "# TYPE tollgate_http_request_duration_seconds histogram"
-        );
-        for (route, h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let route = label(route);
-            for (le, n) in BUCKETS.iter().zip(h.le) {
-                let _ = writeln!(
-                    out,
-                    "tollgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "tollgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "tollgate_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "tollgate_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
-            );
-        }
     }
 }
 
@@ -143,8 +121,13 @@ mod tests {
         m.record("/api/traffic", "GET", 200, 0.003);
         m.record("/api/traffic", "GET", 200, 0.2);
         m.record("/api/traffic", "GET", 400, 0.0005);
+        m.record("/a\"b", "GET", 200, 0.0005);
+        let mut registry = Registry::default();
+        m.register(&mut registry);
         let mut out = String::new();
-        m.render(&mut out);
+        prometheus_client::encoding::text::encode_registry(&mut out, &registry).unwrap();
+        assert!(out.contains("# TYPE tollgate_http_request_duration_seconds histogram\n"));
+        assert!(out.contains("# TYPE tollgate_http_requests counter\n"));
         assert!(out.contains(
             "tollgate_http_requests_total{route=\"/api/traffic\",method=\"GET\",status=\"200\"} 2\n"
         ));
@@ -159,5 +142,7 @@ mod tests {
                 "tollgate_http_request_duration_seconds_count{route=\"/api/traffic\"} 3\n"
             )
         );
+        // Label values are escaped, so a route cannot break the format.
+        assert!(out.contains("route=\"/a\\\"b\""), "{out}");
     }
 }

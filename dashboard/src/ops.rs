@@ -5,12 +5,17 @@
 //!
 //! None of them shows a consumer, a token or a query.
 
-use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde_json::json;
 use tollgate_aggregator::{AnalyticsError, inventory};
 
@@ -40,74 +45,93 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: Prometheus text.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP tollgate_build_info The running version.");
-    let _ = writeln!(out, "# TYPE tollgate_build_info gauge");
-    let _ = writeln!(
-        out,
-        "tollgate_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
+/// The label of `tollgate_build_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// The content type of OpenMetrics text, which Prometheus asks for first.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `GET /metrics`: Prometheus text, or OpenMetrics when the scraper's
+/// `Accept` asks for it (the same lines plus the closing `# EOF`).
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // One registry per scrape: the gauges are read now, and the request
+    // metrics are handles that share their values with `state.http`.
+    let mut registry = Registry::default();
+    let build = Family::<BuildLabels, Gauge>::default();
+    build
+        .get_or_create(&BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+        })
+        .set(1);
+    registry.register("tollgate_build_info", "The running version", build);
+    let uptime = Gauge::<f64, AtomicU64>::default();
+    uptime.set(state.started.elapsed().as_secs_f64());
+    registry.register(
+        "tollgate_serve_uptime_seconds",
+        "Seconds since the server started",
+        uptime,
     );
-    let _ = writeln!(
-        out,
-        "# HELP tollgate_serve_uptime_seconds Seconds since the server started."
+    let running = Gauge::<i64, AtomicI64>::default();
+    running.set(i64::try_from(state.sql.running()).unwrap_or(i64::MAX));
+    registry.register(
+        "tollgate_sql_queries_running",
+        "Analyst queries holding a slot (running, or stopping after their time limit); at [analytics] sql_max_concurrent, new ones wait, then get 503 busy",
+        running,
     );
-    let _ = writeln!(out, "# TYPE tollgate_serve_uptime_seconds gauge");
-    let _ = writeln!(
-        out,
-        "tollgate_serve_uptime_seconds {:.3}",
-        state.started.elapsed().as_secs_f64()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP tollgate_sql_queries_running Analyst queries holding a slot (running, or stopping after their time limit); at [analytics] sql_max_concurrent, new ones wait, then get 503 busy."
-    );
-    let _ = writeln!(out, "# TYPE tollgate_sql_queries_running gauge");
-    let _ = writeln!(out, "tollgate_sql_queries_running {}", state.sql.running());
-    state.http.render(&mut out);
+    state.http.register(&mut registry);
 
     // The lake's freshness: one query the Parquet statistics answer.
     let extent = match state.lake.get().await {
         Ok(lake) => inventory::extent(&lake).await.ok(),
         Err(_) => None,
     };
-    let _ = writeln!(
-        out,
-        "# HELP tollgate_lake_up Whether the lake and its rollups could be read."
+    let up = Gauge::<i64, AtomicI64>::default();
+    up.set(i64::from(extent.is_some()));
+    registry.register(
+        "tollgate_lake_up",
+        "Whether the lake and its rollups could be read",
+        up,
     );
-    let _ = writeln!(out, "# TYPE tollgate_lake_up gauge");
-    let _ = writeln!(out, "tollgate_lake_up {}", u8::from(extent.is_some()));
+    // Absent, not zero, while there are no rollups: an alert on staleness
+    // then fires on absence rather than on a 1970 timestamp.
     if let Some(Some((_, last))) = extent {
-        let _ = writeln!(
-            out,
-            "# HELP tollgate_rollups_last_hour_timestamp_seconds Start of the newest hour in the hourly rollups."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE tollgate_rollups_last_hour_timestamp_seconds gauge"
-        );
-        let _ = writeln!(
-            out,
-            "tollgate_rollups_last_hour_timestamp_seconds {}",
-            last.timestamp()
+        let hour = Gauge::<i64, AtomicI64>::default();
+        hour.set(last.timestamp());
+        registry.register(
+            "tollgate_rollups_last_hour_timestamp_seconds",
+            "Start of the newest hour in the hourly rollups",
+            hour,
         );
     }
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode_registry(&mut out, &registry);
     // The ingest process writes its counters to a file (ingest.metrics_file);
     // passing it on lets one scrape cover the pipeline.
     if let Some(path) = &state.metrics_file
         && let Ok(text) = tokio::fs::read_to_string(path).await
     {
-        out.push_str(&text);
-        if !text.ends_with('\n') {
+        // Only one `# EOF` may close an OpenMetrics exposition.
+        for line in text.lines().filter(|l| l.trim_end() != "# EOF") {
+            out.push_str(line);
             out.push('\n');
         }
     }
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let content_type = if openmetrics {
+        let _ = encode_eof(&mut out);
+        OPENMETRICS
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
     let mut res = (StatusCode::OK, out).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res
 }

@@ -952,6 +952,49 @@ async fn an_open_server_lets_everyone_in_as_admin() {
 }
 
 #[tokio::test]
+async fn metrics_speak_openmetrics_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_file = dir.path().join("ingest.prom");
+    let ingest = tollgate_ingest::metrics::Metrics::default();
+    ingest.consumed(5, 500, 4, 1);
+    // A file that already closes with `# EOF` must not close the scrape early.
+    std::fs::write(&metrics_file, ingest.render() + "# EOF\n").unwrap();
+    let mut s = settings(true);
+    s.metrics_file = Some(metrics_file.to_str().unwrap().into());
+    let app = app_with(&s);
+    get(&app, "/api/traffic?range=1d").await;
+    let req = Request::builder()
+        .uri("/metrics")
+        .header(
+            header::ACCEPT,
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let r = send(&app, req).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.header(header::CONTENT_TYPE)
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(r.body.ends_with("\n# EOF\n"), "{}", r.body);
+    assert_eq!(r.body.matches("# EOF").count(), 1);
+    for line in [
+        "# TYPE tollgate_http_requests counter\n",
+        "tollgate_http_requests_total{route=\"/api/traffic\",method=\"GET\",status=\"200\"} 1\n",
+        "# TYPE tollgate_build_info gauge\n",
+        "tollgate_ingest_messages_total 5\n",
+        "tollgate_ingest_quarantined_total 0\n",
+    ] {
+        assert!(r.body.contains(line), "{line} in {}", r.body);
+    }
+    // Without the Accept header: the classic text format, no `# EOF`.
+    let r = send(&app, request(Method::GET, "/metrics", None, None)).await;
+    assert!(r.header(header::CONTENT_TYPE).starts_with("text/plain"));
+    assert!(!r.body.contains("# EOF"));
+}
+
+#[tokio::test]
 async fn health_readiness_metrics_and_assets() {
     let dir = tempfile::tempdir().unwrap();
     let metrics_file = dir.path().join("ingest.prom");
