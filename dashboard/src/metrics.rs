@@ -131,11 +131,12 @@ mod tests {
         assert!(out.contains(
             "tollgate_http_requests_total{route=\"/api/traffic\",method=\"GET\",status=\"200\"} 2\n"
         ));
+        // The encoder puts `le` first; a label set has no order.
         assert!(out.contains(
-            "tollgate_http_request_duration_seconds_bucket{route=\"/api/traffic\",le=\"0.005\"} 2\n"
+            "tollgate_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/api/traffic\"} 2\n"
         ));
         assert!(out.contains(
-            "tollgate_http_request_duration_seconds_bucket{route=\"/api/traffic\",le=\"+Inf\"} 3\n"
+            "tollgate_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/api/traffic\"} 3\n"
         ));
         assert!(
             out.contains(
