@@ -1,13 +1,23 @@
-//! Query parameters: read strictly (an unknown or repeated parameter is a
-//! 400, not silently ignored) and turned into a checked [`TimeRange`].
+//! Query parameters: read strictly with axum's `Query` extractor into one
+//! serde struct per route (an unknown or repeated parameter is a 400, not
+//! silently ignored) and turned into a checked [`TimeRange`].
 //!
 //! A range is `from` and `to` (`YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]` or
 //! RFC 3339, UTC unless an offset is given; `to` exclusive), or `range`
 //! (`90m`, `24h`, `7d`) ending at the newest hour in the rollups (at the
 //! current minute when there are none). Buckets are `minute`, `hour`, `day`
 //! or `auto`; ranges are widened to whole buckets.
+//!
+//! Values are kept as text in the structs and checked here, so a bad value
+//! gets the message and code it always had (`n="ten" is not a whole number
+//! from 1 to 1000`), which serde's own errors would not name.
 
+use axum::extract::{FromRequestParts, Query};
+use axum::http::Uri;
+use axum::http::request::Parts;
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, NaiveDateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use tollgate_aggregator::traffic::Bucket;
 
 use crate::error::{ApiError, code};
@@ -24,58 +34,233 @@ const AUTO_MINUTE_UP_TO: Duration = Duration::hours(6);
 /// Ranges `auto` answers per hour up to this long; per day beyond.
 const AUTO_HOUR_UP_TO: Duration = Duration::days(14);
 
-/// The parsed query string of one request.
-#[derive(Debug, Clone, Default)]
-pub struct Params(Vec<(String, String)>);
+/// The query string of a request, deserialized into `T` by axum's
+/// [`Query`], with its rejections answered as [`ApiError`]s: an unknown
+/// parameter is `unknown_parameter` naming the ones the route takes, a
+/// repeated one `invalid_parameter`.
+///
+/// `T` should be `#[serde(deny_unknown_fields)]` with every field
+/// `#[serde(default, deserialize_with = "blank_is_none")]`.
+#[derive(Debug, Clone)]
+pub struct StrictQuery<T>(pub T);
 
-impl Params {
-    /// Parses `raw`, refusing parameters not in `allowed` and repeats.
-    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Params, ApiError> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-            if !allowed.contains(&k.as_ref()) {
-                let list = if allowed.is_empty() {
-                    "none".to_string()
-                } else {
-                    allowed.join(", ")
-                };
-                return Err(ApiError::bad_request(
-                    code::UNKNOWN_PARAMETER,
-                    format!("unknown parameter {k:?}; this route takes: {list}"),
-                ));
-            }
-            if pairs.iter().any(|(x, _)| *x == k) {
-                return Err(ApiError::bad_request(
-                    code::INVALID_PARAMETER,
-                    format!("parameter {k:?} is given twice; give it once"),
-                ));
-            }
-            pairs.push((k.into_owned(), v.into_owned()));
-        }
-        Ok(Params(pairs))
+impl<T: DeserializeOwned> StrictQuery<T> {
+    /// Reads the query string of `uri`.
+    pub fn from_uri(uri: &Uri) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(uri)
+            .map(|Query(t)| StrictQuery(t))
+            .map_err(|r| rejection(&r.body_text()))
     }
+}
 
-    /// A parameter's value; an empty value (a blank form field) is absent.
+impl<T, S> FromRequestParts<S> for StrictQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Self::from_uri(&parts.uri)
+    }
+}
+
+/// The API's error for a query string serde refused; `text` is axum's
+/// rejection text, which carries serde's message (`unknown field `x`,
+/// expected one of `a`, `b``, `duplicate field `x``).
+fn rejection(text: &str) -> ApiError {
+    // Names in serde's messages are between backticks.
+    let quoted = |s: &str| -> Vec<String> {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    if let Some((_, rest)) = text.split_once("unknown field `") {
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let allowed = quoted(expected);
+        let list = if allowed.is_empty() {
+            "none".to_string()
+        } else {
+            allowed.join(", ")
+        };
+        return ApiError::bad_request(
+            code::UNKNOWN_PARAMETER,
+            format!("unknown parameter {name:?}; this route takes: {list}"),
+        );
+    }
+    if let Some((_, rest)) = text.split_once("duplicate field `") {
+        let name = rest.split_once('`').map_or(rest, |(n, _)| n);
+        return ApiError::bad_request(
+            code::INVALID_PARAMETER,
+            format!("parameter {name:?} is given twice; give it once"),
+        );
+    }
+    ApiError::bad_request(code::INVALID_PARAMETER, text.to_string())
+}
+
+/// Reads a parameter's value trimmed; an empty value (a blank form field)
+/// is absent.
+pub fn blank_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    Ok(v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+}
+
+/// The range parameters alone (the pages and `GET /api/self`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeParams {
+    /// Start, inclusive.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub from: Option<String>,
+    /// End, exclusive.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub to: Option<String>,
+    /// A span ending at the newest rollup hour (`24h` when nothing is given).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub range: Option<String>,
+    /// `minute`, `hour`, `day` or `auto` (the default).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub bucket: Option<String>,
+}
+
+impl RangeParams {
+    /// A range parameter's value by name (one of [`RANGE_PARAMS`]), for
+    /// links that keep the range.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// A whole number in `1..=max`, or `default` when absent.
-    pub fn count(&self, key: &str, default: usize, max: usize) -> Result<usize, ApiError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(ApiError::bad_request(
-                    code::INVALID_PARAMETER,
-                    format!("{key}={v:?} is not a whole number from 1 to {max}"),
-                )),
-            },
+        match key {
+            "from" => self.from.as_deref(),
+            "to" => self.to.as_deref(),
+            "range" => self.range.as_deref(),
+            "bucket" => self.bucket.as_deref(),
+            _ => None,
         }
+    }
+}
+
+/// Declares a route's parameters: the range parameters plus `extra`
+/// fields, every one optional text. serde cannot combine `flatten` with
+/// `deny_unknown_fields`, so the range fields are repeated per struct
+/// rather than flattened.
+macro_rules! range_query {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Start, inclusive.
+            #[serde(default, deserialize_with = "blank_is_none")]
+            pub from: Option<String>,
+            /// End, exclusive.
+            #[serde(default, deserialize_with = "blank_is_none")]
+            pub to: Option<String>,
+            /// A span ending at the newest rollup hour.
+            #[serde(default, deserialize_with = "blank_is_none")]
+            pub range: Option<String>,
+            /// `minute`, `hour`, `day` or `auto`.
+            #[serde(default, deserialize_with = "blank_is_none")]
+            pub bucket: Option<String>,
+            $(
+                $(#[$fm])*
+                #[serde(default, deserialize_with = "blank_is_none")]
+                pub $field: Option<String>,
+            )*
+        }
+
+        impl $name {
+            /// The range parameters of this request.
+            pub fn range(&self) -> RangeParams {
+                RangeParams {
+                    from: self.from.clone(),
+                    to: self.to.clone(),
+                    range: self.range.clone(),
+                    bucket: self.bucket.clone(),
+                }
+            }
+        }
+    };
+}
+
+range_query!(
+    /// `GET /api/traffic`.
+    TrafficParams {
+        /// Only this consumer.
+        consumer,
+    }
+);
+range_query!(
+    /// `GET /api/top`.
+    TopParams {
+        /// The dimension to group by (`consumer` by default).
+        by,
+        /// `calls` (default), `errors`, `error_rate`, `p95`, ...
+        order,
+        /// How many groups, 1 to 1000 (10 by default).
+        n,
+        /// Only this consumer.
+        consumer,
+    }
+);
+range_query!(
+    /// `GET /api/consumers`.
+    ConsumersParams {
+        /// The ranking (`calls` by default).
+        order,
+    }
+);
+range_query!(
+    /// `GET /api/consumers/{consumer}`.
+    ConsumerParams {
+        /// How many top routes, 1 to 1000 (10 by default).
+        routes,
+    }
+);
+range_query!(
+    /// `GET /api/routes`.
+    RoutesParams {
+        /// Only this consumer.
+        consumer,
+        /// The ranking (`calls` by default).
+        order,
+    }
+);
+
+/// `GET /api/alerts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsParams {
+    /// How many recent signals, 1 to 1000 (50 by default).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub limit: Option<String>,
+}
+
+/// `GET /sql` and `GET /sql/download`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlParams {
+    /// The query.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub q: Option<String>,
+}
+
+/// A whole number in `1..=max` read from parameter `key`, or `default`
+/// when absent.
+pub fn count(
+    key: &str,
+    value: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(
+                code::INVALID_PARAMETER,
+                format!("{key}={v:?} is not a whole number from 1 to {max}"),
+            )),
+        },
     }
 }
 
@@ -186,19 +371,19 @@ pub fn parse_bucket(s: Option<&str>) -> Result<Option<Bucket>, ApiError> {
 }
 
 /// Whether the request names its range explicitly (no anchor needed).
-pub fn is_explicit(p: &Params) -> bool {
-    p.get("from").is_some() || p.get("to").is_some()
+pub fn is_explicit(p: &RangeParams) -> bool {
+    p.from.is_some() || p.to.is_some()
 }
 
 /// The checked range of a request. `anchor` is where a `range=` span ends
 /// (the end of the newest rollup hour, or now).
 pub fn resolve_range(
-    p: &Params,
+    p: &RangeParams,
     limits: &Limits,
     anchor: DateTime<Utc>,
 ) -> Result<TimeRange, ApiError> {
-    let bucket = parse_bucket(p.get("bucket"))?;
-    let (from, to) = match (p.get("from"), p.get("to"), p.get("range")) {
+    let bucket = parse_bucket(p.bucket.as_deref())?;
+    let (from, to) = match (p.from.as_deref(), p.to.as_deref(), p.range.as_deref()) {
         (Some(f), Some(t), None) => (parse_time("from", f)?, parse_time("to", t)?),
         (Some(_), Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
@@ -283,8 +468,13 @@ mod tests {
         }
     }
 
-    fn params(q: &str) -> Params {
-        Params::parse(Some(q), &RANGE_PARAMS).unwrap()
+    fn query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+        let uri: Uri = format!("/x?{q}").parse().unwrap();
+        StrictQuery::from_uri(&uri).map(|StrictQuery(t)| t)
+    }
+
+    fn params(q: &str) -> RangeParams {
+        query(q).unwrap()
     }
 
     fn anchor() -> DateTime<Utc> {
@@ -353,9 +543,50 @@ mod tests {
             e("range=1d&from=2024-06-01&to=2024-06-02"),
             code::INVALID_PARAMETER
         );
-        let unknown = Params::parse(Some("form=2024-06-01"), &RANGE_PARAMS).unwrap_err();
+        let unknown = query::<RangeParams>("form=2024-06-01").unwrap_err();
         assert_eq!(unknown.code, code::UNKNOWN_PARAMETER);
-        let twice = Params::parse(Some("range=1d&range=2d"), &RANGE_PARAMS).unwrap_err();
+        let twice = query::<RangeParams>("range=1d&range=2d").unwrap_err();
         assert_eq!(twice.code, code::INVALID_PARAMETER);
+    }
+
+    #[test]
+    fn rejections_name_the_parameter_and_what_the_route_takes() {
+        let unknown = query::<AlertsParams>("limit=5&colour=red").unwrap_err();
+        assert_eq!(unknown.code, code::UNKNOWN_PARAMETER);
+        assert_eq!(
+            unknown.message,
+            "unknown parameter \"colour\"; this route takes: limit"
+        );
+        let unknown = query::<TrafficParams>("colour=red").unwrap_err();
+        assert_eq!(
+            unknown.message,
+            "unknown parameter \"colour\"; this route takes: from, to, range, bucket, consumer"
+        );
+        let twice = query::<SqlParams>("q=1&q=2").unwrap_err();
+        assert_eq!(
+            twice.message,
+            "parameter \"q\" is given twice; give it once"
+        );
+    }
+
+    #[test]
+    fn values_are_trimmed_and_blank_ones_are_absent() {
+        let p: TopParams = query("n=%2012%20&consumer=&by=api&from=+2024-06-11+").unwrap();
+        assert_eq!(p.n.as_deref(), Some("12"));
+        assert_eq!(p.consumer, None);
+        assert_eq!(p.by.as_deref(), Some("api"));
+        assert_eq!(p.range().from.as_deref(), Some("2024-06-11"));
+        assert_eq!(p.range().get("from"), Some("2024-06-11"));
+        assert_eq!(query::<SqlParams>("").unwrap(), SqlParams::default());
+        assert_eq!(count("n", p.n.as_deref(), 10, 1000).unwrap(), 12);
+        assert_eq!(count("n", None, 10, 1000).unwrap(), 10);
+        for bad in ["0", "1001", "ten", "-1"] {
+            let e = count("n", Some(bad), 10, 1000).unwrap_err();
+            assert_eq!(e.code, code::INVALID_PARAMETER);
+            assert_eq!(
+                e.message,
+                format!("n={bad:?} is not a whole number from 1 to 1000")
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! `/api/invoices`). Only finalized invoices are shown: drafts are still
 //! under review by finance.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,7 +22,7 @@ use crate::app::Area;
 use crate::auth::Caller;
 use crate::error::{ApiError, code};
 use crate::invoices::attachment;
-use crate::params::Params;
+use crate::params::{RangeParams, StrictQuery};
 use crate::state::AppState;
 use crate::traffic::data;
 
@@ -53,10 +53,11 @@ fn me(caller: &Caller) -> Result<&str, ApiError> {
 async fn usage(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    RawQuery(q): RawQuery,
+    query: Result<StrictQuery<RangeParams>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
+    // Who the caller is is checked before the query, as it always was.
     let consumer = me(&caller)?;
-    let p = Params::parse(q.as_deref(), &crate::params::RANGE_PARAMS)?;
+    let StrictQuery(p) = query?;
     let lake = data::lake(&state).await?;
     let r = data::range(&state, &lake, &p).await?;
     let c = Some(consumer);

@@ -11,7 +11,7 @@ use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,7 +28,7 @@ use crate::auth::Caller;
 use crate::config::Role;
 use crate::error::{ApiError, code};
 use crate::html::{self, esc};
-use crate::params::Params;
+use crate::params::{SqlParams, StrictQuery};
 use crate::state::AppState;
 
 /// The area: the console, its download and the API, all needing `analyst`.
@@ -272,11 +272,11 @@ pub async fn api(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
 pub async fn download(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    RawQuery(q): RawQuery,
+    query: Result<StrictQuery<SqlParams>, ApiError>,
 ) -> Response {
     let answer = async {
-        let p = Params::parse(q.as_deref(), &["q"])?;
-        let q = p.get("q").unwrap_or_default();
+        let StrictQuery(p) = query?;
+        let q = p.q.as_deref().unwrap_or_default();
         let bytes = run(&state, q, ResultLimit::whole(), |r| csv_bytes(&r)).await?;
         Ok::<_, ApiError>(csv_response(bytes, true))
     };
@@ -306,13 +306,13 @@ const EXAMPLES: [(&str, &str); 4] = [
 pub async fn page(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    RawQuery(q): RawQuery,
+    query: Result<StrictQuery<SqlParams>, ApiError>,
 ) -> Response {
-    let p = match Params::parse(q.as_deref(), &["q"]) {
-        Ok(p) => p,
+    let p = match query {
+        Ok(StrictQuery(p)) => p,
         Err(e) => return html::error_page(&state, Some(&caller), &e),
     };
-    let query = p.get("q").unwrap_or_default().to_string();
+    let query = p.q.unwrap_or_default();
     let mut body = format!(
         "<h1>SQL</h1><form class=\"sql\" method=\"get\" action=\"/sql\">\
          <label for=\"q\" class=\"muted\">Read-only SQL over <code>events</code>, <code>quarantine</code> and <code>rollups_hourly</code> \

@@ -4,24 +4,19 @@
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
 use tollgate_aggregator::traffic::{Dim, TopOrder};
 
 use super::data;
 use crate::error::{ApiError, code};
-use crate::params::{Params, RANGE_PARAMS};
+use crate::params::{
+    AlertsParams, ConsumerParams, ConsumersParams, RoutesParams, StrictQuery, TopParams,
+    TrafficParams, count,
+};
 use crate::state::AppState;
 
 type ApiResult = Result<Json<Value>, ApiError>;
-
-fn allowed(extra: &[&'static str]) -> Vec<&'static str> {
-    RANGE_PARAMS
-        .iter()
-        .copied()
-        .chain(extra.iter().copied())
-        .collect()
-}
 
 /// The consumer from the path (a decoding failure is a 400, not a 500).
 pub fn consumer_path(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
@@ -30,14 +25,16 @@ pub fn consumer_path(path: Result<Path<String>, PathRejection>) -> Result<String
 }
 
 /// `GET /api/traffic`: totals and a series over a range.
-pub async fn traffic(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
-    let p = Params::parse(q.as_deref(), &allowed(&["consumer"]))?;
+pub async fn traffic(
+    State(state): State<AppState>,
+    StrictQuery(p): StrictQuery<TrafficParams>,
+) -> ApiResult {
     let lake = data::lake(&state).await?;
-    let consumer = p.get("consumer");
+    let consumer = p.consumer.as_deref();
     if let Some(c) = consumer {
         data::check_consumer(&lake, c).await?;
     }
-    let r = data::range(&state, &lake, &p).await?;
+    let r = data::range(&state, &lake, &p.range()).await?;
     let (totals, series) = tokio::try_join!(
         data::totals(&lake, &r, consumer),
         data::series(&lake, &r, consumer)
@@ -53,22 +50,24 @@ pub async fn traffic(State(state): State<AppState>, RawQuery(q): RawQuery) -> Ap
 }
 
 /// `GET /api/top`: the first `n` groups by `order`.
-pub async fn top(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
-    let p = Params::parse(q.as_deref(), &allowed(&["by", "order", "n", "consumer"]))?;
-    let by = Dim::parse(p.get("by").unwrap_or("consumer"))
+pub async fn top(
+    State(state): State<AppState>,
+    StrictQuery(p): StrictQuery<TopParams>,
+) -> ApiResult {
+    let by = Dim::parse(p.by.as_deref().unwrap_or("consumer"))
         .map_err(|e| ApiError::bad_request(code::INVALID_PARAMETER, e.to_string()))?;
-    let order = data::order(&p)?;
-    let n = p.count("n", 10, 1000)?;
+    let order = data::order(p.order.as_deref())?;
+    let n = count("n", p.n.as_deref(), 10, 1000)?;
     let lake = data::lake(&state).await?;
-    let consumer = p.get("consumer");
+    let consumer = p.consumer.as_deref();
     if let Some(c) = consumer {
         data::check_consumer(&lake, c).await?;
     }
-    let r = data::range(&state, &lake, &p).await?;
+    let r = data::range(&state, &lake, &p.range()).await?;
     let rows = data::top(&lake, &r, vec![by], consumer, order, n).await?;
     let mut out = data::range_json(&r);
     out.insert("by".into(), json!(by.name()));
-    out.insert("order".into(), json!(p.get("order").unwrap_or("calls")));
+    out.insert("order".into(), json!(p.order.as_deref().unwrap_or("calls")));
     out.insert(
         "rows".into(),
         Value::Array(
@@ -81,11 +80,13 @@ pub async fn top(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiRes
 }
 
 /// `GET /api/consumers`: every consumer with calls in the range.
-pub async fn consumers(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
-    let p = Params::parse(q.as_deref(), &allowed(&["order"]))?;
-    let order = data::order(&p)?;
+pub async fn consumers(
+    State(state): State<AppState>,
+    StrictQuery(p): StrictQuery<ConsumersParams>,
+) -> ApiResult {
+    let order = data::order(p.order.as_deref())?;
     let lake = data::lake(&state).await?;
-    let r = data::range(&state, &lake, &p).await?;
+    let r = data::range(&state, &lake, &p.range()).await?;
     let (rows, est) = tokio::try_join!(
         data::rows(&lake, &r, None, vec![Dim::Consumer], None),
         data::estimates(&state, &lake)
@@ -115,14 +116,15 @@ pub async fn consumers(State(state): State<AppState>, RawQuery(q): RawQuery) -> 
 pub async fn consumer(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
+    query: Result<StrictQuery<ConsumerParams>, ApiError>,
 ) -> ApiResult {
+    // The path is checked before the query, as it always was.
     let consumer = consumer_path(path)?;
-    let p = Params::parse(q.as_deref(), &allowed(&["routes"]))?;
-    let n = p.count("routes", 10, 1000)?;
+    let StrictQuery(p) = query?;
+    let n = count("routes", p.routes.as_deref(), 10, 1000)?;
     let lake = data::lake(&state).await?;
     data::check_consumer(&lake, &consumer).await?;
-    let r = data::range(&state, &lake, &p).await?;
+    let r = data::range(&state, &lake, &p.range()).await?;
     let c = Some(consumer.as_str());
     let by = [Dim::Api, Dim::Route];
     let (totals, series, routes, est, quotas) = tokio::try_join!(
@@ -157,22 +159,26 @@ pub async fn consumer(
 }
 
 /// `GET /api/alerts`: firing alerts and recent signals (`tollgate watch`).
-pub async fn alerts(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
-    let p = Params::parse(q.as_deref(), &["limit"])?;
-    let n = p.count("limit", 50, 1000)?;
+pub async fn alerts(
+    State(state): State<AppState>,
+    StrictQuery(p): StrictQuery<AlertsParams>,
+) -> ApiResult {
+    let n = count("limit", p.limit.as_deref(), 50, 1000)?;
     Ok(Json(data::alerts(&state, n).await?))
 }
 
 /// `GET /api/routes`: calls, errors and latency per API and route.
-pub async fn routes(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
-    let p = Params::parse(q.as_deref(), &allowed(&["consumer", "order"]))?;
-    let order = data::order(&p)?;
+pub async fn routes(
+    State(state): State<AppState>,
+    StrictQuery(p): StrictQuery<RoutesParams>,
+) -> ApiResult {
+    let order = data::order(p.order.as_deref())?;
     let lake = data::lake(&state).await?;
-    let consumer = p.get("consumer");
+    let consumer = p.consumer.as_deref();
     if let Some(c) = consumer {
         data::check_consumer(&lake, c).await?;
     }
-    let r = data::range(&state, &lake, &p).await?;
+    let r = data::range(&state, &lake, &p.range()).await?;
     let by = [Dim::Api, Dim::Route];
     let rows = data::rows(&lake, &r, None, by.to_vec(), consumer).await?;
     let rows = data::ranked(rows, order);

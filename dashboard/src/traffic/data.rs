@@ -12,7 +12,7 @@ use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery, TrafficRow};
 use tollgate_aggregator::{Lake, inventory, rollup_traffic};
 
 use crate::error::{ApiError, code};
-use crate::params::{self, Params, TimeRange, bucket_name};
+use crate::params::{self, RangeParams, TimeRange, bucket_name};
 use crate::state::{AppState, ESTIMATES_TTL};
 use tollgate_billing::invoice::Invoice;
 use tollgate_billing::run::{self as billing_run, Estimates};
@@ -25,7 +25,7 @@ pub async fn lake(state: &AppState) -> Result<Arc<Lake>, ApiError> {
 /// The checked range of a request; a `range=` span ends at the end of the
 /// newest rollup hour (the current minute when there are no rollups), so
 /// "last 24 hours" shows data even when the lake is not live.
-pub async fn range(state: &AppState, lake: &Lake, p: &Params) -> Result<TimeRange, ApiError> {
+pub async fn range(state: &AppState, lake: &Lake, p: &RangeParams) -> Result<TimeRange, ApiError> {
     let anchor = if params::is_explicit(p) {
         state.clock.now()
     } else {
@@ -370,7 +370,7 @@ pub fn ranked(rows: Vec<TrafficRow>, order: traffic::TopOrder) -> Vec<TrafficRow
 }
 
 /// Reads `order` (`calls` when absent).
-pub fn order(p: &Params) -> Result<traffic::TopOrder, ApiError> {
-    traffic::TopOrder::parse(p.get("order").unwrap_or("calls"))
+pub fn order(order: Option<&str>) -> Result<traffic::TopOrder, ApiError> {
+    traffic::TopOrder::parse(order.unwrap_or("calls"))
         .map_err(|e| ApiError::bad_request(code::INVALID_PARAMETER, e.to_string()))
 }

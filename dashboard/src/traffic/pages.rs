@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use axum::Extension;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use tollgate_aggregator::traffic::{Dim, TopOrder, TrafficRow};
 use tollgate_billing::run::{Estimates, Ledger};
@@ -17,7 +17,7 @@ use crate::chart::{Chart, Kind, Series, Unit};
 use crate::config::Role;
 use crate::error::ApiError;
 use crate::html::{self, esc, int, ms, pct, sort_key};
-use crate::params::{Params, RANGE_PARAMS, TimeRange, bucket_name};
+use crate::params::{RANGE_PARAMS, RangeParams as Params, StrictQuery, TimeRange, bucket_name};
 use crate::state::AppState;
 
 const PRESETS: [&str; 6] = ["1h", "6h", "24h", "7d", "30d", "90d"];
@@ -339,10 +339,10 @@ fn text_cell(v: Option<&Option<String>>) -> String {
 pub async fn overview(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    RawQuery(q): RawQuery,
+    query: Result<StrictQuery<Params>, ApiError>,
 ) -> Response {
     let body = async {
-        let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
+        let StrictQuery(p) = query?;
         let lake = data::lake(&state).await?;
         let r = data::range(&state, &lake, &p).await?;
         let (totals, series, consumers, routes, alerts) = tokio::try_join!(
@@ -377,10 +377,10 @@ pub async fn overview(
 pub async fn consumers(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    RawQuery(q): RawQuery,
+    query: Result<StrictQuery<Params>, ApiError>,
 ) -> Response {
     let body = async {
-        let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
+        let StrictQuery(p) = query?;
         let lake = data::lake(&state).await?;
         let r = data::range(&state, &lake, &p).await?;
         let (rows, est) = tokio::try_join!(
@@ -446,13 +446,13 @@ pub async fn consumer(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     path: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
+    query: Result<StrictQuery<Params>, ApiError>,
 ) -> Response {
     let mut title = "Consumer".to_string();
     let body = async {
         let consumer = api::consumer_path(path)?;
         title = format!("Consumer {consumer}");
-        let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
+        let StrictQuery(p) = query?;
         let lake = data::lake(&state).await?;
         data::check_consumer(&lake, &consumer).await?;
         let r = data::range(&state, &lake, &p).await?;
@@ -690,10 +690,10 @@ async fn billing_html(
 pub async fn routes(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    RawQuery(q): RawQuery,
+    query: Result<StrictQuery<Params>, ApiError>,
 ) -> Response {
     let body = async {
-        let p = Params::parse(q.as_deref(), &RANGE_PARAMS)?;
+        let StrictQuery(p) = query?;
         let lake = data::lake(&state).await?;
         let r = data::range(&state, &lake, &p).await?;
         let (routes, apis) = tokio::try_join!(
