@@ -1,8 +1,9 @@
 //! The whole application driven through `tower::ServiceExt::oneshot`, no
 //! socket: every endpoint over a fixture lake with figures counted by hand,
 //! bad input, the role-by-route matrix, login sessions, the OpenAPI
-//! document.
+//! document and real responses checked against it.
 
+mod conformance;
 mod fixture;
 
 use std::collections::BTreeSet;
@@ -1525,4 +1526,320 @@ async fn firing_alerts_and_recent_signals_are_shown_on_the_overview_and_the_api(
     assert!(!page.contains("no-alerts"));
     let r = get(&app, "/api/alerts?limit=0").await;
     assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// JSON answers to check against the document: (method, route template,
+/// URI, token, body).
+type Call = (
+    &'static str,
+    &'static str,
+    String,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// Every JSON route, answering successes and errors, each body checked
+/// against the document's schema for its route and status.
+#[tokio::test]
+async fn real_responses_match_the_openapi_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plans, subs) = (dir.path().join("plans.toml"), dir.path().join("subs.toml"));
+    std::fs::write(&plans, fixture::PLANS).unwrap();
+    std::fs::write(&subs, fixture::SUBSCRIPTIONS).unwrap();
+    let mut s = settings(true);
+    s.billing = Some(tollgate_billing::run::BillingConfig {
+        plans,
+        subscriptions: subs,
+        ..Default::default()
+    });
+    s.serve
+        .consumer_tokens
+        .insert("acme".into(), vec![TokenSource::Literal(ACME_TOKEN.into())]);
+    let billed = tollgate_dashboard::build(
+        &s,
+        tollgate_dashboard::app::areas(),
+        &|_| None,
+        Arc::new(June20),
+    )
+    .unwrap()
+    .0;
+    let doc = get(&billed, "/api/openapi.json").await.json();
+    let a = |uri: &str| format!("{uri}?{ALL}");
+    let calls: Vec<Call> = vec![
+        ("GET", "/healthz", "/healthz".into(), None, None),
+        ("GET", "/readyz", "/readyz".into(), None, None),
+        (
+            "GET",
+            "/api/openapi.json",
+            "/api/openapi.json".into(),
+            None,
+            None,
+        ),
+        ("GET", "/api/traffic", a("/api/traffic"), Some(VIEWER), None),
+        (
+            "GET",
+            "/api/traffic",
+            format!("/api/traffic?{ALL}&consumer=acme"),
+            Some(VIEWER),
+            None,
+        ),
+        (
+            "GET",
+            "/api/traffic",
+            "/api/traffic?range=1x".into(),
+            Some(VIEWER),
+            None,
+        ),
+        (
+            "GET",
+            "/api/traffic",
+            "/api/traffic?colour=red".into(),
+            Some(VIEWER),
+            None,
+        ),
+        ("GET", "/api/traffic", "/api/traffic".into(), None, None),
+        ("GET", "/api/top", a("/api/top"), Some(VIEWER), None),
+        (
+            "GET",
+            "/api/top",
+            format!("/api/top?{ALL}&by=route&order=errors&n=3"),
+            Some(VIEWER),
+            None,
+        ),
+        ("GET", "/api/top", "/api/top?n=0".into(), Some(VIEWER), None),
+        (
+            "GET",
+            "/api/top",
+            format!("/api/top?{ALL}&consumer=nobody"),
+            Some(VIEWER),
+            None,
+        ),
+        (
+            "GET",
+            "/api/consumers",
+            a("/api/consumers"),
+            Some(VIEWER),
+            None,
+        ),
+        (
+            "GET",
+            "/api/consumers/{consumer}",
+            a("/api/consumers/acme"),
+            Some(VIEWER),
+            None,
+        ),
+        (
+            "GET",
+            "/api/consumers/{consumer}",
+            a("/api/consumers/nobody"),
+            Some(VIEWER),
+            None,
+        ),
+        ("GET", "/api/routes", a("/api/routes"), Some(VIEWER), None),
+        (
+            "GET",
+            "/api/routes",
+            "/api/routes".into(),
+            Some(FINANCE),
+            None,
+        ),
+        (
+            "GET",
+            "/api/alerts",
+            "/api/alerts".into(),
+            Some(VIEWER),
+            None,
+        ),
+        (
+            "GET",
+            "/api/alerts",
+            "/api/alerts?limit=0".into(),
+            Some(VIEWER),
+            None,
+        ),
+        (
+            "POST",
+            "/api/sql",
+            "/api/sql".into(),
+            Some(ANALYST),
+            Some(r#"{"query": "SELECT 1 AS one, 'a' AS two"}"#),
+        ),
+        (
+            "POST",
+            "/api/sql",
+            "/api/sql".into(),
+            Some(ANALYST),
+            Some(r#"{"query": "SELECT nope FROM nowhere"}"#),
+        ),
+        (
+            "POST",
+            "/api/sql",
+            "/api/sql".into(),
+            Some(VIEWER),
+            Some(r#"{"query": "SELECT 1"}"#),
+        ),
+        ("GET", "/api/self", a("/api/self"), Some(ACME_TOKEN), None),
+        (
+            "GET",
+            "/api/self",
+            "/api/self?range=1x".into(),
+            Some(ACME_TOKEN),
+            None,
+        ),
+        (
+            "GET",
+            "/api/self/invoices",
+            "/api/self/invoices".into(),
+            Some(ACME_TOKEN),
+            None,
+        ),
+        (
+            "GET",
+            "/api/self/invoices/{period}",
+            "/api/self/invoices/2024-06".into(),
+            Some(ACME_TOKEN),
+            None,
+        ),
+        (
+            "GET",
+            "/api/invoices",
+            "/api/invoices".into(),
+            Some(FINANCE),
+            None,
+        ),
+        (
+            "GET",
+            "/api/invoices",
+            "/api/invoices".into(),
+            Some(VIEWER),
+            None,
+        ),
+        (
+            "GET",
+            "/api/invoices/{period}",
+            "/api/invoices/2024-06".into(),
+            Some(FINANCE),
+            None,
+        ),
+        (
+            "GET",
+            "/api/invoices/{period}",
+            "/api/invoices/2024-05".into(),
+            Some(FINANCE),
+            None,
+        ),
+        (
+            "GET",
+            "/api/invoices/{period}",
+            "/api/invoices/june".into(),
+            Some(FINANCE),
+            None,
+        ),
+        (
+            "GET",
+            "/api/invoices/{period}/{consumer}",
+            "/api/invoices/2024-06/acme.json".into(),
+            Some(FINANCE),
+            None,
+        ),
+    ];
+    let mut statuses = BTreeSet::new();
+    let mut failures = Vec::new();
+    for (method, template, uri, token, body) in &calls {
+        let r = send(
+            &billed,
+            request(method.parse().unwrap(), uri, *token, *body),
+        )
+        .await;
+        statuses.insert(r.status.as_u16());
+        let media = r
+            .header(header::CONTENT_TYPE)
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        assert_eq!(media, "application/json", "{method} {uri}: {}", r.body);
+        let errors =
+            conformance::check(&doc, method, template, r.status.as_u16(), &media, &r.json());
+        if !errors.is_empty() {
+            failures.push(format!("{method} {uri} ({}): {errors:#?}", r.status));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The calls reach successes and every kind of error the API answers.
+    assert_eq!(
+        statuses,
+        [200, 400, 401, 403, 404]
+            .into_iter()
+            .collect::<BTreeSet<u16>>()
+    );
+
+    // A lake that cannot be read: 503 as documented.
+    let mut broken = settings(true);
+    broken.lake = "s3://".into();
+    let r = send(
+        &app_with(&broken),
+        request(Method::GET, "/readyz", None, None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let errors = conformance::check(&doc, "GET", "/readyz", 503, "application/json", &r.json());
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// The checker itself: a body that breaks the document in any of the ways
+/// a response could drift from it fails.
+#[tokio::test]
+async fn the_openapi_checker_rejects_wrong_bodies() {
+    let app = app();
+    let doc = get(&app, "/api/openapi.json").await.json();
+    let real = get(&app, &format!("/api/traffic?{ALL}")).await.json();
+    let check = |status: u16, body: &Value| {
+        conformance::check(
+            &doc,
+            "GET",
+            "/api/traffic",
+            status,
+            "application/json",
+            body,
+        )
+    };
+    assert_eq!(check(200, &real), Vec::<String>::new());
+
+    let mut wrong_type = real.clone();
+    wrong_type["totals"]["calls"] = json!("many");
+    let mut extra = real.clone();
+    extra["undocumented"] = json!(1);
+    let mut wrong_item = real.clone();
+    wrong_item["series"][0] = json!(42);
+    let mut null_where_not_nullable = real.clone();
+    null_where_not_nullable["series"] = Value::Null;
+    for (what, body) in [
+        ("a string for an integer", &wrong_type),
+        ("an undocumented field", &extra),
+        ("a wrong array item", &wrong_item),
+        ("a null that is not nullable", &null_where_not_nullable),
+    ] {
+        assert!(!check(200, body).is_empty(), "{what} passed");
+    }
+    // An error body where a success is documented, and the reverse.
+    let error = get(&app, "/api/traffic?range=1x").await.json();
+    assert!(!check(200, &error).is_empty());
+    assert!(!check(400, &real).is_empty());
+    assert_eq!(check(400, &error), Vec::<String>::new());
+    // A required field missing.
+    let mut missing = error.clone();
+    missing["error"].as_object_mut().unwrap().remove("code");
+    assert!(!check(400, &missing).is_empty());
+    // A value outside its enum.
+    let mut unknown_code = error.clone();
+    unknown_code["error"]["code"] = json!("no_such_code");
+    assert!(!check(400, &unknown_code).is_empty());
+    // A status the route does not document.
+    assert!(!check(418, &error).is_empty());
+    // A keyword the checker does not know is reported, not ignored.
+    let mut errors = Vec::new();
+    conformance::validate(&doc, &json!({"oneOf": []}), &json!(1), "$", &mut errors);
+    assert!(!errors.is_empty());
 }
