@@ -14,7 +14,7 @@ use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tollgate_aggregator::AnalyticsConfig;
-use tollgate_billing::run::BillingConfig;
+use tollgate_billing::BillingConfig;
 use tollgate_ingest::config::{IngestConfig, IngestSettings, KafkaConfig, LakeConfig};
 
 /// The whole configuration file.

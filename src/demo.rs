@@ -23,11 +23,12 @@ use anyhow::Context;
 use chrono::Utc;
 use rdkafka::mocking::MockCluster;
 use tollgate_aggregator::{AnalyticsConfig, Lake};
+use tollgate_billing::BillingConfig;
 use tollgate_billing::period::Period;
-use tollgate_billing::run::{self as billing_run, Billing, BillingConfig, Ledger, RunOutcome};
 use tollgate_ingest::config::{IngestConfig, IngestSettings, KafkaConfig, LakeConfig};
 use tollgate_ingest::kafka::{RunOptions, run_blocking};
 use tollgate_ingest::metrics::Metrics;
+use tollgate_invoicing::{self as billing_run, Ledger, RunOutcome};
 
 use crate::simulate::{GatewayMix, KafkaTarget, Simulator, SimulatorConfig, consumer_id, produce};
 
@@ -251,7 +252,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     // Rollups and invoices.
-    let billing = Billing::load(BillingConfig {
+    let billing = tollgate_invoicing::load(BillingConfig {
         plans: plans_path,
         subscriptions: subs_path,
         ..BillingConfig::default()

@@ -1,5 +1,5 @@
 //! `tollgate invoice …`: invoice runs, finalization and the documents
-//! finance sends, over the lake's ledger (see `tollgate_billing::run`).
+//! finance sends, over the lake's ledger (see `tollgate_invoicing`).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -9,10 +9,11 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use tollgate_aggregator::Lake;
+use tollgate_billing::Billing;
 use tollgate_billing::invoice::Invoice;
 use tollgate_billing::period::Period;
 use tollgate_billing::render;
-use tollgate_billing::run::{self, Billing, Ledger, PeriodState, RunOutcome};
+use tollgate_invoicing::{self as run, Ledger, PeriodState, RunOutcome};
 
 use crate::cli::ConfigArgs;
 use crate::config::Config;
@@ -142,7 +143,7 @@ fn billing(cfg: &Config, args: &BillingArgs) -> anyhow::Result<Billing> {
     if let Some(s) = &args.subscriptions {
         b.subscriptions = s.clone();
     }
-    Ok(Billing::load(b)?)
+    Ok(tollgate_invoicing::load(b)?)
 }
 
 /// Runs one `tollgate invoice` command.

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use tollgate_billing::run::Billing;
+use tollgate_billing::Billing;
 use tollgate_signals::alert::RulesFile;
 use tollgate_signals::deliver::Outputs;
 use tollgate_signals::watch::{Watcher, replay};
@@ -78,7 +78,7 @@ fn billing(cfg: &Config) -> anyhow::Result<Option<Billing>> {
         );
         return Ok(None);
     }
-    Ok(Some(Billing::load(cfg.billing.clone())?))
+    Ok(Some(tollgate_invoicing::load(cfg.billing.clone())?))
 }
 
 /// Runs `tollgate watch`.

@@ -2,11 +2,13 @@
 //!
 //! Rates per-consumer usage against tiered price plans in exact decimal
 //! money (`rust_decimal`, never floats) with explicit rounding, and
-//! explains every amount line by line with its tier breakdown. The core
-//! (plans, subscriptions, rating, invoices, rendering) is pure: no I/O, no
-//! clock. [`run`] is the one module with I/O: it asks the aggregator for
-//! usage, and keeps invoices in the lake (drafts, finalization, late-usage
-//! adjustments); its clock is a parameter.
+//! explains every amount line by line with its tier breakdown.
+//!
+//! The crate is pure: no I/O, no clock, and no dependency on the lake,
+//! the query engine, Parquet or Kafka. Files come in as text, usage as
+//! numbers, and invoices go out as values and documents. Invoice runs over
+//! a real lake and the ledger that keeps their results are one layer up,
+//! in `tollgate-invoicing`.
 //!
 //! # Layout
 //!
@@ -17,17 +19,19 @@
 //! - [`subscription`]: `subscriptions.toml`; segments of a period per plan.
 //! - [`invoice`]: invoices, their evidence, and late-usage adjustments.
 //! - [`render`]: JSON, HTML, CSV and the `invoices` table rows.
-//! - [`run`]: invoice runs, finalization, preview; the ledger in the lake.
+//! - [`config`]: `[billing]` settings; [`Billing`], the plans and
+//!   subscriptions parsed and validated together.
 
+pub mod config;
 pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod plan;
 pub mod rate;
 pub mod render;
-pub mod run;
 pub mod subscription;
 
+pub use config::{Billing, BillingConfig, ConfigError};
 pub use money::{Currency, Rounding};
 pub use plan::{
     Charge, Enforcement, Metric, Model, Plan, PlanError, PlanId, PlansFile, Quota, QuotaWindow,

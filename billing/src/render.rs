@@ -1,18 +1,12 @@
 //! Invoices for people and for tools: JSON (the stored form), a printable
-//! HTML page, CSV rows (one per line item) and Arrow rows for the lake's
-//! `invoices` table.
+//! HTML page, CSV rows (one per line item) and the flattened [`Row`]s of
+//! the lake's `invoices` table. Values only: turning rows into Arrow and
+//! Parquet is the invoicing crate's (`tollgate_invoicing::table`).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use arrow_array::builder::{
-    Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMillisecondBuilder,
-};
-use arrow_array::{ArrayRef, RecordBatch};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use tollgate_schemas::lake::{MONEY_SCALE, invoice_line_schema};
 
 use crate::invoice::{Invoice, Usage};
 use crate::rate::LineKind;
@@ -303,91 +297,4 @@ pub fn html(inv: &Invoice) -> String {
         esc(&inv.currency)
     );
     h
-}
-
-/// The rows of `invoices` as one record batch of the `invoices` table.
-pub fn record_batch(invoices: &[Invoice]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let schema = invoice_line_schema();
-    let (mut number, mut status, mut consumer, mut currency) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    let (mut line, mut kind, mut charge, mut description, mut metric) = (
-        Int32Builder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    let (mut plan, mut version, mut from, mut to) = (
-        StringBuilder::new(),
-        Int32Builder::new(),
-        Date32Builder::new(),
-        Date32Builder::new(),
-    );
-    let money = || Decimal128Builder::new().with_precision_and_scale(38, MONEY_SCALE);
-    let (mut quantity, mut amount, mut events) =
-        (Int64Builder::new(), money()?, Int64Builder::new());
-    let ts = || TimestampMillisecondBuilder::new().with_timezone("UTC");
-    let (mut first, mut last) = (ts(), ts());
-    let (mut adj_inv, mut adj_period, mut total) =
-        (StringBuilder::new(), StringBuilder::new(), money()?);
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-    let days = |d: NaiveDate| (d - epoch).num_days() as i32;
-    let scaled = |d: Decimal| {
-        let mut d = d;
-        d.rescale(MONEY_SCALE as u32);
-        d.mantissa()
-    };
-    for inv in invoices {
-        for r in rows(inv) {
-            number.append_option(r.number);
-            status.append_value(r.status);
-            consumer.append_value(&r.consumer);
-            currency.append_value(&r.currency);
-            line.append_value(r.line);
-            kind.append_value(r.kind);
-            charge.append_value(&r.charge);
-            description.append_value(&r.description);
-            metric.append_option(r.metric);
-            plan.append_value(&r.plan);
-            version.append_value(r.plan_version as i32);
-            from.append_value(days(r.from));
-            to.append_value(days(r.to));
-            quantity.append_value(i64::try_from(r.quantity).unwrap_or(i64::MAX));
-            amount.append_value(scaled(r.amount));
-            events.append_option(r.usage.map(|u| u.events as i64));
-            first.append_option(r.usage.and_then(|u| u.first_ts).map(|t| t.0));
-            last.append_option(r.usage.and_then(|u| u.last_ts).map(|t| t.0));
-            adj_inv.append_option(r.adjusts_invoice);
-            adj_period.append_option(r.adjusts_period);
-            total.append_value(scaled(r.invoice_total));
-        }
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(number.finish()),
-        Arc::new(status.finish()),
-        Arc::new(consumer.finish()),
-        Arc::new(currency.finish()),
-        Arc::new(line.finish()),
-        Arc::new(kind.finish()),
-        Arc::new(charge.finish()),
-        Arc::new(description.finish()),
-        Arc::new(metric.finish()),
-        Arc::new(plan.finish()),
-        Arc::new(version.finish()),
-        Arc::new(from.finish()),
-        Arc::new(to.finish()),
-        Arc::new(quantity.finish()),
-        Arc::new(amount.finish()),
-        Arc::new(events.finish()),
-        Arc::new(first.finish()),
-        Arc::new(last.finish()),
-        Arc::new(adj_inv.finish()),
-        Arc::new(adj_period.finish()),
-        Arc::new(total.finish()),
-    ];
-    RecordBatch::try_new(schema, columns)
 }

@@ -20,7 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tollgate_aggregator::{AnalyticsConfig, SqlGate};
-use tollgate_billing::run::{Billing, BillingConfig};
+use tollgate_billing::{Billing, BillingConfig};
 
 use crate::auth::{self, Auth};
 use crate::config::{Role, ServeConfig};
@@ -160,7 +160,7 @@ fn load_billing(config: Option<&BillingConfig>) -> Result<Option<Arc<Billing>>, 
         );
         return Ok(None);
     }
-    Billing::load(config.clone())
+    tollgate_invoicing::load(config.clone())
         .map(|b| Some(Arc::new(b)))
         .map_err(|e| ServeError::Config(format!("[billing]: {e}")))
 }

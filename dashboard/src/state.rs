@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tollgate_aggregator::{AnalyticsConfig, AnalyticsError, Lake, SqlGate};
-use tollgate_billing::run::{Billing, Estimates};
+use tollgate_billing::Billing;
+use tollgate_invoicing::Estimates;
 
 use crate::app::NavLink;
 use crate::auth::Auth;

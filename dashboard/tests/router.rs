@@ -1094,7 +1094,7 @@ async fn invoices_are_served_to_finance_as_stored() {
 
     // The invoice's JSON is the ledger's stored bytes, unchanged.
     let r = get(&app, "/api/invoices/2024-06/acme.json").await;
-    let stored = tollgate_billing::run::Ledger::open(fixture::lake().to_str().unwrap())
+    let stored = tollgate_invoicing::Ledger::open(fixture::lake().to_str().unwrap())
         .unwrap()
         .invoice_bytes("2024-06".parse().unwrap(), "acme")
         .await
@@ -1184,7 +1184,7 @@ async fn consumers_show_their_plan_month_to_date_estimate_and_invoices() {
     std::fs::write(&plans, fixture::PLANS).unwrap();
     std::fs::write(&subs, fixture::SUBSCRIPTIONS).unwrap();
     let mut s = settings(true);
-    s.billing = Some(tollgate_billing::run::BillingConfig {
+    s.billing = Some(tollgate_billing::BillingConfig {
         plans,
         subscriptions: subs,
         ..Default::default()
@@ -1304,7 +1304,7 @@ async fn a_consumer_token_reads_only_its_own_consumer_by_any_route() {
     std::fs::write(&plans, fixture::PLANS).unwrap();
     std::fs::write(&subs, fixture::SUBSCRIPTIONS).unwrap();
     let mut s = settings(true);
-    s.billing = Some(tollgate_billing::run::BillingConfig {
+    s.billing = Some(tollgate_billing::BillingConfig {
         plans,
         subscriptions: subs,
         ..Default::default()
@@ -1401,7 +1401,7 @@ async fn a_consumer_token_reads_only_its_own_consumer_by_any_route() {
     let r = as_(ACME_TOKEN, "/api/self/invoices".into()).await;
     assert_eq!(r.json()["invoices"][0]["number"], "INV-2024-000001");
     let r = as_(ACME_TOKEN, "/api/self/invoices/2024-06".into()).await;
-    let stored = tollgate_billing::run::Ledger::open(fixture::lake().to_str().unwrap())
+    let stored = tollgate_invoicing::Ledger::open(fixture::lake().to_str().unwrap())
         .unwrap()
         .invoice_bytes("2024-06".parse().unwrap(), "acme")
         .await

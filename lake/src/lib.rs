@@ -10,7 +10,11 @@
 //!
 //! - [`store`]: [`LakeStore`], durable atomic writes, reads, listings and
 //!   deletes; [`StoreError`].
+//! - [`ledger`]: [`JsonLedger`], JSON records under a prefix (billing's
+//!   invoice ledger, the signals ledger), written through the store.
 
+pub mod ledger;
 pub mod store;
 
+pub use ledger::{JsonLedger, JsonStyle, LedgerError};
 pub use store::{LakeStore, StoreError};

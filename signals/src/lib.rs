@@ -74,3 +74,9 @@ impl From<tollgate_lake::store::StoreError> for SignalsError {
         SignalsError::Ledger(e.to_string())
     }
 }
+
+impl From<tollgate_lake::LedgerError> for SignalsError {
+    fn from(e: tollgate_lake::LedgerError) -> Self {
+        SignalsError::Ledger(e.to_string())
+    }
+}

@@ -14,7 +14,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use serde::Serialize;
 use tollgate_aggregator::Lake;
 use tollgate_aggregator::usage::daily_usage;
-use tollgate_billing::run::Billing;
+use tollgate_billing::Billing;
 use tollgate_billing::{Enforcement, Quota, QuotaWindow};
 use tollgate_schemas::meter::Meter;
 

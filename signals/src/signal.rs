@@ -1,12 +1,11 @@
 //! What a signal says, and the ledger that remembers each one with its
 //! delivery log.
 
-use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tollgate_billing::{Enforcement, Metric, QuotaWindow};
-use tollgate_lake::store::LakeStore;
+use tollgate_lake::{JsonLedger, JsonStyle, LakeStore, LedgerError};
 
 use crate::SignalsError;
 
@@ -209,10 +208,12 @@ impl Record {
     }
 }
 
-/// The signals ledger, kept in the lake's store under `_tollgate/signals/`.
+/// The signals ledger, kept in the lake's store under `_tollgate/signals/`:
+/// a [`JsonLedger`] of one record per signal, `date=<day>/<id>.json`, in
+/// the [`JsonStyle::Pretty`] style it has always been written in.
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    store: LakeStore,
+    book: JsonLedger,
 }
 
 const ROOT: &str = "_tollgate/signals/";
@@ -220,7 +221,9 @@ const ROOT: &str = "_tollgate/signals/";
 impl Ledger {
     /// The ledger of the lake at `store`.
     pub fn new(store: LakeStore) -> Ledger {
-        Ledger { store }
+        Ledger {
+            book: JsonLedger::new(store, ROOT, JsonStyle::Pretty),
+        }
     }
 
     /// Opens the ledger of the lake at `location` (a folder or `s3://…`).
@@ -230,33 +233,28 @@ impl Ledger {
 
     /// The store (also holds the alert state).
     pub fn store(&self) -> &LakeStore {
-        &self.store
+        self.book.store()
     }
 
-    fn path(day: NaiveDate, id: &str) -> String {
-        format!("{ROOT}date={}/{id}.json", day.format("%Y-%m-%d"))
+    fn day_folder(day: NaiveDate) -> String {
+        format!("date={}/", day.format("%Y-%m-%d"))
+    }
+
+    fn key(day: NaiveDate, id: &str) -> String {
+        format!("{}{id}.json", Ledger::day_folder(day))
     }
 
     /// Writes (or rewrites) a record, durably.
     pub async fn put(&self, r: &Record) -> Result<(), SignalsError> {
-        let bytes =
-            serde_json::to_vec_pretty(r).map_err(|e| SignalsError::Ledger(e.to_string()))?;
-        self.store
-            .put(
-                &Ledger::path(r.signal.day(), &r.signal.id),
-                Bytes::from(bytes),
-            )
+        self.book
+            .put(&Ledger::key(r.signal.day(), &r.signal.id), r)
             .await?;
         Ok(())
     }
 
     /// Whether a signal is filed (by its day and id).
     pub async fn contains(&self, s: &Signal) -> Result<bool, SignalsError> {
-        Ok(self
-            .store
-            .get(&Ledger::path(s.day(), &s.id))
-            .await?
-            .is_some())
+        Ok(self.book.contains(&Ledger::key(s.day(), &s.id)).await?)
     }
 
     /// Every record, oldest day first.
@@ -267,19 +265,18 @@ impl Ledger {
     /// Every record filed on or after `from` (all when `None`).
     pub async fn list_from(&self, from: Option<NaiveDate>) -> Result<Vec<Record>, SignalsError> {
         let mut out = Vec::new();
-        for path in self.store.list(ROOT).await? {
-            let Some(day) = path
-                .strip_prefix(ROOT)
-                .and_then(|p| p.strip_prefix("date="))
+        for key in self.book.keys("").await? {
+            let Some(day) = key
+                .strip_prefix("date=")
                 .and_then(|p| p.get(..10))
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
             else {
                 continue;
             };
-            if from.is_some_and(|f| day < f) || !path.ends_with(".json") {
+            if from.is_some_and(|f| day < f) {
                 continue;
             }
-            if let Some(r) = self.read(&path).await? {
+            if let Some(r) = self.read(&key).await? {
                 out.push(r);
             }
         }
@@ -302,11 +299,8 @@ impl Ledger {
         let mut out = Vec::new();
         let mut day = to;
         while day >= from && out.len() < n {
-            let prefix = format!("{ROOT}date={}/", day.format("%Y-%m-%d"));
-            for path in self.store.list(&prefix).await? {
-                if path.ends_with(".json")
-                    && let Some(r) = self.read(&path).await?
-                {
+            for key in self.book.keys(&Ledger::day_folder(day)).await? {
+                if let Some(r) = self.read(&key).await? {
                     out.push(r);
                 }
             }
@@ -320,27 +314,23 @@ impl Ledger {
         Ok(out)
     }
 
-    async fn read(&self, path: &str) -> Result<Option<Record>, SignalsError> {
-        let Some(bytes) = self.store.get(path).await? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            SignalsError::Ledger(format!("{path}: {e}; remove the file or restore it"))
+    async fn read(&self, key: &str) -> Result<Option<Record>, SignalsError> {
+        self.book.get(key).await.map_err(|e| match e {
+            LedgerError::Decode { .. } => {
+                SignalsError::Ledger(format!("{e}; remove the file or restore it"))
+            }
+            e => e.into(),
         })
     }
 
     /// The record with this id (or a unique prefix of it).
     pub async fn find(&self, id: &str) -> Result<Record, SignalsError> {
         let hits: Vec<String> = self
-            .store
-            .list(ROOT)
+            .book
+            .keys("")
             .await?
             .into_iter()
-            .filter(|p| {
-                p.rsplit('/')
-                    .next()
-                    .is_some_and(|f| f.starts_with(id) && f.ends_with(".json"))
-            })
+            .filter(|k| k.rsplit('/').next().is_some_and(|f| f.starts_with(id)))
             .collect();
         match hits.as_slice() {
             [one] if !id.is_empty() => self

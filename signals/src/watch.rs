@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use tollgate_aggregator::{AnalyticsConfig, Lake};
-use tollgate_billing::run::Billing;
+use tollgate_billing::Billing;
 
 use crate::alert::{AlertBook, Rule};
 use crate::deliver::Outputs;

@@ -1,6 +1,6 @@
 //! Finance: the invoice periods, each invoice (JSON, printable HTML, CSV)
 //! and each period's CSV, read from the billing ledger in the lake
-//! (`tollgate_billing::run::Ledger`). Read-only: runs and finalization stay
+//! (`tollgate_invoicing::Ledger`). Read-only: runs and finalization stay
 //! on the command line, where they are reviewed and scripted.
 
 use std::fmt::Write as _;
@@ -13,7 +13,7 @@ use axum::{Extension, Json, Router};
 use tollgate_billing::invoice::Invoice;
 use tollgate_billing::period::Period;
 use tollgate_billing::render;
-use tollgate_billing::run::{Ledger, PeriodState};
+use tollgate_invoicing::{Ledger, PeriodState};
 
 use crate::app::Area;
 use crate::auth::Caller;

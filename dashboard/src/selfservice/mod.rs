@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tollgate_billing::invoice::Status;
 use tollgate_billing::period::Period;
 use tollgate_billing::render;
-use tollgate_billing::run::Ledger;
+use tollgate_invoicing::Ledger;
 
 use crate::app::Area;
 use crate::auth::Caller;

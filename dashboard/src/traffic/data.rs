@@ -15,7 +15,7 @@ use crate::error::{ApiError, code};
 use crate::params::{self, RangeParams, TimeRange, bucket_name};
 use crate::state::{AppState, ESTIMATES_TTL};
 use tollgate_billing::invoice::Invoice;
-use tollgate_billing::run::{self as billing_run, Estimates};
+use tollgate_invoicing::{self as billing_run, Estimates};
 
 /// The open lake.
 pub async fn lake(state: &AppState) -> Result<Arc<Lake>, ApiError> {

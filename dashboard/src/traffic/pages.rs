@@ -9,7 +9,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use tollgate_aggregator::traffic::{Dim, TopOrder, TrafficRow};
-use tollgate_billing::run::{Estimates, Ledger};
+use tollgate_invoicing::{Estimates, Ledger};
 
 use super::{api, data};
 use crate::auth::Caller;

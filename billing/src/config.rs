@@ -1,0 +1,140 @@
+//! `[billing]` in `tollgate.toml`, and [`Billing`]: the settings with the
+//! plans and subscriptions they name, parsed and validated together.
+//!
+//! Pure like the rest of the core: the texts come in as strings. Reading
+//! the files is the caller's I/O (`tollgate_invoicing::load`).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tollgate_schemas::meter::Meter;
+
+use crate::invoice::meters;
+use crate::plan::{PlanError, PlansFile};
+use crate::subscription::{SubscriptionError, SubscriptionsFile};
+
+/// `[billing]` in `tollgate.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// The price plans (see `deploy/plans.toml`).
+    pub plans: PathBuf,
+    /// Who is on which plan (see `deploy/subscriptions.toml`).
+    pub subscriptions: PathBuf,
+    /// Prefix of invoice numbers: `INV-2026-000001`.
+    pub number_prefix: String,
+    /// How many finalized months back a run looks for late usage.
+    pub adjust_lookback_months: u32,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig {
+            plans: "plans.toml".into(),
+            subscriptions: "subscriptions.toml".into(),
+            number_prefix: "INV-".into(),
+            adjust_lookback_months: 3,
+        }
+    }
+}
+
+/// Why the plans or subscriptions are not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The plans file is wrong.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The subscriptions file is wrong.
+    #[error(transparent)]
+    Subscription(#[from] SubscriptionError),
+}
+
+/// Plans, subscriptions and settings, parsed and validated.
+#[derive(Debug, Clone)]
+pub struct Billing {
+    /// The plans.
+    pub plans: PlansFile,
+    /// The subscriptions.
+    pub subscriptions: SubscriptionsFile,
+    /// The settings.
+    pub config: BillingConfig,
+}
+
+impl Billing {
+    /// Parses and validates the plans file's and the subscriptions file's
+    /// texts (the subscriptions against the plans).
+    pub fn parse(
+        config: BillingConfig,
+        plans: &str,
+        subscriptions: &str,
+    ) -> Result<Billing, ConfigError> {
+        let plans = PlansFile::parse(plans)?;
+        let subscriptions = SubscriptionsFile::parse(subscriptions, &plans)?;
+        Ok(Billing {
+            plans,
+            subscriptions,
+            config,
+        })
+    }
+
+    /// Every meter any plan reads, once each, in a stable order: what an
+    /// invoice run asks the lake for.
+    pub fn meters(&self) -> Vec<Meter> {
+        let set: BTreeSet<Meter> = self.plans.plans.iter().flat_map(meters).collect();
+        set.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLANS: &str = r#"
+[[plan]]
+id = "p"
+version = 1
+currency = "USD"
+[[plan.charge]]
+id = "ok"
+metric = "calls"
+filter = { status_below = 500 }
+[plan.charge.price]
+model = "per_unit"
+unit_price = "0.01"
+[[plan.charge]]
+id = "all"
+metric = "calls"
+[plan.charge.price]
+model = "per_unit"
+unit_price = "0.001"
+[[plan.charge]]
+id = "ok-again"
+metric = "calls"
+filter = { status_below = 500 }
+[plan.charge.price]
+model = "per_unit"
+unit_price = "0.02"
+"#;
+
+    #[test]
+    fn meters_are_listed_once_each() {
+        let b = Billing::parse(BillingConfig::default(), PLANS, "").unwrap();
+        let m = b.meters();
+        // Three charges, two distinct meters.
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn subscriptions_are_checked_against_the_plans() {
+        let subs = r#"
+[[subscription]]
+consumer = "c"
+plan = "missing"
+start = "2026-01-01"
+"#;
+        let e = Billing::parse(BillingConfig::default(), PLANS, subs).unwrap_err();
+        assert!(matches!(e, ConfigError::Subscription(_)), "{e:?}");
+    }
+}

@@ -1,0 +1,415 @@
+//! The invoice ledger: billing's documents in the lake.
+//!
+//! Layout, under the lake root:
+//!
+//! - `billing/invoices/<YYYY-MM>/<consumer>.json`: one invoice, the stored
+//!   form ([`tollgate_billing::render::json`]); consumer ids are
+//!   percent-encoded;
+//! - `billing/periods/<YYYY-MM>.json`: the period's state ([`PeriodState`]),
+//!   written last: it is the commit point of a run and of a finalization;
+//! - `invoices/period=<YYYY-MM>/lines.parquet`: the `invoices` SQL table
+//!   ([`crate::table`]).
+//!
+//! The two JSON folders are a [`JsonLedger`] under `billing/` in the
+//! [`JsonStyle::PrettyLine`] style, which is byte for byte the form these
+//! files have always had: pretty JSON and a final newline.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tollgate_billing::invoice::{Invoice, InvoiceNumber, Status};
+use tollgate_billing::period::Period;
+use tollgate_lake::{JsonLedger, JsonStyle, LakeStore, LedgerError};
+
+use crate::InvoicingError;
+use crate::table;
+
+/// One invoice in a period's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceSummary {
+    /// Consumer.
+    pub consumer: String,
+    /// Number, once finalized.
+    pub number: Option<InvoiceNumber>,
+    /// Currency.
+    pub currency: String,
+    /// Total.
+    pub total: Decimal,
+}
+
+impl InvoiceSummary {
+    /// The summary line of `inv`.
+    pub fn of(inv: &Invoice) -> InvoiceSummary {
+        InvoiceSummary {
+            consumer: inv.consumer.clone(),
+            number: inv.number.clone(),
+            currency: inv.currency.clone(),
+            total: inv.total,
+        }
+    }
+}
+
+/// Usage the run saw but could not bill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unbilled {
+    /// The consumer (`None`: events without a consumer).
+    pub consumer: Option<String>,
+    /// Events on days no subscription of the consumer covers.
+    pub events: u64,
+    /// First such day.
+    pub first_day: NaiveDate,
+    /// Last such day.
+    pub last_day: NaiveDate,
+}
+
+/// A consumer the run could not invoice, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// The consumer.
+    pub consumer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What a run found, kept with the period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Events in the period (after deduplication).
+    pub events: u64,
+    /// Duplicate rows (same `event_id`) not counted.
+    pub duplicates: u64,
+    /// Consumers seen in traffic without a subscription for those days.
+    pub unbilled: Vec<Unbilled>,
+    /// Consumers not invoiced because of an error; finalization waits for none.
+    pub problems: Vec<Problem>,
+    /// Adjustment lines added for late usage of finalized periods.
+    pub adjustments: usize,
+    /// Sum of invoice totals per currency.
+    pub totals: BTreeMap<String, Decimal>,
+}
+
+/// A period's state in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodState {
+    /// The period.
+    pub period: Period,
+    /// Draft or finalized.
+    pub status: Status,
+    /// When the drafts were computed.
+    pub run_at: DateTime<Utc>,
+    /// When the period was finalized.
+    #[serde(default)]
+    pub finalized_at: Option<DateTime<Utc>>,
+    /// The latest finalized period when the drafts were computed: the
+    /// adjustments are relative to it, so finalization requires it unchanged.
+    pub basis: Option<Period>,
+    /// The invoices, by consumer.
+    pub invoices: Vec<InvoiceSummary>,
+    /// What the run found.
+    pub report: RunReport,
+}
+
+/// The billing documents in the lake.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    book: JsonLedger,
+}
+
+/// A consumer id as a file name: unreserved bytes as they are, the rest
+/// percent-encoded, and no leading dot (no hidden or `..` files).
+fn encode(consumer: &str) -> String {
+    let mut out = String::new();
+    for b in consumer.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.starts_with('.') {
+        out.replace_range(0..1, "%2E");
+    }
+    out
+}
+
+impl Ledger {
+    /// The ledger of the lake at `location` (a folder or `s3://…`).
+    pub fn open(location: &str) -> Result<Ledger, InvoicingError> {
+        let store = LakeStore::open(location).map_err(LedgerError::from)?;
+        Ok(Ledger::new(store))
+    }
+
+    /// The ledger of the lake `store`.
+    pub fn new(store: LakeStore) -> Ledger {
+        Ledger {
+            book: JsonLedger::new(store, "billing/", JsonStyle::PrettyLine),
+        }
+    }
+
+    fn state_key(p: Period) -> String {
+        format!("periods/{p}.json")
+    }
+
+    fn invoice_key(p: Period, consumer: &str) -> String {
+        format!("invoices/{p}/{}.json", encode(consumer))
+    }
+
+    /// The state of `period`, if it was ever run.
+    pub async fn state(&self, period: Period) -> Result<Option<PeriodState>, InvoicingError> {
+        Ok(self.book.get(&Self::state_key(period)).await?)
+    }
+
+    /// Every period ever run, oldest first.
+    pub async fn periods(&self) -> Result<Vec<PeriodState>, InvoicingError> {
+        let mut out = Vec::new();
+        for key in self.book.keys("periods/").await? {
+            if let Some(s) = self.book.get::<PeriodState>(&key).await? {
+                out.push(s);
+            }
+        }
+        out.sort_by_key(|s| s.period);
+        Ok(out)
+    }
+
+    /// The stored bytes of one invoice (byte-identical to what was written).
+    pub async fn invoice_bytes(
+        &self,
+        period: Period,
+        consumer: &str,
+    ) -> Result<Option<Vec<u8>>, InvoicingError> {
+        Ok(self
+            .book
+            .get_bytes(&Self::invoice_key(period, consumer))
+            .await?
+            .map(|b| b.to_vec()))
+    }
+
+    /// One invoice.
+    pub async fn invoice(
+        &self,
+        period: Period,
+        consumer: &str,
+    ) -> Result<Option<Invoice>, InvoicingError> {
+        Ok(self.book.get(&Self::invoice_key(period, consumer)).await?)
+    }
+
+    /// The invoices of a period, by consumer.
+    pub async fn invoices(&self, period: Period) -> Result<Vec<Invoice>, InvoicingError> {
+        let Some(state) = self.state(period).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for s in &state.invoices {
+            if let Some(inv) = self.invoice(period, &s.consumer).await? {
+                out.push(inv);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The invoice with this number.
+    pub async fn find(&self, number: &str) -> Result<Option<Invoice>, InvoicingError> {
+        for s in self.periods().await? {
+            if let Some(i) = s
+                .invoices
+                .iter()
+                .find(|i| i.number.as_ref().is_some_and(|n| n.0 == number))
+            {
+                return self.invoice(s.period, &i.consumer).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes the draft of `consumer` for `period` (a run that no longer
+    /// invoices them).
+    pub(crate) async fn delete_invoice(
+        &self,
+        period: Period,
+        consumer: &str,
+    ) -> Result<(), InvoicingError> {
+        Ok(self
+            .book
+            .delete(&Self::invoice_key(period, consumer))
+            .await?)
+    }
+
+    /// Writes a period: its invoices, its `invoices` table file, and its
+    /// state last (the commit point: a crash before it leaves the previous
+    /// state in charge).
+    pub(crate) async fn write_period(
+        &self,
+        state: &PeriodState,
+        invoices: &[Invoice],
+    ) -> Result<(), InvoicingError> {
+        for inv in invoices {
+            // The stored form is `render::json`: the ledger's style gives
+            // exactly its bytes (tested against stored files).
+            self.book
+                .put(&Self::invoice_key(inv.period, &inv.consumer), inv)
+                .await?;
+        }
+        let lines = table::parquet(invoices)?;
+        self.book
+            .store()
+            .put(&table::path(state.period), Bytes::from(lines))
+            .await
+            .map_err(LedgerError::from)?;
+        self.book.put(&Self::state_key(state.period), state).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tollgate_billing::render;
+
+    use super::*;
+
+    /// A lake written by the ledger before it moved to this crate and to
+    /// `tollgate_lake::JsonLedger`: September 2026 finalized, October a
+    /// draft adjusting it, each with the `invoices` table file.
+    fn fixture() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lake")
+    }
+
+    fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+                if rel.starts_with("_tollgate") {
+                    continue; // the store's temporary folder
+                } else if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.insert(rel, std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// A copy of the fixture (opening a local lake creates its temporary
+    /// folder, which must not land in the source tree).
+    fn open_fixture() -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, bytes) in files(&fixture()) {
+            let to = dir.path().join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::write(to, bytes).unwrap();
+        }
+        let ledger = Ledger::open(dir.path().to_str().unwrap()).unwrap();
+        (dir, ledger)
+    }
+
+    #[tokio::test]
+    async fn a_ledger_written_before_reads_and_rewrites_byte_for_byte() {
+        let (_copy, old) = open_fixture();
+        let periods = old.periods().await.unwrap();
+        let names: Vec<String> = periods.iter().map(|s| s.period.to_string()).collect();
+        assert_eq!(names, ["2026-09", "2026-10"]);
+        assert_eq!(periods[0].status, Status::Finalized);
+        assert_eq!(periods[1].basis, Some(periods[0].period));
+        assert_eq!(periods[1].report.problems[0].consumer, "bad");
+        let sep = old.find("INV-2026-000001").await.unwrap().unwrap();
+        assert_eq!(sep.consumer, "acme/eu");
+        assert_eq!(sep.period, periods[0].period);
+        assert_eq!(sep.total, periods[0].invoices[0].total);
+        assert!(old.find("INV-2026-000002").await.unwrap().is_none());
+        let oct = old.invoices(periods[1].period).await.unwrap();
+        assert_eq!(oct.len(), 1);
+        assert!(!oct[0].adjustments.is_empty(), "October adjusts September");
+        // The stored bytes are the stored form.
+        let bytes = old
+            .invoice_bytes(sep.period, "acme/eu")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(bytes, render::json(&sep).into_bytes());
+
+        // Writing the same periods again gives the same files, byte for
+        // byte: invoices, period states and the `invoices` table.
+        let dir = tempfile::tempdir().unwrap();
+        let new = Ledger::open(dir.path().to_str().unwrap()).unwrap();
+        for state in &periods {
+            let invoices = old.invoices(state.period).await.unwrap();
+            new.write_period(state, &invoices).await.unwrap();
+        }
+        let (want, got) = (files(&fixture()), files(dir.path()));
+        assert_eq!(
+            want.keys().collect::<Vec<_>>(),
+            got.keys().collect::<Vec<_>>()
+        );
+        for (path, bytes) in &want {
+            if path.ends_with(".parquet") {
+                // Same rows and schema; the file's own bytes also name the
+                // parquet library version, which may change harmlessly.
+                assert_eq!(batches(&got[path]), batches(bytes), "{path} differs");
+                assert!(!batches(bytes).is_empty());
+            } else {
+                assert!(got[path] == *bytes, "{path} differs");
+            }
+        }
+    }
+
+    fn batches(file: &[u8]) -> Vec<arrow_array::RecordBatch> {
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            Bytes::copy_from_slice(file),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_damaged_period_state_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(dir.path().to_str().unwrap()).unwrap();
+        l.book
+            .store()
+            .put("billing/periods/2026-09.json", Bytes::from_static(b"{"))
+            .await
+            .unwrap();
+        let e = l.periods().await.unwrap_err().to_string();
+        assert!(
+            e.starts_with("ledger: billing/periods/2026-09.json: "),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rerun_removes_drafts_no_longer_invoiced() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(dir.path().to_str().unwrap()).unwrap();
+        let (_copy, old) = open_fixture();
+        let oct = old.periods().await.unwrap().pop().unwrap();
+        let invoices = old.invoices(oct.period).await.unwrap();
+        l.write_period(&oct, &invoices).await.unwrap();
+        assert!(l.invoice(oct.period, "acme/eu").await.unwrap().is_some());
+        l.delete_invoice(oct.period, "acme/eu").await.unwrap();
+        assert!(l.invoice(oct.period, "acme/eu").await.unwrap().is_none());
+        assert!(
+            !dir.path()
+                .join("billing/invoices/2026-10/acme%2Feu.json")
+                .exists()
+        );
+    }
+
+    #[test]
+    fn consumer_ids_become_safe_file_names() {
+        assert_eq!(encode("acct-0001"), "acct-0001");
+        assert_eq!(encode("a/b c"), "a%2Fb%20c");
+        assert_eq!(encode("../x"), "%2E.%2Fx");
+        assert_eq!(encode("é"), "%C3%A9");
+    }
+}
