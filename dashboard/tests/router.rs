@@ -1547,7 +1547,7 @@ async fn real_responses_match_the_openapi_document() {
     std::fs::write(&plans, fixture::PLANS).unwrap();
     std::fs::write(&subs, fixture::SUBSCRIPTIONS).unwrap();
     let mut s = settings(true);
-    s.billing = Some(tollgate_billing::run::BillingConfig {
+    s.billing = Some(tollgate_billing::BillingConfig {
         plans,
         subscriptions: subs,
         ..Default::default()
