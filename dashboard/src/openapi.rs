@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::app::Area;
+use crate::area::Area;
 use crate::state::AppState;
 
 /// The base document.

@@ -15,7 +15,7 @@ use tollgate_billing::period::Period;
 use tollgate_billing::render;
 use tollgate_billing::run::{Ledger, PeriodState};
 
-use crate::app::Area;
+use crate::area::Area;
 use crate::auth::Caller;
 use crate::config::Role;
 use crate::error::{ApiError, code};

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tollgate_aggregator::output::{self, OutputFormat};
 use tollgate_aggregator::{AnalystAnswer, Cut, ResultLimit};
 
-use crate::app::Area;
+use crate::area::Area;
 use crate::auth::Caller;
 use crate::config::Role;
 use crate::error::{ApiError, code};
