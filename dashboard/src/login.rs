@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
 
 use crate::auth::{Caller, SESSION_COOKIE, session_cookie};
 use crate::config::Role;
@@ -105,30 +106,33 @@ pub async fn login_form(
 }
 
 fn login_page(state: &AppState, next: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let body = if state.auth.is_open() {
-        format!(
-            "<section class=\"card narrow\"><h1>No login needed</h1>\
-             <p>This server runs without tokens (loopback only): everyone is admin.</p>\
-             <p><a href=\"{}\">Continue</a></p></section>",
-            html::esc(next)
-        )
-    } else {
-        let error = error.map_or(String::new(), |e| {
-            format!("<p class=\"error\" role=\"alert\">{}</p>", html::esc(e))
-        });
-        format!(
-            "<section class=\"card narrow\"><h1>Log in</h1>{error}\
-             <form method=\"post\" action=\"/login\" class=\"login\">\
-             <label for=\"token\">Token</label>\
-             <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required autofocus>\
-             <input type=\"hidden\" name=\"next\" value=\"{}\">\
-             <button type=\"submit\">Log in</button></form>\
-             <p class=\"muted\">Tokens are set per role in <code>[serve] tokens</code>. \
-             API clients send <code>Authorization: Bearer &lt;token&gt;</code> instead.</p></section>",
-            html::esc(next)
-        )
+    let body = html! {
+        @if state.auth.is_open() {
+            section class="card narrow" {
+                h1 { "No login needed" }
+                p { "This server runs without tokens (loopback only): everyone is admin." }
+                p { a href=(next) { "Continue" } }
+            }
+        } @else {
+            section class="card narrow" {
+                h1 { "Log in" }
+                @if let Some(e) = error {
+                    p class="error" role="alert" { (e) }
+                }
+                form method="post" action="/login" class="login" {
+                    label for="token" { "Token" }
+                    input id="token" name="token" type="password" autocomplete="current-password" required autofocus;
+                    input type="hidden" name="next" value=(next);
+                    button type="submit" { "Log in" }
+                }
+                p class="muted" {
+                    "Tokens are set per role in " code { "[serve] tokens" } ". "
+                    "API clients send " code { "Authorization: Bearer <token>" } " instead."
+                }
+            }
+        }
     };
-    let mut res = html::page(state, None, "", "Log in", &body);
+    let mut res = html::page(state, None, "", "Log in", body);
     *res.status_mut() = status;
     res
 }
