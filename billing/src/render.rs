@@ -233,7 +233,7 @@ pub fn html(inv: &Invoice) -> String {
     out
 }
 
-/// The invoice's content without the page around it (what [`html`] puts in
+/// The invoice's content without the page around it (what [`html()`] puts in
 /// `<body>`), for a page that frames it (the dashboard's invoice page).
 pub fn html_body(inv: &Invoice) -> Markup {
     let mut tiers_of = Vec::new();
@@ -390,4 +390,54 @@ pub fn record_batch(invoices: &[Invoice]) -> Result<RecordBatch, arrow_schema::A
         Arc::new(total.finish()),
     ];
     RecordBatch::try_new(schema, columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invoice::Status;
+
+    /// A draft for a consumer and currency that need escaping.
+    fn hostile() -> Invoice {
+        Invoice {
+            number: None,
+            status: Status::Draft,
+            issued: None,
+            period: "2026-10".parse().unwrap(),
+            consumer: "<script>alert(\"c\")</script>&co".into(),
+            currency: "U\"S&D".into(),
+            segments: Vec::new(),
+            adjustments: Vec::new(),
+            total: Decimal::from(12),
+        }
+    }
+
+    #[test]
+    fn the_html_invoice_escapes_what_it_shows() {
+        let page = html(&hostile());
+        let c = "&lt;script&gt;alert(&quot;c&quot;)&lt;/script&gt;&amp;co";
+        assert!(page.starts_with("<!doctype html><html lang=\"en\"><head>"));
+        assert!(page.ends_with("</body></html>\n"));
+        assert!(!page.contains("<script"), "{page}");
+        assert!(
+            page.contains(&format!("<title>Draft invoice {c} 2026-10</title>")),
+            "{page}"
+        );
+        assert!(page.contains(&format!("Consumer <b>{c}</b>")), "{page}");
+        assert!(
+            page.contains("<th class=\"n\" id=\"total\">12 U&quot;S&amp;D</th>"),
+            "{page}"
+        );
+        // The style is the page's own, passed through unescaped.
+        assert!(page.contains("<style>body{font-family:system-ui,sans-serif;"));
+        assert!(page.contains("<b class=\"draft\">draft</b>"), "{page}");
+    }
+
+    #[test]
+    fn the_body_is_the_page_without_its_frame() {
+        let inv = hostile();
+        let body = html_body(&inv).into_string();
+        assert!(body.starts_with("<h1>"), "{body}");
+        assert!(html(&inv).contains(&format!("<body>{body}</body>")));
+    }
 }

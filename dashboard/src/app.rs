@@ -1,11 +1,12 @@
 //! The server: areas assembled into one router, and the listener.
 //!
 //! An [`Area`] is one part of the dashboard (traffic, SQL, invoices): its
-//! pages and API routes, the [`Role`] every one of them needs, its entries
-//! in the navigation, and its part of the OpenAPI document. [`build`] puts
-//! [`crate::login::guard`] in front of every route of an area, so adding an
-//! area cannot add an unguarded route. The public routes (health, metrics,
-//! login, assets, the OpenAPI document) are the only ones without a role.
+//! pages and API routes, the [`crate::Role`] every one of them needs, its
+//! entries in the navigation, and its part of the OpenAPI document.
+//! [`build`] puts [`crate::login::guard`] in front of every route of an
+//! area, so adding an area cannot add an unguarded route. The public routes
+//! (health, metrics, login, assets, the OpenAPI document) are the only ones
+//! without a role.
 
 use std::future::Future;
 use std::net::SocketAddr;

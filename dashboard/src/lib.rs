@@ -9,6 +9,13 @@
 //! events over short ranges), so a month answers fast. Pages are rendered
 //! on the server, charts as inline SVG; every asset is in the binary.
 //!
+//! Pages and charts are [`maud`] templates: markup checked when the crate
+//! compiles, with every value escaped unless marked as markup. maud rather
+//! than askama because the pages are small Rust functions (a table, the
+//! range form, a chart) composed by the areas; maud keeps them ordinary
+//! functions returning [`maud::Markup`], without template files or context
+//! structs. Billing's printable invoice is a maud template too.
+//!
 //! [`run`] serves until the shutdown future it is given completes;
 //! [`router`] is the same application without a socket, for tests.
 //!
