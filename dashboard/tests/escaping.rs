@@ -1,8 +1,7 @@
 //! Every page that shows user data escapes it: a consumer id, an API, a
 //! route and SQL text holding `<script>`, `"` and `&` come out as text,
 //! never as markup, on the traffic pages, the SQL console, the login form
-//! and in the charts. (The invoice's own HTML is checked in
-//! `tollgate-billing`'s `render` tests; the dashboard embeds that markup.)
+//! and on the invoice pages.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +9,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use chrono::{DateTime, Utc};
 use tollgate_aggregator::{AnalyticsConfig, Lake, lake_store, rollup};
+use tollgate_billing::PlansFile;
+use tollgate_billing::run::{self as billing_run, Billing, BillingConfig, Ledger};
+use tollgate_billing::subscription::SubscriptionsFile;
 use tollgate_dashboard::{ServeSettings, SystemClock};
 use tollgate_ingest::batch::{ParquetOptions, RowBatch, Source};
 use tollgate_schemas::{AccessEvent, EpochMillis, Gateway};
@@ -206,4 +209,76 @@ async fn user_data_is_escaped_on_every_page() {
         body.contains("href=\"/x&quot;&gt;&lt;script&gt;alert(&quot;n&quot;)&lt;/script&gt;\""),
         "{body}"
     );
+}
+
+/// A plan whose charge description needs escaping, and the hostile
+/// consumer subscribed to it (a TOML literal string: no escapes inside).
+const PLANS: &str = r#"
+[[plan]]
+id = "p"
+version = 1
+currency = "USD"
+base_fee = "10"
+  [[plan.charge]]
+  id = "calls"
+  description = '<i>calls</i> & "more"'
+  metric = "calls"
+  [plan.charge.price]
+  model = "per_unit"
+  unit_price = "0.01"
+"#;
+const SUBSCRIPTIONS: &str = r#"
+[[subscription]]
+consumer = '<script>alert("c")</script>&co'
+plan = "p"
+start = "2024-01-01"
+"#;
+
+#[tokio::test]
+async fn invoice_pages_escape_the_consumer_and_the_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = hostile_lake(dir.path()).await;
+    let plans = PlansFile::parse(PLANS).unwrap();
+    let subscriptions = SubscriptionsFile::parse(SUBSCRIPTIONS, &plans).unwrap();
+    let billing = Billing {
+        plans,
+        subscriptions,
+        config: BillingConfig::default(),
+    };
+    let lake = Lake::open(&location, &AnalyticsConfig::default())
+        .await
+        .unwrap();
+    let now: DateTime<Utc> = "2024-07-02T00:00:00Z".parse().unwrap();
+    billing_run::run(
+        &lake,
+        &Ledger::open(&location).unwrap(),
+        &billing,
+        "2024-06".parse().unwrap(),
+        now,
+    )
+    .await
+    .unwrap();
+    let app = app(location);
+    let c = escaped(CONSUMER);
+    let seg = tollgate_dashboard::html::path_segment(CONSUMER);
+
+    let uri = "/invoices/2024-06";
+    let (status, body) = page(&app, uri).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    no_markup(uri, &body);
+    assert!(
+        body.contains(&format!("<a href=\"/invoices/2024-06/{seg}\">{c}</a>")),
+        "{body}"
+    );
+
+    let uri = format!("/invoices/2024-06/{seg}");
+    let (status, body) = page(&app, &uri).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    no_markup(&uri, &body);
+    assert!(body.contains(&format!("Consumer <b>{c}</b>")), "{body}");
+    assert!(
+        body.contains("&lt;i&gt;calls&lt;/i&gt; &amp; &quot;more&quot;"),
+        "the line's description: {body}"
+    );
+    assert!(!body.contains("<i>calls"), "{body}");
 }
