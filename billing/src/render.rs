@@ -1,11 +1,11 @@
 //! Invoices for people and for tools: JSON (the stored form), a printable
-//! HTML page, CSV rows (one per line item) and the flattened [`Row`]s of
-//! the lake's `invoices` table. Values only: turning rows into Arrow and
-//! Parquet is the invoicing crate's (`tollgate_invoicing::table`).
-
-use std::fmt::Write as _;
+//! HTML page (a maud template, so every value is escaped), CSV rows (one
+//! per line item) and the flattened [`Row`]s of the lake's `invoices`
+//! table. Values only: turning rows into Arrow and Parquet is the
+//! invoicing crate's (`tollgate_invoicing::table`).
 
 use chrono::NaiveDate;
+use maud::{Markup, PreEscaped, html};
 use rust_decimal::Decimal;
 
 use crate::invoice::{Invoice, Usage};
@@ -188,50 +188,48 @@ pub fn csv(invoices: &[Invoice]) -> String {
     out
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The invoice's style: the printable page's `<style>`, and what the
+/// dashboard's own stylesheet leaves to the invoice when it embeds it.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#111}\
+     table{border-collapse:collapse;width:100%;margin:1em 0}\
+     td,th{border-bottom:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
+     .n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+     .tiers{color:#555;font-size:.85em}.draft{color:#b00}\
+     @media print{.noprint{display:none}}";
+
+/// The invoice's title: its number, or "Draft invoice" with consumer and
+/// period.
+fn title(inv: &Invoice) -> String {
+    match &inv.number {
+        Some(n) => format!("Invoice {n}"),
+        None => format!("Draft invoice {} {}", inv.consumer, inv.period),
+    }
 }
 
 /// A printable, self-contained HTML page (no external assets).
+///
+/// Built with [`maud`], as the dashboard's pages are: every value (a
+/// consumer id, a description, a plan) is escaped by the template.
 pub fn html(inv: &Invoice) -> String {
-    let title = match &inv.number {
-        Some(n) => format!("Invoice {n}"),
-        None => format!("Draft invoice {} {}", inv.consumer, inv.period),
+    let page = html! {
+        (PreEscaped("<!doctype html>"))
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title(inv)) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (html_body(inv)) }
+        }
     };
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}\
-         table{{border-collapse:collapse;width:100%;margin:1em 0}}\
-         td,th{{border-bottom:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}}\
-         .n{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}}\
-         .tiers{{color:#555;font-size:.85em}}.draft{{color:#b00}}\
-         @media print{{.noprint{{display:none}}}}</style></head><body>\
-         <h1>{t}</h1>",
-        t = esc(&title)
-    );
-    let _ = write!(
-        h,
-        "<p>Consumer <b>{}</b> · period <b>{}</b> ({} to {}, UTC) · status <b class=\"{}\">{}</b>{}</p>",
-        esc(&inv.consumer),
-        inv.period,
-        inv.period.start(),
-        inv.period.end().pred_opt().unwrap_or(inv.period.end()),
-        inv.status.name(),
-        inv.status.name(),
-        inv.issued
-            .map(|d| format!(" · issued {d}"))
-            .unwrap_or_default()
-    );
-    h.push_str(
-        "<table><thead><tr><th>#</th><th>Description</th><th>Plan</th><th>Days</th>\
-         <th class=\"n\">Quantity</th><th class=\"n\">Amount</th></tr></thead><tbody>",
-    );
-    let rs = rows(inv);
+    let mut out = page.into_string();
+    out.push('\n');
+    out
+}
+
+/// The invoice's content without the page around it (what [`html()`] puts in
+/// `<body>`), for a page that frames it (the dashboard's invoice page).
+pub fn html_body(inv: &Invoice) -> Markup {
     let mut tiers_of = Vec::new();
     for s in &inv.segments {
         for l in &s.lines {
@@ -241,60 +239,112 @@ pub fn html(inv: &Invoice) -> String {
     for a in &inv.adjustments {
         tiers_of.push(&a.tiers);
     }
-    for (r, tiers) in rs.iter().zip(tiers_of) {
-        let mut detail = String::new();
-        for t in tiers {
-            let range = match t.up_to {
-                Some(u) => format!("{}–{u}", t.from_unit),
-                None => format!("{}+", t.from_unit),
-            };
-            let _ = write!(
-                detail,
-                "<div class=\"tiers\">tier {} ({range}): {} × {}{} = {}</div>",
-                t.tier,
-                t.units,
-                t.unit_price.normalize(),
-                if t.flat_fee.is_zero() {
-                    String::new()
-                } else {
-                    format!(" + {}", t.flat_fee.normalize())
-                },
-                t.amount.normalize()
-            );
+    let rs = rows(inv);
+    html! {
+        h1 { (title(inv)) }
+        p {
+            "Consumer " b { (inv.consumer) }
+            " · period " b { (inv.period) }
+            " (" (inv.period.start()) " to " (inv.period.end().pred_opt().unwrap_or(inv.period.end())) ", UTC)"
+            " · status " b class=(inv.status.name()) { (inv.status.name()) }
+            @if let Some(d) = inv.issued { " · issued " (d) }
         }
-        if let Some(u) = r.usage {
-            let range = match (u.first_ts, u.last_ts) {
-                (Some(a), Some(b)) => format!(", {a} – {b}"),
-                _ => String::new(),
-            };
-            let _ = write!(
-                detail,
-                "<div class=\"tiers\">{} events{range}</div>",
-                u.events
-            );
+        table {
+            thead {
+                tr {
+                    th { "#" } th { "Description" } th { "Plan" } th { "Days" }
+                    th class="n" { "Quantity" } th class="n" { "Amount" }
+                }
+            }
+            tbody {
+                @for (r, tiers) in rs.iter().zip(tiers_of) {
+                    tr {
+                        td { (r.line) }
+                        td {
+                            (r.description)
+                            @for t in tiers {
+                                div class="tiers" {
+                                    "tier " (t.tier) " ("
+                                    @match t.up_to {
+                                        Some(u) => { (t.from_unit) "–" (u) },
+                                        None => { (t.from_unit) "+" },
+                                    }
+                                    "): " (t.units) " × " (t.unit_price.normalize())
+                                    @if !t.flat_fee.is_zero() { " + " (t.flat_fee.normalize()) }
+                                    " = " (t.amount.normalize())
+                                }
+                            }
+                            @if let Some(u) = r.usage {
+                                div class="tiers" {
+                                    (u.events) " events"
+                                    @if let (Some(a), Some(b)) = (u.first_ts, u.last_ts) { ", " (a) " – " (b) }
+                                }
+                            }
+                        }
+                        td { (r.plan) " v" (r.plan_version) }
+                        td { (r.from) " – " (r.to.pred_opt().unwrap_or(r.to)) }
+                        td class="n" { (r.quantity) }
+                        td class="n" { (r.amount) " " (r.currency) }
+                    }
+                }
+            }
+            tfoot {
+                tr {
+                    th colspan="5" { "Total" }
+                    th class="n" id="total" { (inv.total) " " (inv.currency) }
+                }
+            }
         }
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}{}</td><td>{} v{}</td><td>{} – {}</td><td class=\"n\">{}</td><td class=\"n\">{} {}</td></tr>",
-            r.line,
-            esc(&r.description),
-            detail,
-            esc(&r.plan),
-            r.plan_version,
-            r.from,
-            r.to.pred_opt().unwrap_or(r.to),
-            r.quantity,
-            r.amount,
-            esc(&r.currency)
-        );
+        p class="tiers" { "Amounts are rounded per line to the currency's minor unit; the total is the sum of the lines." }
     }
-    let _ = writeln!(
-        h,
-        "</tbody><tfoot><tr><th colspan=\"5\">Total</th><th class=\"n\" id=\"total\">{} {}</th></tr></tfoot></table>\
-         <p class=\"tiers\">Amounts are rounded per line to the currency's minor unit; the total is the sum of the lines.</p>\
-         </body></html>",
-        inv.total,
-        esc(&inv.currency)
-    );
-    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invoice::Status;
+
+    /// A draft for a consumer and currency that need escaping.
+    fn hostile() -> Invoice {
+        Invoice {
+            number: None,
+            status: Status::Draft,
+            issued: None,
+            period: "2026-10".parse().unwrap(),
+            consumer: "<script>alert(\"c\")</script>&co".into(),
+            currency: "U\"S&D".into(),
+            segments: Vec::new(),
+            adjustments: Vec::new(),
+            total: Decimal::from(12),
+        }
+    }
+
+    #[test]
+    fn the_html_invoice_escapes_what_it_shows() {
+        let page = html(&hostile());
+        let c = "&lt;script&gt;alert(&quot;c&quot;)&lt;/script&gt;&amp;co";
+        assert!(page.starts_with("<!doctype html><html lang=\"en\"><head>"));
+        assert!(page.ends_with("</body></html>\n"));
+        assert!(!page.contains("<script"), "{page}");
+        assert!(
+            page.contains(&format!("<title>Draft invoice {c} 2026-10</title>")),
+            "{page}"
+        );
+        assert!(page.contains(&format!("Consumer <b>{c}</b>")), "{page}");
+        assert!(
+            page.contains("<th class=\"n\" id=\"total\">12 U&quot;S&amp;D</th>"),
+            "{page}"
+        );
+        // The style is the page's own, passed through unescaped.
+        assert!(page.contains("<style>body{font-family:system-ui,sans-serif;"));
+        assert!(page.contains("<b class=\"draft\">draft</b>"), "{page}");
+    }
+
+    #[test]
+    fn the_body_is_the_page_without_its_frame() {
+        let inv = hostile();
+        let body = html_body(&inv).into_string();
+        assert!(body.starts_with("<h1>"), "{body}");
+        assert!(html(&inv).contains(&format!("<body>{body}</body>")));
+    }
 }

@@ -1,11 +1,12 @@
 //! The server: areas assembled into one router, and the listener.
 //!
 //! An [`Area`] is one part of the dashboard (traffic, SQL, invoices): its
-//! pages and API routes, the [`Role`] every one of them needs, its entries
-//! in the navigation, and its part of the OpenAPI document. [`build`] puts
-//! [`crate::auth::guard`] in front of every route of an area, so adding an
-//! area cannot add an unguarded route. The public routes (health, metrics,
-//! login, assets, the OpenAPI document) are the only ones without a role.
+//! pages and API routes, the [`crate::Role`] every one of them needs, its
+//! entries in the navigation, and its part of the OpenAPI document.
+//! [`build`] puts [`crate::login::guard`] in front of every route of an
+//! area, so adding an area cannot add an unguarded route. The public routes
+//! (health, metrics, login, assets, the OpenAPI document) are the only ones
+//! without a role.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,102 +23,13 @@ use axum::routing::{get, post};
 use tollgate_aggregator::{AnalyticsConfig, SqlGate};
 use tollgate_billing::{Billing, BillingConfig};
 
-use crate::auth::{self, Auth};
-use crate::config::{Role, ServeConfig};
+use crate::area::Area;
+use crate::auth::Auth;
+use crate::clock::{Clock, SystemClock};
+use crate::config::ServeConfig;
 use crate::error::{ApiError, ServeError, code};
-use crate::state::{AppState, Clock, LakeCell, Limits, Shared, SystemClock};
-use crate::{assets, html, metrics, openapi, ops};
-
-/// A link in the page header, shown to callers holding `role`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NavLink {
-    /// The link text.
-    pub label: &'static str,
-    /// Where it goes (a page of the area).
-    pub href: &'static str,
-    /// The role it needs (the area's).
-    pub role: Role,
-}
-
-/// One part of the dashboard, guarded by one role.
-pub struct Area {
-    /// A short name (`traffic`, `sql`, `invoices`), for messages.
-    pub name: &'static str,
-    /// The role every route of the area needs (`admin` always passes).
-    pub role: Role,
-    /// Navigation entries, in order.
-    pub nav: Vec<NavLink>,
-    /// The area's pages and API routes. Pages render with
-    /// [`crate::html::page`]; API routes under `/api/` answer JSON and
-    /// return [`crate::error::ApiError`] on failure.
-    pub routes: Router<AppState>,
-    /// The area's OpenAPI paths (path → path item).
-    pub openapi_paths: serde_json::Map<String, serde_json::Value>,
-    /// The area's own OpenAPI schemas (name → schema), beside the shared
-    /// ones (`Error`, `Metrics`, ...).
-    pub openapi_schemas: serde_json::Map<String, serde_json::Value>,
-    /// Routes for consumer-scoped tokens only ([`auth::consumer_guard`]),
-    /// instead of a role.
-    pub consumer_scoped: bool,
-}
-
-impl Area {
-    /// An empty area needing `role`.
-    pub fn new(name: &'static str, role: Role) -> Area {
-        Area {
-            name,
-            role,
-            nav: Vec::new(),
-            routes: Router::new(),
-            openapi_paths: serde_json::Map::new(),
-            openapi_schemas: serde_json::Map::new(),
-            consumer_scoped: false,
-        }
-    }
-
-    /// An area for consumer-scoped tokens only: each handler serves the
-    /// token's own consumer. No navigation (it is an API for portals).
-    pub fn consumer_scoped(name: &'static str) -> Area {
-        Area {
-            consumer_scoped: true,
-            ..Area::new(name, Role::Admin)
-        }
-    }
-
-    /// Adds a navigation link to one of the area's pages.
-    pub fn nav(mut self, label: &'static str, href: &'static str) -> Area {
-        self.nav.push(NavLink {
-            label,
-            href,
-            role: self.role,
-        });
-        self
-    }
-
-    /// Sets the area's routes.
-    pub fn routes(mut self, routes: Router<AppState>) -> Area {
-        self.routes = routes;
-        self
-    }
-
-    /// Adds the area's part of the OpenAPI document: the JSON text of an
-    /// object with `paths` and optionally `schemas` (`include_str!` of a
-    /// file next to the area). It is static text, so the router tests load
-    /// every area's part; a malformed one panics there.
-    pub fn openapi(mut self, json: &str) -> Area {
-        let name = self.name;
-        let parsed: serde_json::Value = serde_json::from_str(json)
-            .unwrap_or_else(|e| panic!("the OpenAPI part of area {name} is not JSON: {e}"));
-        let take = |key: &str| match parsed.get(key) {
-            None => serde_json::Map::new(),
-            Some(serde_json::Value::Object(m)) => m.clone(),
-            Some(_) => panic!("`{key}` in the OpenAPI part of area {name} must be an object"),
-        };
-        self.openapi_paths.extend(take("paths"));
-        self.openapi_schemas.extend(take("schemas"));
-        self
-    }
-}
+use crate::state::{AppState, LakeCell, Limits, Shared};
+use crate::{assets, html, login, openapi, ops};
 
 /// The areas `tollgate serve` runs, in navigation order. A new area (the
 /// finance pages: `invoices::area()`) is added here.
@@ -202,9 +114,9 @@ pub fn build(
     }));
 
     let mut router = Router::new()
-        .route("/", get(auth::home))
-        .route("/login", get(auth::login_form).post(auth::login))
-        .route("/logout", post(auth::logout))
+        .route("/", get(login::home))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/logout", post(login::logout))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -212,20 +124,17 @@ pub fn build(
         .route("/assets/{file}", get(assets::serve));
     for area in areas {
         router = if area.consumer_scoped {
-            let guard = middleware::from_fn_with_state(state.clone(), auth::consumer_guard);
+            let guard = middleware::from_fn_with_state(state.clone(), login::consumer_guard);
             router.merge(area.routes.route_layer(guard))
         } else {
-            let guard = middleware::from_fn_with_state((state.clone(), area.role), auth::guard);
+            let guard = middleware::from_fn_with_state((state.clone(), area.role), login::guard);
             router.merge(area.routes.route_layer(guard))
         };
     }
     let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(middleware::from_fn(common_headers))
         .with_state(state.clone());
     Ok((router, state))
@@ -248,7 +157,7 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
         e.into_response()
     } else {
-        let caller = auth::optional_caller(&state, req.headers());
+        let caller = login::optional_caller(&state, req.headers());
         html::error_page(&state, caller.as_ref(), &e)
     }
 }
@@ -260,6 +169,24 @@ async fn method_not_allowed(req: Request) -> Response {
         format!("{} is not allowed on {}", req.method(), req.uri().path()),
     )
     .into_response()
+}
+
+/// Middleware: times and counts every request by its route template.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    state.http.record(
+        &route,
+        &method,
+        res.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    res
 }
 
 async fn common_headers(req: Request, next: Next) -> Response {

@@ -6,26 +6,21 @@
 //! the cookie holds a random session id (never the token), looked up in
 //! memory, so a restart logs everyone out. Nothing here logs a token.
 //!
-//! [`guard`] is the one place a route's role is enforced: the router
-//! builder puts it in front of every route of an area (see
-//! [`crate::app::Area`]), so a handler cannot forget it.
+//! This module is the bottom of the dashboard's layers: it knows tokens,
+//! sessions and roles, not the router or pages. The HTTP side (the login
+//! form and [`crate::login::guard`]) sits above it in [`crate::login`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode, header};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
+use crate::clock::Clock;
 use crate::config::{Role, ServeConfig, TokenSource};
 use crate::error::{ApiError, ServeError, code};
-use crate::html;
-use crate::state::{AppState, Clock};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "tollgate_session";
@@ -94,7 +89,7 @@ pub enum Via {
     Session,
 }
 
-/// The caller of a request that passed [`guard`]: handlers take it as
+/// The caller of a request that passed [`crate::login::guard`]: handlers take it as
 /// `Extension<Caller>` (to show only the navigation it may use).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -341,195 +336,10 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, v)| v)
 }
 
-/// Lets the request through when the caller holds `role`. API routes
-/// (`/api/…`) answer 401/403 as JSON; pages send an unknown caller to the
-/// login form and show a 403 page to a known one without the role.
-pub async fn guard(
-    State((state, role)): State<(AppState, Role)>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let api = req.uri().path().starts_with("/api/");
-    match state.auth.caller(req.headers()) {
-        Ok(caller) if caller.access.allows(role) => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
-        }
-        Ok(caller) => {
-            let e = ApiError::new(
-                StatusCode::FORBIDDEN,
-                code::FORBIDDEN,
-                format!("this needs the {role} role (or admin); your token does not grant it"),
-            );
-            if api {
-                e.into_response()
-            } else {
-                html::error_page(&state, Some(&caller), &e)
-            }
-        }
-        Err(e) if api => e.into_response(),
-        Err(_) => {
-            let here = req
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .to_string();
-            Redirect::to(&format!("/login?next={}", html::query_value(&here))).into_response()
-        }
-    }
-}
-
-/// Lets the request through when the caller holds a consumer-scoped
-/// token, and hands the handler that consumer: the self-service routes take
-/// the consumer from the token, never from the request, so one consumer
-/// cannot name another. Role tokens (admin included) are refused here:
-/// they have the full routes.
-pub async fn consumer_guard(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    match state.auth.caller(req.headers()) {
-        Ok(caller) if caller.consumer.is_some() => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
-        }
-        Ok(_) => ApiError::new(
-            StatusCode::FORBIDDEN,
-            code::FORBIDDEN,
-            "/api/self answers consumer-scoped tokens ([serve.consumer_tokens]); role tokens use /api/consumers",
-        )
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// Only local paths are followed after login (no open redirect).
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
-        _ => "/".into(),
-    }
-}
-
-fn form_value(body: &[u8], key: &str) -> Option<String> {
-    url::form_urlencoded::parse(body)
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// `GET /login`: the login form.
-pub async fn login_form(
-    State(state): State<AppState>,
-    axum::extract::RawQuery(query): axum::extract::RawQuery,
-) -> Response {
-    let next = safe_next(form_value(query.unwrap_or_default().as_bytes(), "next").as_deref());
-    login_page(&state, &next, None, StatusCode::OK)
-}
-
-fn login_page(state: &AppState, next: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let body = if state.auth.is_open() {
-        format!(
-            "<section class=\"card narrow\"><h1>No login needed</h1>\
-             <p>This server runs without tokens (loopback only): everyone is admin.</p>\
-             <p><a href=\"{}\">Continue</a></p></section>",
-            html::esc(next)
-        )
-    } else {
-        let error = error.map_or(String::new(), |e| {
-            format!("<p class=\"error\" role=\"alert\">{}</p>", html::esc(e))
-        });
-        format!(
-            "<section class=\"card narrow\"><h1>Log in</h1>{error}\
-             <form method=\"post\" action=\"/login\" class=\"login\">\
-             <label for=\"token\">Token</label>\
-             <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required autofocus>\
-             <input type=\"hidden\" name=\"next\" value=\"{}\">\
-             <button type=\"submit\">Log in</button></form>\
-             <p class=\"muted\">Tokens are set per role in <code>[serve] tokens</code>. \
-             API clients send <code>Authorization: Bearer &lt;token&gt;</code> instead.</p></section>",
-            html::esc(next)
-        )
-    };
-    let mut res = html::page(state, None, "", "Log in", &body);
-    *res.status_mut() = status;
-    res
-}
-
-/// `POST /login`: checks the token, sets the session cookie, and goes on
-/// to `next`. The cookie is `Secure; HttpOnly; SameSite=Strict`.
-pub async fn login(State(state): State<AppState>, body: Bytes) -> Response {
-    let next = safe_next(form_value(&body, "next").as_deref());
-    let token = form_value(&body, "token").unwrap_or_default();
-    match state.auth.login(&token) {
-        Some(id) => {
-            let cookie = format!(
-                "{SESSION_COOKIE}={id}; Path=/; Max-Age={}; Secure; HttpOnly; SameSite=Strict",
-                state.auth.session_secs()
-            );
-            let mut res = Redirect::to(&next).into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                res.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            res
-        }
-        None => {
-            // A little friction for guessing; tokens are long anyway.
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            login_page(
-                &state,
-                &next,
-                Some("That token is not valid."),
-                StatusCode::UNAUTHORIZED,
-            )
-        }
-    }
-}
-
-/// `POST /logout`: ends the session and clears the cookie.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_cookie(&headers) {
-        state.auth.logout(id);
-    }
-    let mut res = Redirect::to("/login").into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "tollgate_session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict",
-        ),
-    );
-    res
-}
-
-/// `GET /`: the first page the caller may see, or the login form.
-pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.auth.caller(&headers) {
-        Ok(caller) => match state.nav.iter().find(|l| caller.access.allows(l.role)) {
-            Some(link) => Redirect::to(link.href).into_response(),
-            None => html::error_page(
-                &state,
-                Some(&caller),
-                &ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    code::FORBIDDEN,
-                    "your token grants no role with a page here",
-                ),
-            ),
-        },
-        Err(_) => Redirect::to("/login").into_response(),
-    }
-}
-
-/// The page wrapper's view of the caller: for pages that every caller may
-/// see (login, errors) the caller is looked up without being required.
-pub fn optional_caller(state: &AppState, headers: &HeaderMap) -> Option<Caller> {
-    state.auth.caller(headers).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::SystemClock;
+    use crate::clock::SystemClock;
 
     fn auth(tokens: &[(Role, &str)]) -> Auth {
         let mut cfg = ServeConfig::default();
@@ -673,14 +483,5 @@ mod tests {
         let id = a.login("finance-token-0123456789").unwrap();
         a.logout(&id);
         assert!(a.session(&id).is_empty());
-    }
-
-    #[test]
-    fn only_local_paths_are_followed_after_login() {
-        assert_eq!(safe_next(Some("/consumers?x=1")), "/consumers?x=1");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
-        assert_eq!(safe_next(Some("/\\evil")), "/");
-        assert_eq!(safe_next(None), "/");
     }
 }

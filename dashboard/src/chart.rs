@@ -8,11 +8,8 @@
 //! series carries its values in `data-values`, so tests and scripts can
 //! read exactly what is drawn.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
-
-use crate::html::esc;
+use maud::{Markup, html};
 
 /// What the y values are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +156,7 @@ impl Chart {
     }
 
     /// The SVG element.
-    pub fn render(&self) -> String {
+    pub fn render(&self) -> Markup {
         let slots = self.slots().max(1);
         let to = self.from + self.step * slots as i32;
         let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
@@ -191,60 +188,6 @@ impl Chart {
         let (top, ystep) = y_axis(max, self.unit);
         let y_of = |v: f64| TOP + ph - v / top * ph;
 
-        let mut s = String::new();
-        let _ = write!(
-            s,
-            "<svg class=\"chart\" data-chart=\"{id}\" data-slots=\"{slots}\" data-from=\"{from}\" data-step-seconds=\"{step}\" \
-             viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"{id}-title\" xmlns=\"http://www.w3.org/2000/svg\">\
-             <title id=\"{id}-title\">{title}</title>\
-             <text class=\"chart-title\" x=\"{LEFT}\" y=\"22\" font-size=\"15\" font-weight=\"600\" fill=\"#1f2933\">{title}</text>",
-            id = esc(&self.id),
-            from = self.from.to_rfc3339(),
-            step = self.step.num_seconds(),
-            title = esc(&self.title),
-        );
-
-        // Legend, right-aligned on the title line.
-        let mut lx = W - RIGHT;
-        for series in self.series.iter().rev() {
-            let text_w = 7.5 * series.name.chars().count() as f64;
-            lx -= text_w + 22.0;
-            let _ = write!(
-                s,
-                "<g class=\"legend\"><rect x=\"{lx:.1}\" y=\"12\" width=\"12\" height=\"12\" rx=\"2\" fill=\"{c}\"/>\
-                 <text x=\"{tx:.1}\" y=\"22\" font-size=\"12\" fill=\"#3e4c59\">{n}</text></g>",
-                c = series.color,
-                tx = lx + 16.0,
-                n = esc(&series.name)
-            );
-        }
-
-        // Y grid, ticks and labels.
-        let _ = write!(
-            s,
-            "<g class=\"y-axis\" font-size=\"11\" fill=\"#52606d\" text-anchor=\"end\">"
-        );
-        let ticks = (top / ystep).round() as usize;
-        for k in 0..=ticks {
-            let v = k as f64 * ystep;
-            let y = y_of(v);
-            let _ = write!(
-                s,
-                "<line x1=\"{LEFT}\" x2=\"{x2}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e4e7eb\"/>\
-                 <text class=\"tick\" x=\"{tx}\" y=\"{ty:.1}\">{label}</text>",
-                x2 = W - RIGHT,
-                tx = LEFT - 6.0,
-                ty = y + 4.0,
-                label = esc(&y_label(v, ystep, self.unit)),
-            );
-        }
-        let _ = write!(
-            s,
-            "<text class=\"axis-label\" transform=\"translate(16 {cy:.1}) rotate(-90)\" text-anchor=\"middle\" font-size=\"12\" fill=\"#3e4c59\">{label}</text></g>",
-            cy = TOP + ph / 2.0,
-            label = esc(&self.y_label)
-        );
-
         // X ticks on round times.
         let xs = x_step(to - self.from);
         let xs_secs = xs.num_seconds();
@@ -254,56 +197,28 @@ impl Chart {
             } else {
                 xs_secs
             };
-        let _ = write!(
-            s,
-            "<g class=\"x-axis\" font-size=\"11\" fill=\"#52606d\" text-anchor=\"middle\">"
-        );
         let base = TOP + ph;
-        let _ = write!(
-            s,
-            "<line x1=\"{LEFT}\" x2=\"{x2}\" y1=\"{base}\" y2=\"{base}\" stroke=\"#9aa5b1\"/>\
-             <line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{TOP}\" y2=\"{base}\" stroke=\"#9aa5b1\"/>",
-            x2 = W - RIGHT
-        );
+        let mut x_ticks = Vec::new();
         let mut t = first;
         let mut last_day = None;
         while t <= to.timestamp() {
             let Some(at) = Utc.timestamp_opt(t, 0).single() else {
                 break;
             };
-            let x = x_of(at);
             let day = at.date_naive();
             let label = if xs_secs >= 86_400 {
                 at.format("%b %d").to_string()
             } else {
                 at.format("%H:%M").to_string()
             };
-            let date_line = if xs_secs < 86_400 && last_day != Some(day) {
-                format!(
-                    "<tspan x=\"{x:.1}\" dy=\"13\">{}</tspan>",
-                    at.format("%b %d")
-                )
-            } else {
-                String::new()
-            };
+            // The date under the first tick of each day, when ticks are times.
+            let date =
+                (xs_secs < 86_400 && last_day != Some(day)).then(|| at.format("%b %d").to_string());
             last_day = Some(day);
-            let _ = write!(
-                s,
-                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{base}\" y2=\"{tb}\" stroke=\"#9aa5b1\"/>\
-                 <text class=\"tick\" x=\"{x:.1}\" y=\"{ty}\">{label}{date_line}</text>",
-                tb = base + 5.0,
-                ty = base + 17.0,
-            );
+            x_ticks.push((x_of(at), label, date));
             t += xs_secs;
         }
-        let _ = write!(
-            s,
-            "<text class=\"axis-label\" x=\"{cx:.1}\" y=\"{y}\" font-size=\"12\" fill=\"#3e4c59\">time (UTC)</text></g>",
-            cx = LEFT + pw / 2.0,
-            y = H - 6.0
-        );
 
-        // The data.
         let slot_time = |i: usize| self.from + self.step * i as i32;
         let when = |i: usize| {
             let t = slot_time(i);
@@ -313,108 +228,161 @@ impl Chart {
                 t.format("%Y-%m-%d %H:%M").to_string()
             }
         };
-        match self.kind {
-            Kind::StackedBars => {
-                let gap = if slot_w > 4.0 { slot_w * 0.15 } else { 0.0 };
-                let mut stack = vec![0.0; slots];
-                for series in &self.series {
-                    let _ = write!(
-                        s,
-                        "<g class=\"series\" data-series=\"{}\" data-values=\"{}\" fill=\"{}\">",
-                        esc(&series.name),
-                        data_values(&series.values),
-                        series.color
-                    );
-                    for (i, v) in series.values.iter().enumerate() {
-                        let Some(v) = v.filter(|v| *v > 0.0) else {
-                            continue;
-                        };
-                        let (y0, y1) = (y_of(stack[i]), y_of(stack[i] + v));
-                        stack[i] += v;
-                        let tip = if slots <= MAX_MARKERS {
-                            format!(
-                                "<title>{} UTC · {}: {}</title>",
-                                when(i),
-                                esc(&series.name),
-                                value_text(v, self.unit)
-                            )
-                        } else {
-                            String::new()
-                        };
-                        let _ = write!(
-                            s,
-                            "<rect x=\"{x:.2}\" y=\"{y1:.2}\" width=\"{w:.2}\" height=\"{h:.2}\">{tip}</rect>",
-                            x = LEFT + i as f64 * slot_w + gap / 2.0,
-                            w = (slot_w - gap).max(0.5),
-                            h = (y0 - y1).max(0.0),
-                        );
+        let ticks = (top / ystep).round() as usize;
+        let id = &self.id;
+        // SVG elements are closed explicitly (`{}`): inside HTML, a foreign
+        // element written `<rect ...>` without `/>` would swallow what follows.
+        html! {
+            svg class="chart" data-chart=(id) data-slots=(slots) data-from=(self.from.to_rfc3339())
+                data-step-seconds=(self.step.num_seconds()) viewBox={ "0 0 " (W) " " (H) } role="img"
+                aria-labelledby={ (id) "-title" } xmlns="http://www.w3.org/2000/svg" {
+                title id={ (id) "-title" } { (self.title) }
+                text class="chart-title" x=(LEFT) y="22" font-size="15" font-weight="600" fill="#1f2933" { (self.title) }
+                // Legend, right-aligned on the title line.
+                @for (lx, series) in legend_positions(&self.series) {
+                    g class="legend" {
+                        rect x=(f1(lx)) y="12" width="12" height="12" rx="2" fill=(series.color) {}
+                        text x=(f1(lx + 16.0)) y="22" font-size="12" fill="#3e4c59" { (series.name) }
                     }
-                    s.push_str("</g>");
                 }
-            }
-            Kind::Lines => {
-                for series in &self.series {
-                    let _ = write!(
-                        s,
-                        "<g class=\"series\" data-series=\"{}\" data-values=\"{}\" stroke=\"{c}\" fill=\"{c}\">",
-                        esc(&series.name),
-                        data_values(&series.values),
-                        c = series.color
-                    );
-                    let cx = |i: usize| LEFT + (i as f64 + 0.5) * slot_w;
-                    // Contiguous runs of values become one polyline each.
-                    let mut run: Vec<(f64, f64)> = Vec::new();
-                    let flush = |run: &mut Vec<(f64, f64)>, s: &mut String| {
-                        if run.len() > 1 {
-                            let pts: Vec<String> =
-                                run.iter().map(|(x, y)| format!("{x:.2},{y:.2}")).collect();
-                            let _ = write!(
-                                s,
-                                "<polyline fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" points=\"{}\"/>",
-                                pts.join(" ")
-                            );
-                        }
-                        run.clear();
-                    };
-                    for (i, v) in series.values.iter().enumerate() {
-                        match v {
-                            Some(v) => run.push((cx(i), y_of(*v))),
-                            None => flush(&mut run, &mut s),
+                // Y grid, ticks and labels.
+                g class="y-axis" font-size="11" fill="#52606d" text-anchor="end" {
+                    @for k in 0..=ticks {
+                        @let v = k as f64 * ystep;
+                        @let y = y_of(v);
+                        line x1=(LEFT) x2=(W - RIGHT) y1=(f1(y)) y2=(f1(y)) stroke="#e4e7eb" {}
+                        text class="tick" x=(LEFT - 6.0) y=(f1(y + 4.0)) { (y_label(v, ystep, self.unit)) }
+                    }
+                    text class="axis-label" transform={ "translate(16 " (f1(TOP + ph / 2.0)) ") rotate(-90)" }
+                        text-anchor="middle" font-size="12" fill="#3e4c59" { (self.y_label) }
+                }
+                // X ticks on round times.
+                g class="x-axis" font-size="11" fill="#52606d" text-anchor="middle" {
+                    line x1=(LEFT) x2=(W - RIGHT) y1=(base) y2=(base) stroke="#9aa5b1" {}
+                    line x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(base) stroke="#9aa5b1" {}
+                    @for (x, label, date) in &x_ticks {
+                        line x1=(f1(*x)) x2=(f1(*x)) y1=(base) y2=(base + 5.0) stroke="#9aa5b1" {}
+                        text class="tick" x=(f1(*x)) y=(base + 17.0) {
+                            (label)
+                            @if let Some(date) = date {
+                                tspan x=(f1(*x)) dy="13" { (date) }
+                            }
                         }
                     }
-                    flush(&mut run, &mut s);
-                    for (i, v) in series.values.iter().enumerate() {
-                        let Some(v) = v else { continue };
-                        let isolated = (i == 0 || series.values[i - 1].is_none())
-                            && series.values.get(i + 1).is_none_or(|n| n.is_none());
-                        if slots <= MAX_MARKERS || isolated {
-                            let _ = write!(
-                                s,
-                                "<circle cx=\"{x:.2}\" cy=\"{y:.2}\" r=\"{r}\" stroke=\"none\"><title>{t} UTC · {n}: {val}</title></circle>",
-                                x = cx(i),
-                                y = y_of(*v),
-                                r = if slots <= 60 { 3.0 } else { 2.0 },
-                                t = when(i),
-                                n = esc(&series.name),
-                                val = value_text(*v, self.unit),
-                            );
+                    text class="axis-label" x=(f1(LEFT + pw / 2.0)) y=(H - 6.0) font-size="12" fill="#3e4c59" { "time (UTC)" }
+                }
+                // The data.
+                @match self.kind {
+                    Kind::StackedBars => {
+                        @let gap = if slot_w > 4.0 { slot_w * 0.15 } else { 0.0 };
+                        @for (series, bars) in self.series.iter().zip(stacks(&self.series, slots)) {
+                            g class="series" data-series=(series.name) data-values=(data_values(&series.values)) fill=(series.color) {
+                                @for (i, v, below) in bars {
+                                    @let (y0, y1) = (y_of(below), y_of(below + v));
+                                    rect x=(f2(LEFT + i as f64 * slot_w + gap / 2.0)) y=(f2(y1))
+                                        width=(f2((slot_w - gap).max(0.5))) height=(f2((y0 - y1).max(0.0))) {
+                                        @if slots <= MAX_MARKERS {
+                                            title { (when(i)) " UTC · " (series.name) ": " (value_text(v, self.unit)) }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
-                    s.push_str("</g>");
+                    Kind::Lines => {
+                        @for series in &self.series {
+                            @let cx = |i: usize| LEFT + (i as f64 + 0.5) * slot_w;
+                            g class="series" data-series=(series.name) data-values=(data_values(&series.values))
+                                stroke=(series.color) fill=(series.color) {
+                                // Contiguous runs of values become one polyline each.
+                                @for run in runs(&series.values) {
+                                    @if run.len() > 1 {
+                                        @let pts = run.iter().map(|(i, v)| format!("{:.2},{:.2}", cx(*i), y_of(*v))).collect::<Vec<_>>().join(" ");
+                                        polyline fill="none" stroke-width="2" stroke-linejoin="round" points=(pts) {}
+                                    }
+                                }
+                                @for (i, v) in series.values.iter().enumerate() {
+                                    @if let Some(v) = v {
+                                        @let isolated = (i == 0 || series.values[i - 1].is_none())
+                                            && series.values.get(i + 1).is_none_or(|n| n.is_none());
+                                        @if slots <= MAX_MARKERS || isolated {
+                                            circle cx=(f2(cx(i))) cy=(f2(y_of(*v))) r=(if slots <= 60 { 3.0 } else { 2.0 }) stroke="none" {
+                                                title { (when(i)) " UTC · " (series.name) ": " (value_text(*v, self.unit)) }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if !has_data {
+                    text class="no-data" x=(f1(LEFT + pw / 2.0)) y=(f1(TOP + ph / 2.0)) text-anchor="middle"
+                        font-size="14" fill="#7b8794" { "No calls in this range" }
                 }
             }
         }
-        if !has_data {
-            let _ = write!(
-                s,
-                "<text class=\"no-data\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" font-size=\"14\" fill=\"#7b8794\">No calls in this range</text>",
-                x = LEFT + pw / 2.0,
-                y = TOP + ph / 2.0
-            );
-        }
-        s.push_str("</svg>");
-        s
     }
+}
+
+/// `v` with one decimal, as SVG coordinates are written.
+fn f1(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+/// `v` with two decimals.
+fn f2(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// Each legend entry's x, right-aligned: the last series ends at the right
+/// edge, each earlier one to the left of the next.
+fn legend_positions(series: &[Series]) -> Vec<(f64, &Series)> {
+    let mut lx = W - RIGHT;
+    series
+        .iter()
+        .rev()
+        .map(|s| {
+            lx -= 7.5 * s.name.chars().count() as f64 + 22.0;
+            (lx, s)
+        })
+        .collect()
+}
+
+/// Per series, its positive bars: (slot, value, the stack below it).
+fn stacks(series: &[Series], slots: usize) -> Vec<Vec<(usize, f64, f64)>> {
+    let mut stack = vec![0.0; slots];
+    series
+        .iter()
+        .map(|s| {
+            s.values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    let v = v.filter(|v| *v > 0.0)?;
+                    let below = *stack.get(i)?;
+                    stack[i] += v;
+                    Some((i, v, below))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The contiguous runs of values: (slot, value) per point.
+fn runs(values: &[Option<f64>]) -> Vec<Vec<(usize, f64)>> {
+    let mut out = vec![Vec::new()];
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(v) => {
+                if let Some(run) = out.last_mut() {
+                    run.push((i, *v));
+                }
+            }
+            None => out.push(Vec::new()),
+        }
+    }
+    out
 }
 
 /// `1,2.5,,3` (empty for no value): what a series holds, for tests.
@@ -487,7 +455,8 @@ mod tests {
                 vec![Some(2.0), None, Some(0.0)],
             ],
         )
-        .render();
+        .render()
+        .into_string();
         assert!(svg.contains("data-slots=\"3\""), "{svg}");
         assert!(
             svg.contains("data-series=\"s0\" data-values=\"8,,2\""),
@@ -515,10 +484,13 @@ mod tests {
                 Some(7.0),
             ]],
         )
-        .render();
+        .render()
+        .into_string();
         assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
         assert_eq!(svg.matches("<circle").count(), 5, "{svg}");
-        let empty = chart(Kind::StackedBars, vec![vec![None, None]]).render();
+        let empty = chart(Kind::StackedBars, vec![vec![None, None]])
+            .render()
+            .into_string();
         assert!(empty.contains("No calls in this range"));
     }
 }

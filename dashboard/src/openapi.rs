@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document at `/api/openapi.json`: a hand-written base (the
 //! public routes, shared schemas, parameters and responses, the two ways
-//! to authenticate) plus each area's part (see [`crate::app::Area::openapi`]).
+//! to authenticate) plus each area's part (see [`crate::area::Area::openapi`]).
 //! The router tests check that it lists every route the server answers.
 
 use axum::extract::State;
@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::app::Area;
+use crate::area::Area;
 use crate::state::AppState;
 
 /// The base document.

@@ -5,29 +5,24 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use tollgate_aggregator::{AnalyticsConfig, AnalyticsError, Lake, SqlGate};
 use tollgate_billing::Billing;
 use tollgate_invoicing::Estimates;
 
-use crate::app::NavLink;
 use crate::auth::Auth;
+use crate::clock::Clock;
+use crate::config::Role;
 use crate::metrics::HttpMetrics;
 
-/// The wall clock, injected so tests control "now".
-pub trait Clock: Send + Sync {
-    /// The current time.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
+/// A link in the page header, shown to callers holding `role`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NavLink {
+    /// The link text.
+    pub label: &'static str,
+    /// Where it goes (a page of the area).
+    pub href: &'static str,
+    /// The role it needs (the area's).
+    pub role: Role,
 }
 
 /// Limits on what one request may ask, from `[serve]`.

@@ -3,23 +3,22 @@
 //! (`tollgate_invoicing::Ledger`). Read-only: runs and finalization stay
 //! on the command line, where they are reviewed and scripted.
 
-use std::fmt::Write as _;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use maud::html;
 use tollgate_billing::invoice::Invoice;
 use tollgate_billing::period::Period;
 use tollgate_billing::render;
 use tollgate_invoicing::{Ledger, PeriodState};
 
-use crate::app::Area;
+use crate::area::Area;
 use crate::auth::Caller;
 use crate::config::Role;
 use crate::error::{ApiError, code};
-use crate::html::{self, esc};
+use crate::html;
 use crate::state::AppState;
 
 /// The finance area: pages and API, all needing the `finance` role.
@@ -183,26 +182,36 @@ async fn periods_page(
         Ok(s) => s,
         Err(e) => return html::error_page(&state, Some(&caller), &e),
     };
-    let mut body = String::from(
-        "<h1>Invoices</h1><table id=\"periods\"><thead><tr><th>Period</th><th>Status</th>\
-         <th class=\"num\">Invoices</th><th>Totals</th><th>Not billed</th></tr></thead><tbody>",
-    );
-    for s in states.iter().rev() {
-        let _ = write!(
-            body,
-            "<tr><td><a href=\"/invoices/{p}\">{p}</a></td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-            s.status.name(),
-            s.invoices.len(),
-            esc(&totals(s)),
-            s.report.unbilled.len(),
-            p = s.period
-        );
-    }
-    if states.is_empty() {
-        body.push_str("<tr><td colspan=\"5\" class=\"muted\">No invoice run yet: <code>tollgate invoice run --period YYYY-MM</code></td></tr>");
-    }
-    body.push_str("</tbody></table>");
-    html::page(&state, Some(&caller), "/invoices", "Invoices", &body)
+    let body = html! {
+        h1 { "Invoices" }
+        table id="periods" {
+            thead {
+                tr {
+                    th { "Period" } th { "Status" } th class="num" { "Invoices" }
+                    th { "Totals" } th { "Not billed" }
+                }
+            }
+            tbody {
+                @for s in states.iter().rev() {
+                    tr {
+                        td { a href={ "/invoices/" (s.period) } { (s.period) } }
+                        td { (s.status.name()) }
+                        td class="num" { (s.invoices.len()) }
+                        td { (totals(s)) }
+                        td { (s.report.unbilled.len()) }
+                    }
+                }
+                @if states.is_empty() {
+                    tr {
+                        td colspan="5" class="muted" {
+                            "No invoice run yet: " code { "tollgate invoice run --period YYYY-MM" }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html::page(&state, Some(&caller), "/invoices", "Invoices", body)
 }
 
 async fn period_page(
@@ -220,48 +229,57 @@ async fn period_page(
         Ok(x) => x,
         Err(e) => return html::error_page(&state, Some(&caller), &e),
     };
-    let mut body = format!(
-        "<h1>Invoices {p} <small class=\"muted\">{}</small></h1>\
-         <p>{} · {} events, {} duplicates not counted · <a class=\"button\" id=\"period-csv\" href=\"/api/invoices/{p}.csv\">Period CSV</a></p>\
-         <table id=\"invoices\"><thead><tr><th>Number</th><th>Consumer</th><th class=\"num\">Total</th><th>Currency</th><th>Download</th></tr></thead><tbody>",
-        st.status.name(),
-        esc(&totals(&st)),
-        st.report.events,
-        st.report.duplicates
-    );
-    for i in &st.invoices {
-        let c = esc(&html::path_segment(&i.consumer));
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td><a href=\"/invoices/{p}/{c}\">{}</a></td><td class=\"num\">{}</td><td>{}</td>\
-             <td><a href=\"/api/invoices/{p}/{c}.json\">JSON</a> · <a href=\"/api/invoices/{p}/{c}.html\">HTML</a> · <a href=\"/api/invoices/{p}/{c}.csv\">CSV</a></td></tr>",
-            i.number.as_ref().map_or("draft".to_string(), |n| esc(&n.0)),
-            esc(&i.consumer),
-            i.total,
-            esc(&i.currency)
-        );
-    }
-    body.push_str("</tbody></table>");
-    if !st.report.unbilled.is_empty() {
-        body.push_str("<h2>Traffic without a subscription</h2><table><thead><tr><th>Consumer</th><th class=\"num\">Events</th><th>Days</th></tr></thead><tbody>");
-        for u in &st.report.unbilled {
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td>{} – {}</td></tr>",
-                esc(u.consumer.as_deref().unwrap_or("(no consumer)")),
-                u.events,
-                u.first_day,
-                u.last_day
-            );
+    let body = html! {
+        h1 { "Invoices " (p) " " small class="muted" { (st.status.name()) } }
+        p {
+            (totals(&st)) " · " (st.report.events) " events, " (st.report.duplicates) " duplicates not counted · "
+            a class="button" id="period-csv" href={ "/api/invoices/" (p) ".csv" } { "Period CSV" }
         }
-        body.push_str("</tbody></table>");
-    }
+        table id="invoices" {
+            thead {
+                tr {
+                    th { "Number" } th { "Consumer" } th class="num" { "Total" } th { "Currency" } th { "Download" }
+                }
+            }
+            tbody {
+                @for i in &st.invoices {
+                    @let c = html::path_segment(&i.consumer);
+                    tr {
+                        td { (i.number.as_ref().map_or("draft", |n| n.0.as_str())) }
+                        td { a href={ "/invoices/" (p) "/" (c) } { (i.consumer) } }
+                        td class="num" { (i.total) }
+                        td { (i.currency) }
+                        td {
+                            a href={ "/api/invoices/" (p) "/" (c) ".json" } { "JSON" } " · "
+                            a href={ "/api/invoices/" (p) "/" (c) ".html" } { "HTML" } " · "
+                            a href={ "/api/invoices/" (p) "/" (c) ".csv" } { "CSV" }
+                        }
+                    }
+                }
+            }
+        }
+        @if !st.report.unbilled.is_empty() {
+            h2 { "Traffic without a subscription" }
+            table {
+                thead { tr { th { "Consumer" } th class="num" { "Events" } th { "Days" } } }
+                tbody {
+                    @for u in &st.report.unbilled {
+                        tr {
+                            td { (u.consumer.as_deref().unwrap_or("(no consumer)")) }
+                            td class="num" { (u.events) }
+                            td { (u.first_day) " – " (u.last_day) }
+                        }
+                    }
+                }
+            }
+        }
+    };
     html::page(
         &state,
         Some(&caller),
         "/invoices",
         &format!("Invoices {p}"),
-        &body,
+        body,
     )
 }
 
@@ -280,20 +298,19 @@ async fn invoice_page(
         Err(e) => return html::error_page(&state, Some(&caller), &e),
     };
     // The printable document's body, inside the dashboard's frame.
-    let doc = render::html(&inv);
-    let inner = doc
-        .split_once("<body>")
-        .and_then(|(_, b)| b.split_once("</body>"))
-        .map_or(doc.as_str(), |(b, _)| b);
-    let c = esc(&html::path_segment(&inv.consumer));
-    let body = format!(
-        "<div class=\"invoice\">{inner}</div><p><a class=\"button\" href=\"/api/invoices/{p}/{c}.html\">Printable HTML</a> \
-         <a class=\"button\" href=\"/api/invoices/{p}/{c}.json\">JSON</a> <a class=\"button\" href=\"/api/invoices/{p}/{c}.csv\">CSV</a></p>",
-        p = inv.period
-    );
+    let c = html::path_segment(&inv.consumer);
+    let p = inv.period;
+    let body = html! {
+        div class="invoice" { (render::html_body(&inv)) }
+        p {
+            a class="button" href={ "/api/invoices/" (p) "/" (c) ".html" } { "Printable HTML" } " "
+            a class="button" href={ "/api/invoices/" (p) "/" (c) ".json" } { "JSON" } " "
+            a class="button" href={ "/api/invoices/" (p) "/" (c) ".csv" } { "CSV" }
+        }
+    };
     let title = inv.number.as_ref().map_or_else(
         || format!("Draft {} {}", inv.consumer, inv.period),
         |n| n.0.clone(),
     );
-    html::page(&state, Some(&caller), "/invoices", &title, &body)
+    html::page(&state, Some(&caller), "/invoices", &title, body)
 }

@@ -1,7 +1,7 @@
 //! Consumer self-service: what a developer portal embeds for one API
 //! consumer, read with that consumer's own token (`[serve.consumer_tokens]`).
 //!
-//! The consumer is taken from the token (see [`crate::auth::consumer_guard`]),
+//! The consumer is taken from the token (see [`crate::login::consumer_guard`]),
 //! never from the path or the query, so no request can name another
 //! consumer; role tokens are refused here (they have `/api/consumers` and
 //! `/api/invoices`). Only finalized invoices are shown: drafts are still
@@ -18,7 +18,7 @@ use tollgate_billing::period::Period;
 use tollgate_billing::render;
 use tollgate_invoicing::Ledger;
 
-use crate::app::Area;
+use crate::area::Area;
 use crate::auth::Caller;
 use crate::error::{ApiError, code};
 use crate::invoices::attachment;

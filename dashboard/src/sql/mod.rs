@@ -4,8 +4,6 @@
 //! concurrency, memory, value, result and time limits of `[analytics]`,
 //! with the answer rendered inside the time limit.
 
-use std::fmt::Write as _;
-
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
 use arrow_array::{Array, ArrayRef};
@@ -18,16 +16,17 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_aggregator::output::{self, OutputFormat};
 use tollgate_aggregator::{AnalystAnswer, Cut, ResultLimit};
 
-use crate::app::Area;
+use crate::area::Area;
 use crate::auth::Caller;
 use crate::config::Role;
 use crate::error::{ApiError, code};
-use crate::html::{self, esc};
+use crate::html;
 use crate::params::{SqlParams, StrictQuery};
 use crate::state::AppState;
 
@@ -313,107 +312,91 @@ pub async fn page(
         Err(e) => return html::error_page(&state, Some(&caller), &e),
     };
     let query = p.q.unwrap_or_default();
-    let mut body = format!(
-        "<h1>SQL</h1><form class=\"sql\" method=\"get\" action=\"/sql\">\
-         <label for=\"q\" class=\"muted\">Read-only SQL over <code>events</code>, <code>quarantine</code> and <code>rollups_hourly</code> \
-         (filter on <code>date</code> to skip whole days).</label>\
-         <textarea id=\"q\" name=\"q\" spellcheck=\"false\" required>{}</textarea>\
-         <div class=\"actions\"><button type=\"submit\">Run</button>",
-        esc(&query)
-    );
-    if !query.is_empty() {
-        let _ = write!(
-            body,
-            "<a class=\"button\" id=\"csv\" href=\"/sql/download?q={}\">Download CSV</a>",
-            esc(&html::query_value(&query))
-        );
-    }
-    body.push_str(
-        "<span class=\"muted\">SELECT, WITH, EXPLAIN, SHOW and DESCRIBE; Ctrl+Enter runs.</span></div></form>",
-    );
     let mut status = axum::http::StatusCode::OK;
-    if query.is_empty() {
-        body.push_str("<h2>Examples</h2><ul class=\"examples\">");
-        for (label, sql) in EXAMPLES {
-            let _ = write!(
-                body,
-                "<li><a href=\"/sql?q={}\">{}</a>: <code>{}</code></li>",
-                esc(&html::query_value(sql)),
-                esc(label),
-                esc(sql)
-            );
-        }
-        body.push_str("</ul>");
+    // Runs the query first; the page is then one template.
+    let result = if query.is_empty() {
+        None
     } else {
         let limit = ResultLimit::first(state.limits.sql_max_rows);
-        match run(&state, &query, limit, |r| result_table(&r)).await {
-            Ok(table) => body.push_str(&table),
-            Err(e) => {
-                status = e.status;
-                let _ = write!(
-                    body,
-                    "<p class=\"error\" role=\"alert\" data-code=\"{}\">{}</p>",
-                    esc(e.code),
-                    esc(&e.message)
-                );
+        Some(
+            run(&state, &query, limit, |r| result_table(&r))
+                .await
+                .inspect_err(|e| status = e.status),
+        )
+    };
+    let body = html! {
+        h1 { "SQL" }
+        form class="sql" method="get" action="/sql" {
+            label for="q" class="muted" {
+                "Read-only SQL over " code { "events" } ", " code { "quarantine" } " and " code { "rollups_hourly" } " "
+                "(filter on " code { "date" } " to skip whole days)."
+            }
+            textarea id="q" name="q" spellcheck="false" required { (query) }
+            div class="actions" {
+                button type="submit" { "Run" }
+                @if !query.is_empty() {
+                    a class="button" id="csv" href={ "/sql/download?q=" (html::query_value(&query)) } { "Download CSV" }
+                }
+                span class="muted" { "SELECT, WITH, EXPLAIN, SHOW and DESCRIBE; Ctrl+Enter runs." }
             }
         }
-    }
-    let mut res = html::page(&state, Some(&caller), "/sql", "SQL", &body);
+        @match &result {
+            None => {
+                h2 { "Examples" }
+                ul class="examples" {
+                    @for (label, sql) in EXAMPLES {
+                        li { a href={ "/sql?q=" (html::query_value(sql)) } { (label) } ": " code { (sql) } }
+                    }
+                }
+            }
+            Some(Ok(table)) => (table),
+            Some(Err(e)) => p class="error" role="alert" data-code=(e.code) { (e.message) },
+        }
+    };
+    let mut res = html::page(&state, Some(&caller), "/sql", "SQL", body);
     *res.status_mut() = status;
     res
 }
 
-fn result_table(r: &AnalystAnswer) -> Result<String, ApiError> {
+fn result_table(r: &AnalystAnswer) -> Result<Markup, ApiError> {
     let rows = rows_json(r)?;
     let total = rows.len();
-    let mut s = format!(
-        "<p class=\"muted\" id=\"sql-count\" data-rows=\"{total}\" data-truncated=\"{}\">{} row{}{}</p>\
-         <div class=\"table-wrap\"><table class=\"data sortable\" id=\"sql-result\"><thead><tr>",
-        r.cut.is_some(),
-        html::int(total as i64),
-        if total == 1 { "" } else { "s" },
-        match r.cut {
-            Some(cut) => format!("; {}", esc(&cut.to_string())),
-            None => String::new(),
-        },
-    );
     let numeric: Vec<bool> = r
         .schema
         .fields()
         .iter()
         .map(|f| f.data_type().is_numeric())
         .collect();
-    for (f, num) in r.schema.fields().iter().zip(&numeric) {
-        let attrs = if *num {
-            " class=\"num\" data-type=\"num\""
-        } else {
-            ""
-        };
-        let _ = write!(s, "<th scope=\"col\"{attrs}>{}</th>", esc(f.name()));
-    }
-    s.push_str("</tr></thead><tbody>");
-    for row in &rows {
-        s.push_str("<tr>");
-        for (v, num) in row.iter().zip(&numeric) {
-            let class = if *num { " class=\"num\"" } else { "" };
-            match v {
-                Value::Null => {
-                    let _ = write!(
-                        s,
-                        "<td{class} data-sort=\"\"><span class=\"muted\">NULL</span></td>"
-                    );
+    // Numeric columns align right and sort as numbers.
+    let num_class = |num: bool| num.then_some("num");
+    Ok(html! {
+        p class="muted" id="sql-count" data-rows=(total) data-truncated=(r.cut.is_some()) {
+            (html::int(total as i64)) " row" @if total != 1 { "s" }
+            @if let Some(cut) = &r.cut { "; " (cut) }
+        }
+        div class="table-wrap" {
+            table class="data sortable" id="sql-result" {
+                thead {
+                    tr {
+                        @for (f, num) in r.schema.fields().iter().zip(&numeric) {
+                            th scope="col" class=[num_class(*num)] data-type=[num.then_some("num")] { (f.name()) }
+                        }
+                    }
                 }
-                Value::String(t) => {
-                    let _ = write!(s, "<td{class}>{}</td>", esc(t));
-                }
-                other => {
-                    let _ = write!(s, "<td{class}>{}</td>", esc(&other.to_string()));
+                tbody {
+                    @for row in &rows {
+                        tr {
+                            @for (v, num) in row.iter().zip(&numeric) {
+                                @match v {
+                                    Value::Null => td class=[num_class(*num)] data-sort="" { span class="muted" { "NULL" } },
+                                    Value::String(t) => td class=[num_class(*num)] { (t) },
+                                    other => td class=[num_class(*num)] { (other) },
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
-        s.push_str("</tr>");
-    }
-    s.push_str("</tbody></table></div>");
-    Ok(s)
+    })
 }

@@ -8,7 +8,7 @@ pub mod pages;
 use axum::Router;
 use axum::routing::get;
 
-use crate::app::Area;
+use crate::area::Area;
 use crate::config::Role;
 use crate::state::AppState;
 

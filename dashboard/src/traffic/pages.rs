@@ -2,12 +2,11 @@
 //! Routes. Each is the same data as its API route, drawn: a range form,
 //! totals, SVG charts, sortable tables.
 
-use std::fmt::Write as _;
-
 use axum::Extension;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use maud::{Markup, html};
 use tollgate_aggregator::traffic::{Dim, TopOrder, TrafficRow};
 use tollgate_invoicing::{Estimates, Ledger};
 
@@ -16,7 +15,7 @@ use crate::auth::Caller;
 use crate::chart::{Chart, Kind, Series, Unit};
 use crate::config::Role;
 use crate::error::ApiError;
-use crate::html::{self, esc, int, ms, pct, sort_key};
+use crate::html::{self, int, ms, pct, sort_key};
 use crate::params::{RANGE_PARAMS, RangeParams as Params, StrictQuery, TimeRange, bucket_name};
 use crate::state::AppState;
 
@@ -27,67 +26,54 @@ fn respond(
     caller: &Caller,
     active: &str,
     title: &str,
-    body: Result<String, ApiError>,
+    body: Result<Markup, ApiError>,
 ) -> Response {
     match body {
-        Ok(body) => html::page(state, Some(caller), active, title, &body),
+        Ok(body) => html::page(state, Some(caller), active, title, body),
         Err(e) => html::error_page(state, Some(caller), &e),
     }
 }
 
 /// The range picker: presets, from/to, bucket.
-fn range_form(p: &Params, r: &TimeRange) -> String {
+fn range_form(p: &Params, r: &TimeRange) -> Markup {
     let current = p.get("range").or(if p.get("from").is_none() {
         Some("24h")
     } else {
         None
     });
-    let mut s = String::from("<form class=\"range\" method=\"get\"><div class=\"presets\">");
-    for preset in PRESETS {
-        let on = if current == Some(preset) {
-            "true"
-        } else {
-            "false"
-        };
-        let _ = write!(
-            s,
-            "<a href=\"?range={preset}\" aria-current=\"{on}\">{preset}</a>"
-        );
-    }
-    s.push_str("</div>");
     let bucket = p.get("bucket").unwrap_or("auto");
-    let _ = write!(
-        s,
-        "<label>From (UTC)<input type=\"datetime-local\" name=\"from\" value=\"{}\"></label>\
-         <label>To (UTC, exclusive)<input type=\"datetime-local\" name=\"to\" value=\"{}\"></label>\
-         <label>Bucket<select name=\"bucket\">",
-        r.from.format("%Y-%m-%dT%H:%M"),
-        r.to.format("%Y-%m-%dT%H:%M")
-    );
-    for b in ["auto", "minute", "hour", "day"] {
-        let sel = if b == bucket { " selected" } else { "" };
-        let _ = write!(s, "<option value=\"{b}\"{sel}>{b}</option>");
-    }
-    s.push_str("</select></label><button type=\"submit\">Show</button></form>");
     let source = if r.exact() {
         "exact, from raw events"
     } else {
         "from the hourly rollups"
     };
-    let _ = write!(
-        s,
-        "<p class=\"range-note\" data-from=\"{}\" data-to=\"{}\" data-bucket=\"{}\">{} → {} UTC, per {}, {source}.</p>",
-        r.from.to_rfc3339(),
-        r.to.to_rfc3339(),
-        bucket_name(r.bucket),
-        r.from.format("%Y-%m-%d %H:%M"),
-        r.to.format("%Y-%m-%d %H:%M"),
-        bucket_name(r.bucket),
-    );
-    s
+    html! {
+        form class="range" method="get" {
+            div class="presets" {
+                @for preset in PRESETS {
+                    a href={ "?range=" (preset) } aria-current=(current == Some(preset)) { (preset) }
+                }
+            }
+            label { "From (UTC)" input type="datetime-local" name="from" value=(r.from.format("%Y-%m-%dT%H:%M")); }
+            label { "To (UTC, exclusive)" input type="datetime-local" name="to" value=(r.to.format("%Y-%m-%dT%H:%M")); }
+            label {
+                "Bucket"
+                select name="bucket" {
+                    @for b in ["auto", "minute", "hour", "day"] {
+                        option value=(b) selected[b == bucket] { (b) }
+                    }
+                }
+            }
+            button type="submit" { "Show" }
+        }
+        p class="range-note" data-from=(r.from.to_rfc3339()) data-to=(r.to.to_rfc3339()) data-bucket=(bucket_name(r.bucket)) {
+            (r.from.format("%Y-%m-%d %H:%M")) " → " (r.to.format("%Y-%m-%d %H:%M")) " UTC, per "
+            (bucket_name(r.bucket)) ", " (source) "."
+        }
+    }
 }
 
-fn totals_html(t: &TrafficRow, with_consumers: bool) -> String {
+fn totals_html(t: &TrafficRow, with_consumers: bool) -> Markup {
     let mut cards = vec![
         ("calls", "Calls", int(t.calls)),
         ("rate_4xx", "4xx rate", pct(t.error_rate_4xx)),
@@ -99,20 +85,20 @@ fn totals_html(t: &TrafficRow, with_consumers: bool) -> String {
     if with_consumers {
         cards.insert(1, ("consumers", "Consumers", int(t.consumers)));
     }
-    let mut s = String::from("<section class=\"totals\" aria-label=\"Totals for the range\">");
-    for (key, label, value) in cards {
-        let _ = write!(
-            s,
-            "<div class=\"total\" data-total=\"{key}\"><div class=\"label\">{label}</div><div class=\"value\">{}</div></div>",
-            esc(&value)
-        );
+    html! {
+        section class="totals" aria-label="Totals for the range" {
+            @for (key, label, value) in cards {
+                div class="total" data-total=(key) {
+                    div class="label" { (label) }
+                    div class="value" { (value) }
+                }
+            }
+        }
     }
-    s.push_str("</section>");
-    s
 }
 
 /// Requests (stacked by outcome), error rates and latency percentiles.
-pub fn charts(r: &TimeRange, series: &[TrafficRow]) -> String {
+pub fn charts(r: &TimeRange, series: &[TrafficRow]) -> Markup {
     let slots = data::slots(r, series);
     let per = bucket_name(r.bucket);
     let counts = |f: &dyn Fn(&TrafficRow) -> i64| -> Vec<Option<f64>> {
@@ -194,14 +180,15 @@ pub fn charts(r: &TimeRange, series: &[TrafficRow]) -> String {
             },
         ],
     };
-    [requests, errors, latency]
-        .iter()
-        .map(|c| format!("<figure class=\"chart-box\">{}</figure>", c.render()))
-        .collect()
+    html! {
+        @for c in [requests, errors, latency] {
+            figure class="chart-box" { (c.render()) }
+        }
+    }
 }
 
 /// A link to a consumer's page, keeping the range.
-fn consumer_link(c: &str, p: &Params) -> String {
+fn consumer_link(c: &str, p: &Params) -> Markup {
     let mut href = format!("/consumers/{}", html::path_segment(c));
     let keep: Vec<String> = RANGE_PARAMS
         .iter()
@@ -210,11 +197,7 @@ fn consumer_link(c: &str, p: &Params) -> String {
     if !keep.is_empty() {
         href = format!("{href}?{}", keep.join("&"));
     }
-    format!(
-        "<a class=\"consumer-link\" href=\"{}\">{}</a>",
-        esc(&href),
-        esc(c)
-    )
+    html! { a class="consumer-link" href=(href) { (c) } }
 }
 
 /// A sortable table: group columns, then the figures.
@@ -222,13 +205,24 @@ fn table(
     id: &str,
     heads: &[&str],
     rows: &[TrafficRow],
-    first: &dyn Fn(&TrafficRow) -> Vec<String>,
-) -> String {
+    first: &dyn Fn(&TrafficRow) -> Vec<Markup>,
+) -> Markup {
     table_with(id, heads, rows, first, &[], &|_| Vec::new())
 }
 
-/// A trailing column: its sort key and its HTML.
-type Extra = (String, String);
+/// A trailing column: its sort key and its cell.
+type Extra = (String, Markup);
+
+/// The traffic figures' column heads; `true` for the one sorted first.
+const FIGURE_HEADS: [(&str, bool); 7] = [
+    ("Calls", true),
+    ("4xx", false),
+    ("5xx", false),
+    ("Error rate", false),
+    ("p50", false),
+    ("p95", false),
+    ("p99", false),
+];
 
 /// [`table`] with `extra_heads` columns after the traffic figures, filled
 /// by `extra` (numeric: sortable by their key).
@@ -236,102 +230,67 @@ fn table_with(
     id: &str,
     heads: &[&str],
     rows: &[TrafficRow],
-    first: &dyn Fn(&TrafficRow) -> Vec<String>,
+    first: &dyn Fn(&TrafficRow) -> Vec<Markup>,
     extra_heads: &[&str],
     extra: &dyn Fn(&TrafficRow) -> Vec<Extra>,
-) -> String {
-    let mut s =
-        format!("<div class=\"table-wrap\"><table class=\"data sortable\" id=\"{id}\"><thead><tr>");
-    for h in heads {
-        let _ = write!(s, "<th scope=\"col\">{}</th>", esc(h));
-    }
-    for (h, first_sort) in [
-        ("Calls", true),
-        ("4xx", false),
-        ("5xx", false),
-        ("Error rate", false),
-        ("p50", false),
-        ("p95", false),
-        ("p99", false),
-    ] {
-        let sorted = if first_sort {
-            " aria-sort=\"descending\""
-        } else {
-            ""
-        };
-        let _ = write!(
-            s,
-            "<th scope=\"col\" class=\"num\" data-type=\"num\"{sorted}>{h}</th>"
-        );
-    }
-    for h in extra_heads {
-        let _ = write!(
-            s,
-            "<th scope=\"col\" class=\"num\" data-type=\"num\">{}</th>",
-            esc(h)
-        );
-    }
-    s.push_str("</tr></thead><tbody>");
-    for r in rows {
-        s.push_str("<tr>");
-        for cell in first(r) {
-            let _ = write!(s, "<td>{cell}</td>");
+) -> Markup {
+    html! {
+        div class="table-wrap" {
+            table class="data sortable" id=(id) {
+                thead {
+                    tr {
+                        @for h in heads {
+                            th scope="col" { (h) }
+                        }
+                        @for (h, first_sort) in FIGURE_HEADS {
+                            th scope="col" class="num" data-type="num" aria-sort=[first_sort.then_some("descending")] { (h) }
+                        }
+                        @for h in extra_heads {
+                            th scope="col" class="num" data-type="num" { (h) }
+                        }
+                    }
+                }
+                tbody {
+                    @for r in rows {
+                        tr {
+                            @for cell in first(r) {
+                                td { (cell) }
+                            }
+                            td class="num" data-sort=(r.calls) data-col="calls" { (int(r.calls)) }
+                            td class="num" data-sort=(r.errors_4xx) { (int(r.errors_4xx)) }
+                            td class="num" data-sort=(r.errors_5xx) { (int(r.errors_5xx)) }
+                            @let rate = data::error_rate(r);
+                            td class="num" data-sort=(rate) data-col="error_rate" { (pct(rate)) }
+                            td class="num" data-sort=(sort_key(r.latency_p50)) { (ms(r.latency_p50)) }
+                            td class="num" data-sort=(sort_key(r.latency_p95)) data-col="p95" { (ms(r.latency_p95)) }
+                            td class="num" data-sort=(sort_key(r.latency_p99)) { (ms(r.latency_p99)) }
+                            @for (key, cell) in extra(r) {
+                                td class="num" data-sort=(key) { (cell) }
+                            }
+                        }
+                    }
+                    @if rows.is_empty() {
+                        tr {
+                            td colspan=(heads.len() + FIGURE_HEADS.len() + extra_heads.len()) class="muted" { "No calls in this range." }
+                        }
+                    }
+                }
+            }
         }
-        let rate = data::error_rate(r);
-        let _ = write!(
-            s,
-            "<td class=\"num\" data-sort=\"{calls}\" data-col=\"calls\">{}</td>\
-             <td class=\"num\" data-sort=\"{e4}\">{}</td>\
-             <td class=\"num\" data-sort=\"{e5}\">{}</td>\
-             <td class=\"num\" data-sort=\"{rate}\" data-col=\"error_rate\">{}</td>\
-             <td class=\"num\" data-sort=\"{}\">{}</td>\
-             <td class=\"num\" data-sort=\"{}\" data-col=\"p95\">{}</td>\
-             <td class=\"num\" data-sort=\"{}\">{}</td>",
-            int(r.calls),
-            int(r.errors_4xx),
-            int(r.errors_5xx),
-            pct(rate),
-            sort_key(r.latency_p50),
-            ms(r.latency_p50),
-            sort_key(r.latency_p95),
-            ms(r.latency_p95),
-            sort_key(r.latency_p99),
-            ms(r.latency_p99),
-            calls = r.calls,
-            e4 = r.errors_4xx,
-            e5 = r.errors_5xx,
-        );
-        for (key, html) in extra(r) {
-            let _ = write!(
-                s,
-                "<td class=\"num\" data-sort=\"{}\">{html}</td>",
-                esc(&key)
-            );
-        }
-        s.push_str("</tr>");
     }
-    if rows.is_empty() {
-        let _ = write!(
-            s,
-            "<tr><td colspan=\"{}\" class=\"muted\">No calls in this range.</td></tr>",
-            heads.len() + 7 + extra_heads.len()
-        );
-    }
-    s.push_str("</tbody></table></div>");
-    s
 }
 
-fn consumer_cell(r: &TrafficRow, p: &Params) -> String {
+fn consumer_cell(r: &TrafficRow, p: &Params) -> Markup {
     match r.group.first().and_then(|g| g.as_deref()) {
         Some(c) => consumer_link(c, p),
-        None => "<span class=\"muted\">(anonymous)</span>".into(),
+        None => html! { span class="muted" { "(anonymous)" } },
     }
 }
 
-fn text_cell(v: Option<&Option<String>>) -> String {
+fn text_cell(v: Option<&Option<String>>) -> Markup {
     match v.and_then(|g| g.as_deref()) {
-        Some(s) => esc(s),
-        None => "<span class=\"muted\">(none)</span>".into(),
+        Some(s) => html! { (s) },
+        None => html! { span class="muted" { "(none)" } },
     }
 }
 
@@ -353,22 +312,28 @@ pub async fn overview(
             data::alerts(&state, 10),
         )?;
         let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 5);
-        Ok::<_, ApiError>(format!(
-            "<h1>Overview</h1>{}{}{}{}<div class=\"grid2\"><section><h2>Top consumers</h2>{}\
-             <p><a href=\"/consumers\">All consumers</a></p></section>\
-             <section><h2>Top routes</h2>{}<p><a href=\"/routes\">All routes</a></p></section></div>",
-            range_form(&p, &r),
-            totals_html(&totals, true),
-            charts(&r, &series),
-            alerts_html(&alerts),
-            table("top-consumers", &["Consumer"], &consumers, &|row| vec![
-                consumer_cell(row, &p)
-            ]),
-            table("top-routes", &["API", "Route"], &routes, &|row| vec![
-                text_cell(row.group.first()),
-                text_cell(row.group.get(1))
-            ]),
-        ))
+        Ok::<_, ApiError>(html! {
+            h1 { "Overview" }
+            (range_form(&p, &r))
+            (totals_html(&totals, true))
+            (charts(&r, &series))
+            (alerts_html(&alerts))
+            div class="grid2" {
+                section {
+                    h2 { "Top consumers" }
+                    (table("top-consumers", &["Consumer"], &consumers, &|row| vec![consumer_cell(row, &p)]))
+                    p { a href="/consumers" { "All consumers" } }
+                }
+                section {
+                    h2 { "Top routes" }
+                    (table("top-routes", &["API", "Route"], &routes, &|row| vec![
+                        text_cell(row.group.first()),
+                        text_cell(row.group.get(1)),
+                    ]))
+                    p { a href="/routes" { "All routes" } }
+                }
+            }
+        })
     };
     respond(&state, &caller, "/overview", "Overview", body.await)
 }
@@ -409,34 +374,31 @@ pub async fn consumers(
                 .and_then(|c| e.invoices.get(c));
             match inv {
                 Some(inv) => vec![
-                    (data::plans_of(inv), esc(&data::plans_of(inv))),
+                    (data::plans_of(inv), html! { (data::plans_of(inv)) }),
                     (
                         inv.total.to_string(),
-                        format!("{} {}", inv.total, esc(&inv.currency)),
+                        html! { (inv.total) " " (inv.currency) },
                     ),
                 ],
                 None => vec![
-                    (String::new(), "<span class=\"muted\">no plan</span>".into()),
-                    (
-                        "-1".into(),
-                        "<span class=\"muted\">not billed</span>".into(),
-                    ),
+                    (String::new(), html! { span class="muted" { "no plan" } }),
+                    ("-1".into(), html! { span class="muted" { "not billed" } }),
                 ],
             }
         };
-        Ok::<_, ApiError>(format!(
-            "<h1>Consumers</h1>{}<p class=\"muted\">{} consumers with calls in the range.{note} Click a column to sort.</p>{}",
-            range_form(&p, &r),
-            rows.len(),
-            table_with(
+        Ok::<_, ApiError>(html! {
+            h1 { "Consumers" }
+            (range_form(&p, &r))
+            p class="muted" { (rows.len()) " consumers with calls in the range." (note) " Click a column to sort." }
+            (table_with(
                 "consumers",
                 &["Consumer"],
                 &rows,
                 &|row| vec![consumer_cell(row, &p)],
                 extra_heads,
                 &extra
-            ),
-        ))
+            ))
+        })
     };
     respond(&state, &caller, "/consumers", "Consumers", body.await)
 }
@@ -467,138 +429,141 @@ pub async fn consumer(
         let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 10);
         let billing = billing_html(&state, &caller, est.as_deref(), &consumer).await?;
         let quotas = quotas_html(&quotas);
-        Ok::<_, ApiError>(format!(
-            "<p class=\"muted\"><a href=\"/consumers\">Consumers</a> /</p>\
-             <h1 data-consumer=\"{c}\">{c}</h1>{}{}{}<h2>Top routes</h2>{}{billing}{quotas}",
-            range_form(&p, &r),
-            totals_html(&totals, false),
-            charts(&r, &series),
-            table("consumer-routes", &["API", "Route"], &routes, &|row| vec![
+        Ok::<_, ApiError>(html! {
+            p class="muted" { a href="/consumers" { "Consumers" } " /" }
+            h1 data-consumer=(consumer) { (consumer) }
+            (range_form(&p, &r))
+            (totals_html(&totals, false))
+            (charts(&r, &series))
+            h2 { "Top routes" }
+            (table("consumer-routes", &["API", "Route"], &routes, &|row| vec![
                 text_cell(row.group.first()),
-                text_cell(row.group.get(1))
-            ]),
-            c = esc(&consumer),
-        ))
+                text_cell(row.group.get(1)),
+            ]))
+            (billing)
+            (quotas)
+        })
     };
     let body = body.await;
     respond(&state, &caller, "/consumers", &title, body)
 }
 
 /// The consumer's quotas in their current windows (none without plans or quotas).
-fn quotas_html(quotas: &serde_json::Value) -> String {
+fn quotas_html(quotas: &serde_json::Value) -> Markup {
     let Some(list) = quotas.as_array().filter(|l| !l.is_empty()) else {
-        return String::new();
+        return html! {};
     };
-    let mut s = String::from(
-        "<section id=\"consumer-quotas\"><h2>Quotas</h2><div class=\"table-wrap\">\
-         <table class=\"data\" id=\"quotas\"><thead><tr><th>Quota</th><th>Window (UTC)</th>\
-         <th class=\"num\">Used</th><th class=\"num\">Limit</th><th class=\"num\">Used %</th>\
-         <th>Enforcement</th></tr></thead><tbody>",
-    );
-    for q in list {
-        let text = |k: &str| esc(q[k].as_str().unwrap_or_default());
-        let _ = write!(
-            s,
-            "<tr data-quota=\"{}\"><td>{}</td><td>{} from {}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            text("quota"),
-            q["description"].as_str().map_or_else(|| text("quota"), esc),
-            text("window"),
-            esc(&q["window_start"]
-                .as_str()
-                .unwrap_or_default()
-                .replace('T', " ")),
-            int(q["used"].as_i64().unwrap_or(0)),
-            int(q["limit"].as_i64().unwrap_or(0)),
-            q["percent"],
-            text("enforcement"),
-        );
+    html! {
+        section id="consumer-quotas" {
+            h2 { "Quotas" }
+            div class="table-wrap" {
+                table class="data" id="quotas" {
+                    thead {
+                        tr {
+                            th { "Quota" } th { "Window (UTC)" } th class="num" { "Used" }
+                            th class="num" { "Limit" } th class="num" { "Used %" } th { "Enforcement" }
+                        }
+                    }
+                    tbody {
+                        @for q in list {
+                            @let text = |k: &str| q[k].as_str().unwrap_or_default().to_string();
+                            tr data-quota=(text("quota")) {
+                                td { (q["description"].as_str().map_or_else(|| text("quota"), str::to_string)) }
+                                td { (text("window")) " from " (text("window_start").replace('T', " ")) }
+                                td class="num" { (int(q["used"].as_i64().unwrap_or(0))) }
+                                td class="num" { (int(q["limit"].as_i64().unwrap_or(0))) }
+                                td class="num" { (q["percent"]) }
+                                td { (text("enforcement")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    s.push_str("</tbody></table></div></section>");
-    s
+}
+
+/// What a recent signal says, in one line.
+fn signal_text(r: &serde_json::Value) -> String {
+    match r["type"].as_str() {
+        Some("quota") => format!(
+            "{} reached {}% of {} ({} of {}, {} window){}",
+            r["consumer"].as_str().unwrap_or_default(),
+            r["threshold_percent"],
+            r["quota"].as_str().unwrap_or_default(),
+            r["used"],
+            r["limit"],
+            r["window"].as_str().unwrap_or_default(),
+            if r["action"] == "block" {
+                ": block"
+            } else {
+                ""
+            }
+        ),
+        _ => format!(
+            "alert {} {} {}",
+            r["rule"].as_str().unwrap_or_default(),
+            r["state"].as_str().unwrap_or_default(),
+            r["key"].as_str().unwrap_or_default()
+        ),
+    }
 }
 
 /// Firing alerts and the latest signals from `tollgate watch`.
-fn alerts_html(alerts: &serde_json::Value) -> String {
-    let mut s = String::from("<section id=\"alerts\"><h2>Alerts</h2>");
-    match alerts["firing"].as_array().filter(|f| !f.is_empty()) {
-        None => s.push_str("<p class=\"muted\" id=\"no-alerts\">No alert is firing.</p>"),
-        Some(firing) => {
-            s.push_str(
-                "<div class=\"table-wrap\"><table class=\"data\" id=\"firing\"><thead><tr><th>Rule</th>\
-                 <th>Where</th><th>Metric</th><th class=\"num\">Value</th><th>Threshold</th>\
-                 <th>Since (UTC)</th></tr></thead><tbody>",
-            );
-            for f in firing {
-                let text = |k: &str| esc(f[k].as_str().unwrap_or_default());
-                let _ = write!(
-                    s,
-                    "<tr><td>{}</td><td>{}{}</td><td>{}</td><td class=\"num\">{}</td><td>{} {}</td><td>{}</td></tr>",
-                    text("rule"),
-                    f["by"]
-                        .as_str()
-                        .map(|b| format!("{}: ", esc(b)))
-                        .unwrap_or_default(),
-                    f["key"].as_str().map_or_else(|| "all traffic".into(), esc),
-                    text("metric"),
-                    f["value"]
-                        .as_f64()
-                        .map_or("-".into(), |v| format!("{v:.4}")),
-                    text("comparison"),
-                    f["threshold"],
-                    esc(&text("fired_at").replace('T', " ")),
-                );
-            }
-            s.push_str("</tbody></table></div>");
-        }
-    }
-    if let Some(recent) = alerts["signals"].as_array().filter(|r| !r.is_empty()) {
-        s.push_str(
-            "<h3>Recent signals</h3><div class=\"table-wrap\"><table class=\"data\" id=\"signals\">\
-             <thead><tr><th>When (UTC)</th><th>Signal</th><th>Delivered</th></tr></thead><tbody>",
-        );
-        for r in recent.iter().take(10) {
-            let what = match r["type"].as_str() {
-                Some("quota") => format!(
-                    "{} reached {}% of {} ({} of {}, {} window){}",
-                    r["consumer"].as_str().unwrap_or_default(),
-                    r["threshold_percent"],
-                    r["quota"].as_str().unwrap_or_default(),
-                    r["used"],
-                    r["limit"],
-                    r["window"].as_str().unwrap_or_default(),
-                    if r["action"] == "block" {
-                        ": block"
-                    } else {
-                        ""
+fn alerts_html(alerts: &serde_json::Value) -> Markup {
+    let firing = alerts["firing"].as_array().filter(|f| !f.is_empty());
+    let recent = alerts["signals"].as_array().filter(|r| !r.is_empty());
+    html! {
+        section id="alerts" {
+            h2 { "Alerts" }
+            @match firing {
+                None => p class="muted" id="no-alerts" { "No alert is firing." },
+                Some(firing) => div class="table-wrap" {
+                    table class="data" id="firing" {
+                        thead {
+                            tr {
+                                th { "Rule" } th { "Where" } th { "Metric" } th class="num" { "Value" }
+                                th { "Threshold" } th { "Since (UTC)" }
+                            }
+                        }
+                        tbody {
+                            @for f in firing {
+                                @let text = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+                                tr {
+                                    td { (text("rule")) }
+                                    td {
+                                        @if let Some(b) = f["by"].as_str() { (b) ": " }
+                                        (f["key"].as_str().unwrap_or("all traffic"))
+                                    }
+                                    td { (text("metric")) }
+                                    td class="num" { (f["value"].as_f64().map_or("-".into(), |v| format!("{v:.4}"))) }
+                                    td { (text("comparison")) " " (f["threshold"]) }
+                                    td { (text("fired_at").replace('T', " ")) }
+                                }
+                            }
+                        }
                     }
-                ),
-                _ => format!(
-                    "alert {} {} {}",
-                    r["rule"].as_str().unwrap_or_default(),
-                    r["state"].as_str().unwrap_or_default(),
-                    r["key"].as_str().unwrap_or_default()
-                ),
-            };
-            let _ = write!(
-                s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&r["created_at"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .replace('T', " ")),
-                esc(&what),
-                if r["delivered"] == true {
-                    "yes"
-                } else {
-                    "pending"
+                },
+            }
+            @if let Some(recent) = recent {
+                h3 { "Recent signals" }
+                div class="table-wrap" {
+                    table class="data" id="signals" {
+                        thead { tr { th { "When (UTC)" } th { "Signal" } th { "Delivered" } } }
+                        tbody {
+                            @for r in recent.iter().take(10) {
+                                tr {
+                                    td { (r["created_at"].as_str().unwrap_or_default().replace('T', " ")) }
+                                    td { (signal_text(r)) }
+                                    td { @if r["delivered"] == true { "yes" } @else { "pending" } }
+                                }
+                            }
+                        }
+                    }
                 }
-            );
+            }
         }
-        s.push_str("</tbody></table></div>");
     }
-    s.push_str("</section>");
-    s
 }
 
 /// The consumer's plan and month-to-date estimate, line by line, and (for
@@ -608,45 +573,12 @@ async fn billing_html(
     caller: &Caller,
     est: Option<&Estimates>,
     consumer: &str,
-) -> Result<String, ApiError> {
+) -> Result<Markup, ApiError> {
     let Some(e) = est else {
-        return Ok(String::new());
+        return Ok(html! {});
     };
-    let mut s = String::from("<section id=\"consumer-billing\"><h2>Plan and charges</h2>");
-    match e.invoices.get(consumer) {
-        Some(inv) => {
-            let _ = write!(
-                s,
-                "<p>Plan <strong>{}</strong>. Month to date ({}, usage up to {} UTC, an estimate from the rollups): \
-                 <strong data-estimate=\"{}\">{} {}</strong></p>\
-                 <div class=\"table-wrap\"><table class=\"data\" id=\"estimate-lines\"><thead><tr><th>Charge</th>\
-                 <th class=\"num\">Quantity</th><th class=\"num\">Amount</th></tr></thead><tbody>",
-                esc(&data::plans_of(inv)),
-                e.period,
-                e.as_of.format("%Y-%m-%d %H:%M"),
-                inv.total,
-                inv.total,
-                esc(&inv.currency)
-            );
-            for seg in &inv.segments {
-                for l in &seg.lines {
-                    let _ = write!(
-                        s,
-                        "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                        esc(&l.line.description),
-                        int(i64::try_from(l.line.quantity).unwrap_or(i64::MAX)),
-                        l.line.amount
-                    );
-                }
-            }
-            s.push_str("</tbody></table></div>");
-        }
-        None => s.push_str(
-            "<p class=\"muted\">No subscription this month: this consumer's calls are listed as \
-             not billed by the invoice run.</p>",
-        ),
-    }
-    if caller.access.allows(Role::Finance) {
+    // The consumer's invoices, newest first: only for finance.
+    let invoices = if caller.access.allows(Role::Finance) {
         let ledger = Ledger::open(state.lake.location()).map_err(ApiError::internal)?;
         let periods = ledger.periods().await.map_err(ApiError::internal)?;
         let mine: Vec<_> = periods
@@ -656,34 +588,66 @@ async fn billing_html(
                 p.invoices
                     .iter()
                     .find(|i| i.consumer == consumer)
-                    .map(|i| (p, i))
+                    .map(|i| (p.period, i.number.clone(), i.total, i.currency.clone()))
             })
             .collect();
-        s.push_str("<h3>Invoices</h3>");
-        if mine.is_empty() {
-            s.push_str("<p class=\"muted\">No invoices yet.</p>");
-        } else {
-            s.push_str(
-                "<table class=\"data\" id=\"consumer-invoices\"><thead><tr><th>Period</th><th>Number</th>\
-                 <th class=\"num\">Total</th></tr></thead><tbody>",
-            );
-            for (p, i) in mine {
-                let _ = write!(
-                    s,
-                    "<tr><td><a href=\"/invoices/{}/{}\">{}</a></td><td>{}</td><td class=\"num\">{} {}</td></tr>",
-                    p.period,
-                    esc(&html::path_segment(consumer)),
-                    p.period,
-                    i.number.as_ref().map_or("draft".into(), |n| esc(&n.0)),
-                    i.total,
-                    esc(&i.currency)
-                );
+        Some(mine)
+    } else {
+        None
+    };
+    let segment = html::path_segment(consumer);
+    Ok(html! {
+        section id="consumer-billing" {
+            h2 { "Plan and charges" }
+            @match e.invoices.get(consumer) {
+                Some(inv) => {
+                    p {
+                        "Plan " strong { (data::plans_of(inv)) } ". Month to date (" (e.period)
+                        ", usage up to " (e.as_of.format("%Y-%m-%d %H:%M")) " UTC, an estimate from the rollups): "
+                        strong data-estimate=(inv.total) { (inv.total) " " (inv.currency) }
+                    }
+                    div class="table-wrap" {
+                        table class="data" id="estimate-lines" {
+                            thead { tr { th { "Charge" } th class="num" { "Quantity" } th class="num" { "Amount" } } }
+                            tbody {
+                                @for seg in &inv.segments {
+                                    @for l in &seg.lines {
+                                        tr {
+                                            td { (l.line.description) }
+                                            td class="num" { (int(i64::try_from(l.line.quantity).unwrap_or(i64::MAX))) }
+                                            td class="num" { (l.line.amount) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                None => p class="muted" {
+                    "No subscription this month: this consumer's calls are listed as not billed by the invoice run."
+                },
             }
-            s.push_str("</tbody></table>");
+            @if let Some(mine) = &invoices {
+                h3 { "Invoices" }
+                @if mine.is_empty() {
+                    p class="muted" { "No invoices yet." }
+                } @else {
+                    table class="data" id="consumer-invoices" {
+                        thead { tr { th { "Period" } th { "Number" } th class="num" { "Total" } } }
+                        tbody {
+                            @for (period, number, total, currency) in mine {
+                                tr {
+                                    td { a href={ "/invoices/" (period) "/" (segment) } { (period) } }
+                                    td { (number.as_ref().map_or("draft", |n| n.0.as_str())) }
+                                    td class="num" { (total) " " (currency) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
-    }
-    s.push_str("</section>");
-    Ok(s)
+    })
 }
 
 /// `GET /routes`.
@@ -702,17 +666,17 @@ pub async fn routes(
         )?;
         let routes = data::ranked(routes, TopOrder::Calls);
         let apis = data::ranked(apis, TopOrder::Calls);
-        Ok::<_, ApiError>(format!(
-            "<h1>Routes and APIs</h1>{}<h2>APIs</h2>{}<h2>Routes</h2>{}",
-            range_form(&p, &r),
-            table("apis", &["API"], &apis, &|row| vec![text_cell(
-                row.group.first()
-            )]),
-            table("routes", &["API", "Route"], &routes, &|row| vec![
+        Ok::<_, ApiError>(html! {
+            h1 { "Routes and APIs" }
+            (range_form(&p, &r))
+            h2 { "APIs" }
+            (table("apis", &["API"], &apis, &|row| vec![text_cell(row.group.first())]))
+            h2 { "Routes" }
+            (table("routes", &["API", "Route"], &routes, &|row| vec![
                 text_cell(row.group.first()),
-                text_cell(row.group.get(1))
-            ]),
-        ))
+                text_cell(row.group.get(1)),
+            ]))
+        })
     };
     respond(&state, &caller, "/routes", "Routes", body.await)
 }
