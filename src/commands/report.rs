@@ -31,7 +31,8 @@ pub enum DimArg {
     /// The HTTP method.
     Method,
     /// `2xx`, `3xx`, `4xx`, `5xx`.
-    #[value(alias = "status")]
+    // The name the docs and the JSON use, not clap's kebab-case default.
+    #[value(name = "status_class", alias = "status")]
     StatusClass,
     /// The gateway format.
     Gateway,
@@ -363,6 +364,16 @@ mod tests {
         assert_eq!(a.bucket, Some(BucketArg::Day));
         assert_eq!(a.order, OrderArg::P99);
         assert_eq!(a.format, ReportFormat::Csv);
+        let cli = parse(&["--by", "status_class,api"]).unwrap();
+        let Command::Report(ReportCommand::Traffic(a)) = cli.command else {
+            panic!("report traffic")
+        };
+        assert_eq!(a.by, [DimArg::StatusClass, DimArg::Api]);
+        // Every grouping's flag value is the name its column carries.
+        for d in <DimArg as clap::ValueEnum>::value_variants() {
+            let name = clap::ValueEnum::to_possible_value(d).unwrap();
+            assert_eq!(name.get_name(), Dim::from(*d).name());
+        }
         for bad in [
             &["--bucket", "week"][..],
             &["--order", "p42"],
