@@ -2,7 +2,8 @@
 # Ingest benchmark: Tollgate against a peer measured in the same run.
 #
 #  1. Decode and write: `tollgate import` of N realistic mixed-gateway JSON
-#     events (400-600 bytes each) vs DuckDB (2 threads) converting the same
+#     events (`tollgate simulate --format json`: Kong, APISIX, Envoy, AWS,
+#     Tyk, Traefik and NGINX JSON lines, one simulated day) vs DuckDB (2 threads) converting the same
 #     file with COPY (SELECT * FROM read_json(...)) TO ... (FORMAT parquet,
 #     COMPRESSION zstd): events/s, wall-time ratio, peak RSS, bytes/event.
 #  2. Kafka path: the topic loaded first into a local tansu broker, then a
@@ -25,10 +26,11 @@ echo "building tollgate (release)..." >&2
 cargo build --release --locked -q
 BIN="$CARGO_TARGET_DIR/release/tollgate"
 
-INPUT="$WORK/events-$N.log"
+INPUT="$WORK/sim-events-$N.log"
 if [ ! -s "$INPUT" ]; then
   echo "generating $N events..." >&2
-  python3 bench/gen_events.py "$N" "$INPUT"
+  RUST_LOG=warn "$BIN" simulate --events "$N" --format json --consumers 500 --days 1 \
+    --end 2024-06-12 --seed 42 --out "$INPUT"
 fi
 INPUT_BYTES=$(stat -c %s "$INPUT")
 

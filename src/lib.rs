@@ -5,16 +5,13 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command-line definition and dispatch.
+//! - [`commands`]: the command line ([`commands::Cli`]) and one module per
+//!   command (`decode`, `ingest`, `import`, `sql`, `rollup`, `report`,
+//!   `quote`, `invoice`, `signals`, `serve`, `demo`, `simulate`) over
+//!   [`commands::common`]: configuration, the runtime, the shutdown token.
 //! - [`config`]: `tollgate.toml` loading with environment overrides.
-//! - [`demo`]: `tollgate demo`, the whole product with an embedded broker.
-//! - [`invoice_cmd`]: `tollgate invoice …` (runs, finalization, documents).
-//! - [`signals_cmd`]: `tollgate watch` and `tollgate signals …` (quota and alert signals).
-//! - [`simulate`]: `tollgate simulate`, realistic gateway traffic to a file or Kafka.
+//!
+//! The gateway simulator is its own crate, `tollgate_sim`.
 
-pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod demo;
-pub mod invoice_cmd;
-pub mod signals_cmd;
-pub mod simulate;

@@ -6,13 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = tollgate::cli::Cli::parse();
-    tollgate::cli::init_tracing();
-    match tollgate::cli::run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("tollgate: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    let cli = tollgate::commands::Cli::parse();
+    tollgate::commands::init_tracing();
+    tollgate::commands::run(cli).unwrap_or_else(|e| {
+        eprintln!("tollgate: {e:#}");
+        ExitCode::from(2)
+    })
 }

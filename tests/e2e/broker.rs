@@ -9,30 +9,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-
-/// Counts failed deliveries, so a test's oracle is what the broker accepted.
-#[derive(Default)]
-struct Deliveries {
-    failed: AtomicU64,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            eprintln!("delivery failed: {e}");
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
+/// The tests' producer settings: every replica acknowledges, and records
+/// up to 4 MB pass (the oversized-message tests send some).
+const PRODUCER_SETTINGS: [(&str, &str); 3] = [
+    ("acks", "all"),
+    ("linger.ms", "5"),
+    ("message.max.bytes", "4000000"),
+];
 
 /// A running tansu broker, stopped on drop.
 pub struct Broker {
@@ -139,47 +122,21 @@ impl Broker {
     }
 }
 
-/// Produces records to the broker at `addr`, waiting for every acknowledgement.
+/// Produces records to the broker at `addr`, waiting for every
+/// acknowledgement: the simulator's producer (`tollgate_sim::Producer`),
+/// which fails when the broker did not take a record, so a test's oracle is
+/// what the broker accepted.
 pub fn produce_to(addr: &str, topic: &str, records: &[(i32, Vec<u8>)]) {
-    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", addr)
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("message.max.bytes", "4000000")
-        .create_with_context(Deliveries::default())
-        .expect("producer");
-    for (p, payload) in records {
-        let mut rec = BaseRecord::<(), [u8]>::to(topic)
-            .partition(*p)
-            .payload(payload.as_slice());
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((e, back)) => {
-                    assert!(
-                        matches!(
-                            e,
-                            rdkafka::error::KafkaError::MessageProduction(
-                                rdkafka::types::RDKafkaErrorCode::QueueFull
-                            )
-                        ),
-                        "produce failed: {e}"
-                    );
-                    rec = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
-    }
-    producer
-        .flush(Duration::from_secs(120))
-        .expect("all records acknowledged");
-    assert_eq!(producer.in_flight_count(), 0);
-    assert_eq!(
-        producer.context().failed.load(Ordering::Relaxed),
-        0,
-        "some records were not delivered"
-    );
+    let sent = tollgate_sim::produce_records(
+        addr,
+        &PRODUCER_SETTINGS,
+        topic,
+        records
+            .iter()
+            .map(|(p, payload)| (Some(*p), payload.as_slice())),
+    )
+    .unwrap_or_else(|e| panic!("producing to {topic}: {e}"));
+    assert_eq!(sent, records.len() as u64);
 }
 
 impl Drop for Broker {

@@ -15,7 +15,7 @@ use tollgate_billing::period::Period;
 use tollgate_billing::render;
 use tollgate_invoicing::{self as run, Ledger, PeriodState, RunOutcome};
 
-use crate::cli::ConfigArgs;
+use super::common::{ConfigArgs, DocFormat, load_config, runtime};
 use crate::config::Config;
 
 /// `tollgate invoice …`.
@@ -81,8 +81,8 @@ pub struct ListArgs {
     #[arg(long)]
     pub period: Option<Period>,
     /// table or json.
-    #[arg(long, short, default_value = "table")]
-    pub format: String,
+    #[arg(long, short, value_enum, default_value_t = DocFormat::Table)]
+    pub format: DocFormat,
 }
 
 /// Flags of `invoice show`.
@@ -99,8 +99,21 @@ pub struct ShowArgs {
     #[arg(long, requires = "period")]
     pub consumer: Option<String>,
     /// table, json, html or csv.
-    #[arg(long, short, default_value = "table")]
-    pub format: String,
+    #[arg(long, short, value_enum, default_value_t = ShowFormat::Table)]
+    pub format: ShowFormat,
+}
+
+/// The formats of `invoice show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// Text laid out for a terminal.
+    Table,
+    /// The stored JSON document, byte for byte.
+    Json,
+    /// The HTML invoice.
+    Html,
+    /// One CSV line per invoice line.
+    Csv,
 }
 
 /// Flags of `invoice export`.
@@ -125,14 +138,8 @@ pub struct PreviewArgs {
     #[arg(long)]
     pub consumer: String,
     /// table or json.
-    #[arg(long, short, default_value = "table")]
-    pub format: String,
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    #[arg(long, short, value_enum, default_value_t = DocFormat::Table)]
+    pub format: DocFormat,
 }
 
 fn billing(cfg: &Config, args: &BillingArgs) -> anyhow::Result<Billing> {
@@ -156,7 +163,7 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
     let mut out = io::stdout().lock();
     match cmd {
         InvoiceCommand::Run(a) => {
-            let cfg = crate::cli::load_config(&a.billing.common)?;
+            let cfg = load_config(&a.billing.common)?;
             let b = billing(&cfg, &a.billing)?;
             let lake = Lake::open(&cfg.lake.location, &cfg.analytics).await?;
             let ledger = Ledger::open(&cfg.lake.location)?;
@@ -172,7 +179,7 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
             }
         }
         InvoiceCommand::Finalize(a) => {
-            let cfg = crate::cli::load_config(&a.billing.common)?;
+            let cfg = load_config(&a.billing.common)?;
             let ledger = Ledger::open(&cfg.lake.location)?;
             let now = a.billing.now.unwrap_or_else(Utc::now);
             match run::finalize(&ledger, &cfg.billing, a.period, now).await? {
@@ -196,7 +203,7 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
             }
         }
         InvoiceCommand::List(a) => {
-            let cfg = crate::cli::load_config(&a.common)?;
+            let cfg = load_config(&a.common)?;
             let ledger = Ledger::open(&cfg.lake.location)?;
             let states: Vec<PeriodState> = ledger
                 .periods()
@@ -204,12 +211,12 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .filter(|s| a.period.is_none_or(|p| p == s.period))
                 .collect();
-            match a.format.as_str() {
-                "json" => {
+            match a.format {
+                DocFormat::Json => {
                     serde_json::to_writer_pretty(&mut out, &states)?;
                     writeln!(out)?;
                 }
-                "table" => {
+                DocFormat::Table => {
                     for s in &states {
                         writeln!(
                             out,
@@ -231,11 +238,10 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                         }
                     }
                 }
-                f => anyhow::bail!("unknown format {f:?}; use table or json"),
             }
         }
         InvoiceCommand::Show(a) => {
-            let cfg = crate::cli::load_config(&a.common)?;
+            let cfg = load_config(&a.common)?;
             let ledger = Ledger::open(&cfg.lake.location)?;
             let inv = match (&a.number, a.period, &a.consumer) {
                 (Some(n), _, _) => ledger.find(n).await?.with_context(|| {
@@ -246,8 +252,8 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                 })?,
                 _ => anyhow::bail!("give an invoice number, or --period and --consumer"),
             };
-            match a.format.as_str() {
-                "json" => {
+            match a.format {
+                ShowFormat::Json => {
                     // The stored bytes, exactly.
                     let bytes = ledger
                         .invoice_bytes(inv.period, &inv.consumer)
@@ -255,14 +261,15 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                         .unwrap_or_else(|| render::json(&inv).into_bytes());
                     out.write_all(&bytes)?;
                 }
-                "html" => out.write_all(render::html(&inv).as_bytes())?,
-                "csv" => out.write_all(render::csv(std::slice::from_ref(&inv)).as_bytes())?,
-                "table" => table(&mut out, &inv)?,
-                f => anyhow::bail!("unknown format {f:?}; use table, json, html or csv"),
+                ShowFormat::Html => out.write_all(render::html(&inv).as_bytes())?,
+                ShowFormat::Csv => {
+                    out.write_all(render::csv(std::slice::from_ref(&inv)).as_bytes())?
+                }
+                ShowFormat::Table => table(&mut out, &inv)?,
             }
         }
         InvoiceCommand::Export(a) => {
-            let cfg = crate::cli::load_config(&a.common)?;
+            let cfg = load_config(&a.common)?;
             let ledger = Ledger::open(&cfg.lake.location)?;
             let invoices = ledger.invoices(a.period).await?;
             anyhow::ensure!(
@@ -296,7 +303,7 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
             )?;
         }
         InvoiceCommand::Preview(a) => {
-            let cfg = crate::cli::load_config(&a.billing.common)?;
+            let cfg = load_config(&a.billing.common)?;
             let b = billing(&cfg, &a.billing)?;
             let lake = Lake::open(&cfg.lake.location, &cfg.analytics).await?;
             let now = a.billing.now.unwrap_or_else(Utc::now);
@@ -305,9 +312,9 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| {
                     format!("{} has no subscription in the current period", a.consumer)
                 })?;
-            match a.format.as_str() {
-                "json" => out.write_all(render::json(&inv).as_bytes())?,
-                "table" => {
+            match a.format {
+                DocFormat::Json => out.write_all(render::json(&inv).as_bytes())?,
+                DocFormat::Table => {
                     writeln!(
                         out,
                         "Preview as of {} (usage so far; recurring fees for the whole period)",
@@ -315,7 +322,6 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                     )?;
                     table(&mut out, &inv)?;
                 }
-                f => anyhow::bail!("unknown format {f:?}; use table or json"),
             }
         }
     }

@@ -16,7 +16,6 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -30,7 +29,9 @@ use tollgate_ingest::kafka::{RunOptions, run_blocking};
 use tollgate_ingest::metrics::Metrics;
 use tollgate_invoicing::{self as billing_run, Ledger, RunOutcome};
 
-use crate::simulate::{GatewayMix, KafkaTarget, Simulator, SimulatorConfig, consumer_id, produce};
+use tollgate_sim::{GatewayMix, KafkaTarget, Simulator, SimulatorConfig, consumer_id, produce};
+
+use super::common::{Shutdown, runtime};
 
 /// How far (in messages) the simulator may run ahead of the ingestor. The
 /// mock cluster keeps 5 MB per partition, and librdkafka's sticky
@@ -42,7 +43,7 @@ pub const WINDOW: u64 = 4_000;
 pub const PARTITIONS: i32 = 4;
 
 const TOPIC: &str = "gateway-logs";
-const PLANS: &str = include_str!("../deploy/plans.toml");
+const PLANS: &str = include_str!("../../deploy/plans.toml");
 
 /// Flags of `tollgate demo`.
 #[derive(Debug, clap::Args)]
@@ -139,10 +140,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     eprintln!("tollgate demo: broker {brokers}, lake {lake}");
 
     // The ingestor, on its own thread.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let settings = IngestSettings {
         lake: LakeConfig {
             location: lake.clone(),
@@ -165,12 +163,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let metrics = Arc::new(Metrics::default());
-    let stop = Arc::new(AtomicBool::new(false));
+    // Not a signal: the demo stops its ingestor itself once the load is in.
+    let stop = Shutdown::default();
     let ingest = {
         let (settings, handle, stop, metrics) = (
             settings.clone(),
             rt.handle().clone(),
-            stop.clone(),
+            stop.flag(),
             metrics.clone(),
         );
         std::thread::spawn(move || {
@@ -232,7 +231,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     while metrics.messages_consumed() < report.sent && !ingest.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.request();
     let ingested = ingest
         .join()
         .map_err(|_| anyhow::anyhow!("the ingestor panicked"))??;

@@ -2,8 +2,6 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -14,7 +12,7 @@ use tollgate_signals::deliver::Outputs;
 use tollgate_signals::watch::{Watcher, replay};
 use tollgate_signals::{Ledger, Record, SignalBody};
 
-use crate::cli::{ConfigArgs, load_config, runtime, wait_for_signal};
+use super::common::{ConfigArgs, Shutdown, load_config, runtime};
 use crate::config::Config;
 
 /// Flags of `tollgate watch`.
@@ -143,9 +141,8 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
             poll_secs = cfg.signals.poll_interval_secs,
             "watching quotas and alert rules"
         );
-        let stop = Arc::new(AtomicBool::new(false));
-        tokio::spawn(wait_for_signal(stop.clone()));
-        w.run(stop).await;
+        let stop = Shutdown::on_signal(&tokio::runtime::Handle::current());
+        w.run(stop.flag()).await;
         Ok(ExitCode::SUCCESS)
     })
 }
