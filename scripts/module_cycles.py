@@ -6,8 +6,9 @@ Usage: scripts/module_cycles.py [CRATE_DIR ...]   (default: every crate)
 A crate's top-level modules are the files and folders directly under its
 `src/`: `src/lake.rs` and `src/traffic/` are the modules `lake` and
 `traffic`. Module A depends on module B when any file of A names
-`crate::B` (in a `use`, a path or a doc link is skipped: only code lines
-count). `lib.rs`/`main.rs` are the crate root and are not a module. Tests
+`crate::B`, or a name the crate root re-exports from B (`crate::Lake`
+when lib.rs has `pub use lake::Lake`). Comments, doc links and strings do
+not count. `lib.rs`/`main.rs` are the crate root and are not a module. Tests
 (`#[cfg(test)]` blocks to the end of a file, and `tests.rs` files) are left
 out: a test may reach across layers.
 
@@ -22,8 +23,22 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRATE_REF = re.compile(r"\bcrate::([a-z_][a-z0-9_]*)")
+SUPER_REF = re.compile(r"\bsuper::([A-Za-z_][A-Za-z0-9_]*)")
+# `crate::Lake`: a name the root re-exports.
+CRATE_NAME = re.compile(r"\bcrate::([A-Za-z_][A-Za-z0-9_]*)")
+# `pub use lake::{AnalyticsConfig, Lake};` in lib.rs.
+PUB_USE = re.compile(r"\bpub use ([a-z_][a-z0-9_]*)::(\{[^}]*\}|[A-Za-z0-9_]+(?: as [A-Za-z0-9_]+)?)\s*;")
 # `use crate::{a, b::c}` names several modules at once.
 CRATE_GROUP = re.compile(r"\bcrate::\{([^}]*)\}", re.S)
+# What is not code: raw strings, strings, char literals, comments.
+LEXEMES = re.compile(
+    r'\br(#*)".*?"\1'
+    r'|"(?:\\.|[^"\\])*"'
+    r"|'(?:\\.|[^'\\])'"
+    r"|//[^\n]*"
+    r"|/\*.*?\*/",
+    re.S,
+)
 
 
 def crates():
@@ -40,9 +55,9 @@ def code_of(path):
     cut = re.search(r"^\s*#\[cfg\(test\)\]\s*\n\s*mod\s+\w+\s*\{", text, re.M)
     if cut:
         text = text[: cut.start()]
-    text = re.sub(r"//[^\n]*", "", text)
-    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
-    return text
+    # One pass, so a `//` inside a string ("s3://...") is not a comment and
+    # a quote inside a comment or a char literal ('"') opens no string.
+    return LEXEMES.sub(lambda m: '""' if m.group(0)[0] in 'r"' else " ", text)
 
 
 def modules(src):
@@ -57,17 +72,40 @@ def modules(src):
             yield entry, files
 
 
+def reexports(src, mods):
+    """Names the crate root re-exports (`pub use lake::{Lake, AnalyticsConfig};`),
+    mapped to the module they come from, so `crate::Lake` counts as `lake`."""
+    out = {}
+    for root in ("lib.rs", "main.rs"):
+        path = os.path.join(src, root)
+        if not os.path.isfile(path):
+            continue
+        for module, names in PUB_USE.findall(code_of(path)):
+            if module not in mods:
+                continue
+            for name in re.split(r"[,{}\s]+", names):
+                name = name.split(" as ")[-1].split("::")[-1].strip()
+                if name and name != "self":
+                    out[name] = module
+    return out
+
+
 def graph(crate):
     src = os.path.join(crate, "src")
     mods = dict(modules(src))
+    exported = reexports(src, mods)
     edges = {m: set() for m in mods}
     for m, files in mods.items():
         for f in files:
             code = code_of(f)
-            names = set(CRATE_REF.findall(code))
+            names = set(CRATE_REF.findall(code)) | set(CRATE_NAME.findall(code))
+            if os.path.dirname(f) == src:
+                # In `src/lake.rs`, `super::` is the crate root.
+                names |= set(SUPER_REF.findall(code))
             for group in CRATE_GROUP.findall(code):
                 names |= {p.strip().split("::")[0] for p in group.split(",") if p.strip()}
-            edges[m] |= {n for n in names if n in mods and n != m}
+            targets = {n if n in mods else exported.get(n) for n in names}
+            edges[m] |= {n for n in targets if n and n != m}
     return edges
 
 
