@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tollgate_aggregator::output::{self, OutputFormat};
-use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery, TrafficRow};
+use tollgate_aggregator::planner;
+use tollgate_aggregator::query::{self, Bucket, Dim, TrafficQuery, TrafficRow};
 use tollgate_aggregator::{Lake, ResultLimit, SqlGate};
 use tollgate_ingest::import::Importer;
 use tollgate_ingest::kafka::{RunOptions, run_blocking};
@@ -179,7 +180,8 @@ pub struct TrafficArgs {
     /// IANA time zone for day buckets (default UTC), e.g. Europe/Berlin.
     #[arg(long)]
     pub tz: Option<String>,
-    /// Compute from the hourly rollups (fast; percentiles within 1 %) instead of raw events.
+    /// Allow the rollups and their views (fast; percentiles within 1 %) where they answer;
+    /// without it, raw events (exact). Minute buckets always read the events.
     #[arg(long)]
     pub rollups: bool,
     /// Only the first N groups, ranked by --order.
@@ -511,17 +513,12 @@ fn report_traffic(args: TrafficArgs) -> anyhow::Result<ExitCode> {
         by: by.clone(),
         consumer: None,
         tz: args.tz.clone(),
+        // Without --rollups, the events: exact percentiles.
+        exact: !args.rollups,
     };
-    let mut rows = if args.rollups && q.tz.is_none() {
-        // The summary views when one fits, else the hourly rollup.
-        rt.block_on(tollgate_aggregator::rollup_traffic::query(&lake, &q))?
-    } else if args.rollups {
-        rt.block_on(traffic::from_rollups(&lake, &q))?
-    } else {
-        rt.block_on(traffic::exact(&lake, &q))?
-    };
+    let mut rows = rt.block_on(planner::answer(&lake, &q))?;
     if let Some(n) = args.top {
-        rows = traffic::top(rows, traffic::TopOrder::parse(&args.order)?, n);
+        rows = query::top(rows, query::TopOrder::parse(&args.order)?, n);
     }
     let names: Vec<&str> = by.iter().map(|d| d.name()).collect();
     let mut out = io::stdout().lock();

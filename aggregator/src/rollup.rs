@@ -274,7 +274,7 @@ pub async fn rollup_day(
     lake: &Lake,
     day: &str,
 ) -> Result<BTreeMap<RollupKey, RollupAgg>, AnalyticsError> {
-    crate::traffic::check_day(day)?;
+    crate::query::check_day(day)?;
     let sql = format!(
         "SELECT CAST(date_trunc('hour', ts) AS TIMESTAMP(3)) AS hour, consumer, api, route, method, status, gateway, \
          latency_ms, upstream_latency_ms, request_bytes, response_bytes \

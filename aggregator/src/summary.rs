@@ -56,9 +56,9 @@ use parquet::schema::types::ColumnPath;
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
+use crate::query::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, quote, rate, ts_literal};
 use crate::rollup::{RollupAgg, RollupKey, max_opt};
 use crate::sketch::{Sketch, ZERO_KEY, value};
-use crate::traffic::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, quote, ts_literal};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -1039,8 +1039,9 @@ fn group_of(q: &TrafficQuery, keys: &[StringArray], r: usize) -> Vec<Option<Stri
 }
 
 /// How a question is read from the views.
-struct Plan {
-    view: &'static View,
+pub(crate) struct Plan {
+    /// The view that answers.
+    pub(crate) view: &'static View,
     /// `rollups_summary_month` rather than `rollups_summary` (see `plan`).
     monthly: bool,
     /// Distinct consumers counted from the keys (a view keyed by consumer).
@@ -1050,7 +1051,7 @@ struct Plan {
 }
 
 /// The plan for `q`, `None` when no view fits (or the lake has none).
-fn plan(lake: &Lake, q: &TrafficQuery) -> Result<Option<Plan>, AnalyticsError> {
+pub(crate) fn plan(lake: &Lake, q: &TrafficQuery) -> Result<Option<Plan>, AnalyticsError> {
     if q.to <= q.from {
         return Err(AnalyticsError::Invalid("`to` must be after `from`".into()));
     }
@@ -1195,7 +1196,6 @@ fn count_consumers(
 /// The output rows of merged groups, ordered by group; groups without
 /// calls left out.
 fn finish(groups: impl Iterator<Item = (Group, Acc)>) -> Vec<TrafficRow> {
-    let rate = |n: i64, of: i64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
     let sorted: BTreeMap<Group, Acc> = groups.filter(|(_, a)| a.calls != 0).collect();
     sorted
         .into_iter()
@@ -1227,8 +1227,9 @@ fn finish(groups: impl Iterator<Item = (Group, Acc)>) -> Vec<TrafficRow> {
 }
 
 /// `q` answered from the summary views, or `None` when no view fits (the
-/// caller then asks the hourly rollup: `rollup_traffic::query`). Rows and
+/// planner then asks the hourly rollup: `rollup_traffic::hourly`). Rows and
 /// order as `traffic::from_rollups`.
+#[doc(hidden)]
 pub async fn query(
     lake: &Lake,
     q: &TrafficQuery,
@@ -1236,11 +1237,20 @@ pub async fn query(
     let Some(plan) = plan(lake, q)? else {
         return Ok(None);
     };
-    let (batches, sets) = fetch(lake, q, &plan, true, None).await?;
+    Ok(Some(answer(lake, q, &plan).await?))
+}
+
+/// `q` answered from the view `plan` chose.
+pub(crate) async fn answer(
+    lake: &Lake,
+    q: &TrafficQuery,
+    plan: &Plan,
+) -> Result<Vec<TrafficRow>, AnalyticsError> {
+    let (batches, sets) = fetch(lake, q, plan, true, None).await?;
     let mut grouped = group_rows(q, &batches, &sets)?;
     merge_in_halves(&mut grouped.accs, &grouped.members, &histograms(&batches)?)?;
-    count_consumers(&plan, &mut grouped, &batches)?;
-    Ok(Some(finish(grouped.groups.into_iter().zip(grouped.accs))))
+    count_consumers(plan, &mut grouped, &batches)?;
+    Ok(finish(grouped.groups.into_iter().zip(grouped.accs)))
 }
 
 /// The `n` groups of `q` with the most calls or errors, as
@@ -1251,9 +1261,24 @@ pub async fn query(
 /// "Top 5 consumers of the month" merges 5 consumers' histograms instead
 /// of a thousand. `None` when no view fits, for buckets, or for an order
 /// by latency (every histogram is needed then).
+#[doc(hidden)]
 pub async fn top(
     lake: &Lake,
     q: &TrafficQuery,
+    order: TopOrder,
+    n: usize,
+) -> Result<Option<Vec<TrafficRow>>, AnalyticsError> {
+    let Some(plan) = plan(lake, q)? else {
+        return Ok(None);
+    };
+    top_with(lake, q, &plan, order, n).await
+}
+
+/// [`top`] with the view `plan` chose.
+pub(crate) async fn top_with(
+    lake: &Lake,
+    q: &TrafficQuery,
+    plan: &Plan,
     order: TopOrder,
     n: usize,
 ) -> Result<Option<Vec<TrafficRow>>, AnalyticsError> {
@@ -1268,9 +1293,6 @@ pub async fn top(
     if q.bucket.is_some() {
         return Ok(None);
     }
-    let Some(plan) = plan(lake, q)? else {
-        return Ok(None);
-    };
     let columns = ["consumer", "api", "route", "method"];
     let dims: Vec<&str> =
         q.by.iter()
@@ -1285,7 +1307,7 @@ pub async fn top(
     let sql = format!(
         "SELECT {keys}, CAST(sum({score}) AS BIGINT) AS score, CAST(sum(calls) AS BIGINT) AS calls \
          FROM {} GROUP BY {}",
-        where_clause(q, &plan),
+        where_clause(q, plan),
         dims.join(", ")
     );
     // Ranked as `traffic::top` ranks: score descending, then group.
@@ -1325,10 +1347,10 @@ pub async fn top(
     if values.contains(&None) {
         only.push(format!("{column} IS NULL"));
     }
-    let (batches, sets) = fetch(lake, q, &plan, true, Some(&only.join(" OR "))).await?;
+    let (batches, sets) = fetch(lake, q, plan, true, Some(&only.join(" OR "))).await?;
     let mut grouped = group_rows(q, &batches, &sets)?;
     merge_in_halves(&mut grouped.accs, &grouped.members, &histograms(&batches)?)?;
-    count_consumers(&plan, &mut grouped, &batches)?;
+    count_consumers(plan, &mut grouped, &batches)?;
     let winners: FastSet<&Vec<Option<String>>> = ranked.iter().map(|(_, g)| g).collect();
     let rows = finish(
         grouped
@@ -1337,7 +1359,7 @@ pub async fn top(
             .zip(grouped.accs)
             .filter(|((_, g), _)| winners.contains(g)),
     );
-    Ok(Some(crate::traffic::top(rows, order, n)))
+    Ok(Some(crate::query::top(rows, order, n)))
 }
 
 #[cfg(test)]
