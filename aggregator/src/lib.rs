@@ -14,11 +14,12 @@
 //!
 //! - [`query`]: the traffic question and its answer as types ([`query::TrafficQuery`],
 //!   [`query::TrafficRow`]) and the ranking of an answer.
-//! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles.
+//! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles, and its one codec.
 //! - [`lake`]: the tables and their limits.
 //! - [`analyst`]: analysts' SQL under limits that hold ([`analyst::SqlGate`]): concurrency,
 //!   a memory share per query, a result cap, the time limit over planning to serialisation.
 //! - [`guard`]: the SQL functions that could build huge values, capped per call.
+//! - [`sketch_sql`]: `sketch_merge` and `sketch_quantile`, the histograms in analyst SQL.
 //! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
 //! - [`summary`]: each day's rollup folded into small views (per hour, day or month; totals,
 //!   per consumer, per route), which answer the dashboard's month-long questions.
@@ -41,6 +42,7 @@ pub mod query;
 pub mod rollup;
 pub mod rollup_traffic;
 pub mod sketch;
+pub mod sketch_sql;
 pub mod summary;
 pub mod traffic;
 pub mod usage;

@@ -208,3 +208,86 @@ async fn the_planner_picks_each_source_and_answers_as_the_events() {
     // No source answers an empty range.
     assert!(planner::plan(&lake, &q(day, day, None, &[])).is_err());
 }
+
+/// `sketch_quantile(sketch_merge(...), q)` in analyst SQL reads the same
+/// percentiles as the planner, from the hourly rollup's bucket lists and
+/// from the summary views' packed histograms alike.
+#[tokio::test]
+async fn sketch_functions_in_sql_equal_the_planner() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = dir.path().to_str().unwrap();
+    fixture::write_events(dir.path(), &fixture::events(2000, 9), 0, 0);
+    let lake = Lake::open(location, &AnalyticsConfig::default())
+        .await
+        .unwrap();
+    rollup::run(&lake, &lake_store(location).unwrap())
+        .await
+        .unwrap();
+    let lake = Lake::open(location, &AnalyticsConfig::default())
+        .await
+        .unwrap();
+    let june = Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap();
+    let july = Utc.with_ymd_and_hms(2024, 7, 1, 0, 0, 0).unwrap();
+    let want = planner::answer(&lake, &q(june, july, None, &[Dim::Consumer]))
+        .await
+        .unwrap();
+    assert!(want.len() >= 4);
+    let by_consumer = |batches: &[arrow_array::RecordBatch]| {
+        let mut out = Vec::new();
+        for b in batches {
+            let c = strings(b.column(0));
+            let (p50, p99) = (floats(b.column(1)), floats(b.column(2)));
+            for r in 0..b.num_rows() {
+                out.push((c[r].clone(), p50[r], p99[r]));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let want: Vec<_> = want
+        .iter()
+        .map(|r| (r.group[0].clone(), r.latency_p50, r.latency_p99))
+        .collect();
+    for sql in [
+        "SELECT consumer, sketch_quantile(sketch_merge(latency_keys, latency_counts), 0.5), \
+         sketch_quantile(sketch_merge(latency_keys, latency_counts), 0.99) \
+         FROM rollups_hourly GROUP BY consumer",
+        "SELECT consumer, sketch_quantile(sketch_merge(latency), 0.5), \
+         sketch_quantile(sketch_merge(latency), 0.99) \
+         FROM rollups_summary WHERE view = 'day_consumer' GROUP BY consumer",
+    ] {
+        let (_, batches) = fixture::analyst_sql(&lake, sql).await.unwrap();
+        assert_eq!(by_consumer(&batches), want, "{sql}");
+    }
+    // A quantile outside 0..=1 is an error that says so.
+    let err = fixture::analyst_sql(
+        &lake,
+        "SELECT sketch_quantile(sketch_merge(latency_keys, latency_counts), 99) FROM rollups_hourly",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("from 0 to 1"), "{err}");
+}
+
+fn strings(a: &arrow_array::ArrayRef) -> Vec<Option<String>> {
+    use arrow_array::Array;
+    let s = datafusion::arrow::compute::cast(a, &arrow_schema::DataType::Utf8).unwrap();
+    let s = s
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    (0..s.len())
+        .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
+        .collect()
+}
+
+fn floats(a: &arrow_array::ArrayRef) -> Vec<Option<f64>> {
+    use arrow_array::Array;
+    let f = a
+        .as_any()
+        .downcast_ref::<arrow_array::Float64Array>()
+        .unwrap();
+    (0..f.len())
+        .map(|i| (!f.is_null(i)).then(|| f.value(i)))
+        .collect()
+}
