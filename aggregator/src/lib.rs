@@ -20,6 +20,7 @@
 //!   a memory share per query, a result cap, the time limit over planning to serialisation.
 //! - [`guard`]: the SQL functions that could build huge values, capped per call.
 //! - [`sketch_sql`]: `sketch_merge` and `sketch_quantile`, the histograms in analyst SQL.
+//! - [`rollup_row`]: one hourly rollup row's key and values.
 //! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
 //! - [`summary`]: each day's rollup folded into small views (per hour, day or month; totals,
 //!   per consumer, per route), which answer the dashboard's month-long questions.
@@ -40,6 +41,7 @@ pub mod output;
 pub mod planner;
 pub mod query;
 pub mod rollup;
+pub mod rollup_row;
 pub mod rollup_traffic;
 pub mod sketch;
 pub mod sketch_sql;

@@ -57,7 +57,7 @@ use parquet::schema::types::ColumnPath;
 use crate::AnalyticsError;
 use crate::lake::Lake;
 use crate::query::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, quote, rate, ts_literal};
-use crate::rollup::{RollupAgg, RollupKey, max_opt};
+use crate::rollup_row::{RollupAgg, RollupKey, max_opt};
 use crate::sketch::{Dense, pack, read_varint, unpack_into, varint};
 
 const DAY_MS: i64 = 86_400_000;

@@ -25,7 +25,8 @@ use crate::query::{parse_tz, quote, rate, ts_literal};
 // crates move over (hidden: `query` is where they are documented).
 #[doc(hidden)]
 pub use crate::query::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, top};
-use crate::rollup::{RollupAgg, decode_rows};
+use crate::rollup::decode_rows;
+use crate::rollup_row::RollupAgg;
 
 /// A dimension as an expression over the `events` table.
 fn dim_sql(d: Dim) -> &'static str {
