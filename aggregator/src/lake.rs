@@ -185,6 +185,9 @@ impl Lake {
         for udf in crate::guard::guarded(analyst.scalar_functions(), max_value) {
             analyst.register_udf(udf)?;
         }
+        // The latency histograms in SQL: `sketch_merge`, `sketch_quantile`.
+        analyst.register_udaf(Arc::new(crate::sketch_sql::sketch_merge()))?;
+        analyst.register_udf(Arc::new(crate::sketch_sql::sketch_quantile()))?;
         let mut lake = Lake {
             ctx,
             timeout: Duration::from_secs(cfg.query_timeout_secs.max(1)),

@@ -3,24 +3,33 @@
 //! Opens the Parquet lake as DataFusion tables (`events`, `quarantine`,
 //! `rollups_hourly`) and answers typed questions about traffic: calls,
 //! 4xx/5xx error rates, latency percentiles per consumer, route and API,
-//! from raw events or from hourly rollups; and runs analysts' read-only SQL
+//! from raw events, hourly rollups or their summary views, whichever
+//! answers a question cheapest ([`planner`]); and runs analysts' read-only SQL
 //! under memory and time limits. Other crates ask through these typed
 //! functions; only this crate writes SQL for the lake.
 //!
 //! # Layout
 //!
+//! From the bottom up: the types, the lake, the sources, the planner.
+//!
+//! - [`query`]: the traffic question and its answer as types ([`query::TrafficQuery`],
+//!   [`query::TrafficRow`]) and the ranking of an answer.
+//! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles, and its one codec.
 //! - [`lake`]: the tables and their limits.
 //! - [`analyst`]: analysts' SQL under limits that hold ([`analyst::SqlGate`]): concurrency,
 //!   a memory share per query, a result cap, the time limit over planning to serialisation.
 //! - [`guard`]: the SQL functions that could build huge values, capped per call.
-//! - [`traffic`]: the traffic metrics, exact and from rollups.
+//! - [`sketch_sql`]: `sketch_merge` and `sketch_quantile`, the histograms in analyst SQL.
+//! - [`rollup_row`]: one hourly rollup row's key and values.
 //! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
-//! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles.
+//! - [`summary`]: each day's rollup folded into small views (per hour, day or month; totals,
+//!   per consumer, per route), which answer the dashboard's month-long questions.
+//! - [`traffic`]: the traffic metrics from raw events (exact), or from rollup rows merged in
+//!   Rust (day buckets in a time zone).
+//! - [`rollup_traffic`]: the traffic metrics from the hourly rollup merged by the engine.
+//! - [`planner`]: the one entry point, [`planner::answer`]: picks the cheapest of the month,
+//!   day or hour views, the hourly rollup or the raw events for each question.
 //! - [`inventory`]: which consumers and hours the rollups hold (cheap look-ups).
-//! - [`summary`]: each day's rollup folded into small views (per hour or day; totals, per
-//!   consumer, per route), which answer the dashboard's month-long questions.
-//! - [`rollup_traffic`]: `traffic::from_rollups` merged by the engine; asks [`summary`] first
-//!   (the dashboard's).
 //! - [`usage`]: billable usage per consumer and day, deduplicated by `event_id`.
 //! - [`output`]: record batches as a table, CSV, JSON or Parquet.
 
@@ -29,9 +38,13 @@ pub mod guard;
 pub mod inventory;
 pub mod lake;
 pub mod output;
+pub mod planner;
+pub mod query;
 pub mod rollup;
+pub mod rollup_row;
 pub mod rollup_traffic;
 pub mod sketch;
+pub mod sketch_sql;
 pub mod summary;
 pub mod traffic;
 pub mod usage;

@@ -30,6 +30,10 @@ use parquet::file::properties::WriterProperties;
 use crate::AnalyticsError;
 use crate::lake::Lake;
 use crate::sketch::Sketch;
+// The row types sit a layer down, so the summary views can fold rows
+// without importing the run that writes them.
+use crate::rollup_row::max_opt;
+pub use crate::rollup_row::{RollupAgg, RollupKey};
 
 /// The dimensions a rollup row is keyed by, after the hour.
 pub const KEY_COLUMNS: [&str; 6] = ["consumer", "api", "route", "method", "status", "gateway"];
@@ -66,60 +70,6 @@ pub fn rollup_schema() -> SchemaRef {
 /// 10: month views)
 /// is rebuilt.
 const ROLLUP_FORMAT: &str = "format 10";
-
-/// A rollup row's key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RollupKey {
-    /// Start of the hour, epoch ms.
-    pub hour: i64,
-    /// consumer, api, route, method (nullable strings).
-    pub strings: [Option<String>; 4],
-    /// HTTP status.
-    pub status: Option<i32>,
-    /// Gateway.
-    pub gateway: String,
-}
-
-/// A rollup row's values.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RollupAgg {
-    /// Calls.
-    pub calls: i64,
-    /// Sum of request bytes (nulls count as 0).
-    pub request_bytes: i64,
-    /// Sum of response bytes.
-    pub response_bytes: i64,
-    /// Largest latency.
-    pub latency_max: Option<f64>,
-    /// Latency sketch.
-    pub latency: Sketch,
-    /// Largest upstream latency.
-    pub upstream_max: Option<f64>,
-    /// Upstream latency sketch.
-    pub upstream: Sketch,
-}
-
-impl RollupAgg {
-    /// Adds another row's values.
-    pub fn merge(&mut self, o: &RollupAgg) {
-        self.calls += o.calls;
-        self.request_bytes += o.request_bytes;
-        self.response_bytes += o.response_bytes;
-        self.latency_max = max_opt(self.latency_max, o.latency_max);
-        self.upstream_max = max_opt(self.upstream_max, o.upstream_max);
-        self.latency.merge(&o.latency);
-        self.upstream.merge(&o.upstream);
-    }
-}
-
-/// The larger of two optional maxima.
-pub(crate) fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
-}
 
 /// What a rollup run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -274,7 +224,7 @@ pub async fn rollup_day(
     lake: &Lake,
     day: &str,
 ) -> Result<BTreeMap<RollupKey, RollupAgg>, AnalyticsError> {
-    crate::traffic::check_day(day)?;
+    crate::query::check_day(day)?;
     let sql = format!(
         "SELECT CAST(date_trunc('hour', ts) AS TIMESTAMP(3)) AS hour, consumer, api, route, method, status, gateway, \
          latency_ms, upstream_latency_ms, request_bytes, response_bytes \

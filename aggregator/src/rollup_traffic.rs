@@ -1,6 +1,6 @@
-//! [`crate::traffic::from_rollups`] with the merging done by the query
-//! engine: what the dashboard asks, so a month of hourly rollups answers
-//! fast.
+//! The hourly rollup as a source of traffic answers, merged by the query
+//! engine: what [`crate::planner`] asks when no summary view fits, so a
+//! month of hourly rollups answers fast.
 //!
 //! `from_rollups` reads every rollup row into Rust and merges the rows one
 //! by one, which is simple and fine for reports but grows with the number
@@ -12,7 +12,8 @@
 //! exactly (a test checks it).
 //!
 //! Same [`TrafficQuery`], same [`TrafficRow`]s, same order; hour and day
-//! buckets (day buckets in UTC: use `from_rollups` for another zone).
+//! buckets (day buckets in UTC: the planner asks `from_rollups` for
+//! another zone).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,20 +22,12 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
+use crate::query::{Bucket, Dim, TrafficQuery, TrafficRow, quote, rate, ts_literal};
 use crate::sketch::Sketch;
-use crate::traffic::{Bucket, Dim, TrafficQuery, TrafficRow};
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn ts_literal(t: DateTime<Utc>) -> String {
-    format!("CAST('{}' AS TIMESTAMP)", t.format("%Y-%m-%dT%H:%M:%S%.3f"))
-}
 
 /// The WHERE clause (as `traffic`'s: dates prune folders, `hour` row groups).
 fn filter(q: &TrafficQuery) -> Result<String, AnalyticsError> {
@@ -85,7 +78,7 @@ fn keys(q: &TrafficQuery) -> Result<(Vec<String>, Vec<String>), AnalyticsError> 
         }
         Some(Bucket::Day) => {
             return Err(AnalyticsError::Invalid(
-                "day buckets in a time zone: use traffic::from_rollups".into(),
+                "day buckets in a time zone: the hourly rollup is merged row by row for those (traffic::from_rollups)".into(),
             ));
         }
         Some(Bucket::Minute) => {
@@ -146,33 +139,9 @@ struct Acc {
     upstream: Sketch,
 }
 
-/// The same rows as [`crate::traffic::from_rollups`]: from the summary
-/// views when one fits ([`crate::summary`]: the dashboard's questions),
-/// otherwise from the hourly rollup merged by the engine ([`hourly`]).
-pub async fn query(lake: &Lake, q: &TrafficQuery) -> Result<Vec<TrafficRow>, AnalyticsError> {
-    match crate::summary::query(lake, q).await? {
-        Some(rows) => Ok(rows),
-        None => hourly(lake, q).await,
-    }
-}
-
-/// `traffic::top(query(q), order, n)`: the `n` groups ranked first. By
-/// calls or errors from the summary views, only the winners' histograms
-/// are merged (`summary::top`).
-pub async fn top(
-    lake: &Lake,
-    q: &TrafficQuery,
-    order: crate::traffic::TopOrder,
-    n: usize,
-) -> Result<Vec<TrafficRow>, AnalyticsError> {
-    match crate::summary::top(lake, q, order, n).await? {
-        Some(rows) => Ok(rows),
-        None => Ok(crate::traffic::top(query(lake, q).await?, order, n)),
-    }
-}
-
 /// The same rows as [`crate::traffic::from_rollups`], from the hourly
 /// rollup merged by the engine.
+#[doc(hidden)]
 pub async fn hourly(lake: &Lake, q: &TrafficQuery) -> Result<Vec<TrafficRow>, AnalyticsError> {
     let (select, group) = keys(q)?;
     let filter = filter(q)?;
@@ -279,7 +248,6 @@ pub async fn hourly(lake: &Lake, q: &TrafficQuery) -> Result<Vec<TrafficRow>, An
             }
         }
     }
-    let rate = |n: i64, of: i64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
     Ok(acc
         .into_iter()
         .map(|((bucket, group), a)| TrafficRow {

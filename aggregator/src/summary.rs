@@ -56,9 +56,9 @@ use parquet::schema::types::ColumnPath;
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
-use crate::rollup::{RollupAgg, RollupKey, max_opt};
-use crate::sketch::{Sketch, ZERO_KEY, value};
-use crate::traffic::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, quote, ts_literal};
+use crate::query::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, quote, rate, ts_literal};
+use crate::rollup_row::{RollupAgg, RollupKey, max_opt};
+use crate::sketch::{Dense, pack, read_varint, unpack_into, varint};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -539,299 +539,6 @@ fn unpack_set<'a>(b: &'a [u8], into: &mut FastSet<&'a [u8]>) -> Result<(), Analy
     Ok(())
 }
 
-/// A histogram as bytes, in the smaller of two layouts of LEB128 varints,
-/// told apart by the first byte:
-///
-/// - `SPARSE` (0): the zero bucket's count, then for each non-empty bucket
-///   ascending its key (the first as a zigzag value, the others as the gap
-///   to the previous key) and its count;
-/// - `DENSE` (1): the zero bucket's count, the first key (zigzag), the
-///   number of keys `n`, then the counts of the `n` keys from the first
-///   one, empty ones included.
-///
-/// Dense takes half the varints per key and merges as one run of adds
-/// into a window sized once, but it also stores the empty keys between
-/// the first and the last, so it is kept only when no longer than sparse:
-/// the histograms of the busiest groups. Over a month of 50M simulated
-/// events most day histograms still have gaps and stay sparse (the merge
-/// got faster mostly from merging group by group: `merge_histograms`).
-fn pack(s: &Sketch, out: &mut Vec<u8>) {
-    out.clear();
-    let mut zero = 0;
-    let mut keys: Vec<(i32, u64)> = Vec::new();
-    for (k, n) in s.buckets() {
-        if k == ZERO_KEY {
-            zero = n;
-        } else {
-            keys.push((k, n));
-        }
-    }
-    let zigzag = |k: i32| u64::from(((k << 1) ^ (k >> 31)) as u32);
-    // Sparse.
-    out.push(SPARSE);
-    varint(zero, out);
-    let mut prev: Option<i32> = None;
-    for &(k, n) in &keys {
-        let step = match prev {
-            None => zigzag(k),
-            Some(p) => u64::from(k.wrapping_sub(p) as u32),
-        };
-        varint(step, out);
-        varint(n, out);
-        prev = Some(k);
-    }
-    // Dense, kept when no longer.
-    let (Some(&(first, _)), Some(&(last, _))) = (keys.first(), keys.last()) else {
-        return;
-    };
-    // Every key of the run takes a byte at least.
-    let span = i64::from(last) - i64::from(first) + 1;
-    if span > out.len() as i64 {
-        return;
-    }
-    let mut dense = vec![DENSE];
-    varint(zero, &mut dense);
-    varint(zigzag(first), &mut dense);
-    varint(span as u64, &mut dense);
-    let mut at = i64::from(first);
-    for &(k, n) in &keys {
-        let k = i64::from(k);
-        dense.resize(dense.len() + (k - at) as usize, 0);
-        varint(n, &mut dense);
-        at = k + 1;
-    }
-    if dense.len() <= out.len() {
-        out.clear();
-        out.extend_from_slice(&dense);
-    }
-}
-
-/// First byte of a [`pack`]ed histogram: key gaps and counts.
-const SPARSE: u8 = 0;
-/// First byte of a [`pack`]ed histogram: a run of counts.
-const DENSE: u8 = 1;
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Reads one varint at `*at`; `None` when the bytes end early.
-fn read_varint(b: &[u8], at: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*at)?;
-        *at += 1;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte < 0x80 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-/// [`read_varint`] with the one-byte case (most gaps and counts) inline.
-#[inline(always)]
-fn next_varint(b: &[u8], at: &mut usize) -> Option<u64> {
-    let first = *b.get(*at)?;
-    if first < 0x80 {
-        *at += 1;
-        return Some(u64::from(first));
-    }
-    read_varint(b, at)
-}
-
-/// Adds the histogram packed in `b` (see [`pack`]) to `d`: the hot loop
-/// of a month's questions (tens of millions of buckets).
-fn unpack_into(b: &[u8], d: &mut Dense) -> Result<(), AnalyticsError> {
-    let bad = || AnalyticsError::Lake("rollups_summary: a histogram is damaged".into());
-    let (&layout, b) = b.split_first().ok_or_else(bad)?;
-    let mut at = 0;
-    let zero = next_varint(b, &mut at).ok_or_else(bad)?;
-    if zero > 0 {
-        d.add(ZERO_KEY, zero);
-    }
-    let unzigzag = |v: u64| {
-        let v = v as u32;
-        ((v >> 1) as i32) ^ -((v & 1) as i32)
-    };
-    match layout {
-        SPARSE => {
-            let mut prev: Option<i32> = None;
-            while at < b.len() {
-                let step = next_varint(b, &mut at).ok_or_else(bad)?;
-                let n = next_varint(b, &mut at).ok_or_else(bad)?;
-                let k = match prev {
-                    None => unzigzag(step),
-                    Some(p) => p.wrapping_add(step as u32 as i32),
-                };
-                d.add(k, n);
-                prev = Some(k);
-            }
-        }
-        DENSE if at < b.len() => {
-            let first = unzigzag(next_varint(b, &mut at).ok_or_else(bad)?);
-            let len = next_varint(b, &mut at).ok_or_else(bad)?;
-            // Every count takes a byte at least: a damaged length cannot
-            // make the window huge, nor run past the keys.
-            let len = usize::try_from(len)
-                .ok()
-                .filter(|&n| n >= 1 && n <= b.len() - at)
-                .filter(|&n| {
-                    first != ZERO_KEY && i64::from(first) + n as i64 - 1 <= i64::from(i32::MAX)
-                })
-                .ok_or_else(bad)?;
-            let window = d.window(first, len);
-            let mut total = 0u64;
-            for slot in window {
-                let n = next_varint(b, &mut at).ok_or_else(bad)?;
-                *slot += n;
-                total += n;
-            }
-            d.total += total;
-            if at != b.len() {
-                return Err(bad());
-            }
-        }
-        DENSE => {}
-        _ => return Err(bad()),
-    }
-    Ok(())
-}
-
-/// A histogram being merged: counts in a dense window of keys that grows
-/// as needed (latencies of one group cluster), the zero bucket apart.
-#[derive(Default)]
-struct Dense {
-    offset: i32,
-    counts: Vec<u64>,
-    zero: u64,
-    total: u64,
-}
-
-impl Dense {
-    #[inline]
-    fn add(&mut self, key: i32, n: u64) {
-        // Inside the window already (the usual case): one add.
-        let i = i64::from(key) - i64::from(self.offset);
-        if key != ZERO_KEY && i >= 0 && (i as usize) < self.counts.len() {
-            self.total += n;
-            self.counts[i as usize] += n;
-            return;
-        }
-        self.add_outside(key, n);
-    }
-
-    /// The same buckets as a [`Sketch`].
-    fn to_sketch(&self) -> Sketch {
-        let mut s = Sketch::default();
-        if self.zero > 0 {
-            s.add_key(ZERO_KEY, self.zero);
-        }
-        for (i, n) in self.counts.iter().enumerate() {
-            if *n > 0 {
-                s.add_key(self.offset + i as i32, *n);
-            }
-        }
-        s
-    }
-
-    /// The counts of keys `first..first + len` (`first` not the zero
-    /// key; the range checked by the caller), the window grown to hold them.
-    fn window(&mut self, first: i32, len: usize) -> &mut [u64] {
-        if self.counts.is_empty() {
-            self.offset = first;
-        }
-        if first < self.offset {
-            let grow = (self.offset - first) as usize;
-            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
-            self.offset = first;
-        }
-        let start = (first - self.offset) as usize;
-        if self.counts.len() < start + len {
-            self.counts.resize(start + len, 0);
-        }
-        &mut self.counts[start..start + len]
-    }
-
-    fn add_outside(&mut self, key: i32, n: u64) {
-        self.total += n;
-        if key == ZERO_KEY {
-            self.zero += n;
-            return;
-        }
-        if self.counts.is_empty() {
-            self.offset = key;
-            self.counts.push(0);
-        }
-        if key < self.offset {
-            let grow = (self.offset - key) as usize;
-            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
-            self.offset = key;
-        }
-        let at = (key - self.offset) as usize;
-        if at >= self.counts.len() {
-            self.counts.resize(at + 1, 0);
-        }
-        self.counts[at] += n;
-    }
-
-    /// The `qs`-quantiles, exactly as [`Sketch::quantile`] reads them from
-    /// the same buckets (a test compares), in one walk over the window.
-    fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<f64>; N] {
-        if self.total == 0 {
-            return [None; N];
-        }
-        // The ranks each quantile interpolates between.
-        let last = (self.total - 1) as f64;
-        let rank = qs.map(|q| q.clamp(0.0, 1.0) * last);
-        let mut wanted: Vec<u64> = rank
-            .iter()
-            .flat_map(|r| [r.floor() as u64, r.ceil() as u64])
-            .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut found: Vec<(u64, f64)> = Vec::with_capacity(wanted.len());
-        let mut next = wanted.iter().peekable();
-        let mut seen = 0u64;
-        let mut visit = |key: i32, n: u64, found: &mut Vec<(u64, f64)>| {
-            seen += n;
-            // The bucket's value only when a wanted rank falls in it (written
-            // so, `value` is not hoisted into every bucket's visit: it was a
-            // sixth of a month's hourly series in a profile).
-            if next.peek().is_none_or(|&&w| seen <= w) {
-                return;
-            }
-            let v = value(key);
-            while let Some(&&w) = next.peek() {
-                if seen > w {
-                    found.push((w, v));
-                    next.next();
-                } else {
-                    break;
-                }
-            }
-        };
-        if self.zero > 0 {
-            visit(ZERO_KEY, self.zero, &mut found);
-        }
-        for (i, n) in self.counts.iter().enumerate() {
-            if *n > 0 {
-                visit(self.offset + i as i32, *n, &mut found);
-            }
-        }
-        let at = |w: u64| found.iter().find(|(r, _)| *r == w).map_or(0.0, |(_, v)| *v);
-        rank.map(|r| {
-            let (lo, hi) = (r.floor() as u64, r.ceil() as u64);
-            let (vlo, vhi) = (at(lo), at(hi));
-            Some(vlo + (vhi - vlo) * (r - lo as f64))
-        })
-    }
-}
-
 #[derive(Default)]
 struct Acc {
     calls: i64,
@@ -1039,8 +746,9 @@ fn group_of(q: &TrafficQuery, keys: &[StringArray], r: usize) -> Vec<Option<Stri
 }
 
 /// How a question is read from the views.
-struct Plan {
-    view: &'static View,
+pub(crate) struct Plan {
+    /// The view that answers.
+    pub(crate) view: &'static View,
     /// `rollups_summary_month` rather than `rollups_summary` (see `plan`).
     monthly: bool,
     /// Distinct consumers counted from the keys (a view keyed by consumer).
@@ -1050,7 +758,7 @@ struct Plan {
 }
 
 /// The plan for `q`, `None` when no view fits (or the lake has none).
-fn plan(lake: &Lake, q: &TrafficQuery) -> Result<Option<Plan>, AnalyticsError> {
+pub(crate) fn plan(lake: &Lake, q: &TrafficQuery) -> Result<Option<Plan>, AnalyticsError> {
     if q.to <= q.from {
         return Err(AnalyticsError::Invalid("`to` must be after `from`".into()));
     }
@@ -1195,7 +903,6 @@ fn count_consumers(
 /// The output rows of merged groups, ordered by group; groups without
 /// calls left out.
 fn finish(groups: impl Iterator<Item = (Group, Acc)>) -> Vec<TrafficRow> {
-    let rate = |n: i64, of: i64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
     let sorted: BTreeMap<Group, Acc> = groups.filter(|(_, a)| a.calls != 0).collect();
     sorted
         .into_iter()
@@ -1227,8 +934,9 @@ fn finish(groups: impl Iterator<Item = (Group, Acc)>) -> Vec<TrafficRow> {
 }
 
 /// `q` answered from the summary views, or `None` when no view fits (the
-/// caller then asks the hourly rollup: `rollup_traffic::query`). Rows and
+/// planner then asks the hourly rollup: `rollup_traffic::hourly`). Rows and
 /// order as `traffic::from_rollups`.
+#[doc(hidden)]
 pub async fn query(
     lake: &Lake,
     q: &TrafficQuery,
@@ -1236,11 +944,20 @@ pub async fn query(
     let Some(plan) = plan(lake, q)? else {
         return Ok(None);
     };
-    let (batches, sets) = fetch(lake, q, &plan, true, None).await?;
+    Ok(Some(answer(lake, q, &plan).await?))
+}
+
+/// `q` answered from the view `plan` chose.
+pub(crate) async fn answer(
+    lake: &Lake,
+    q: &TrafficQuery,
+    plan: &Plan,
+) -> Result<Vec<TrafficRow>, AnalyticsError> {
+    let (batches, sets) = fetch(lake, q, plan, true, None).await?;
     let mut grouped = group_rows(q, &batches, &sets)?;
     merge_in_halves(&mut grouped.accs, &grouped.members, &histograms(&batches)?)?;
-    count_consumers(&plan, &mut grouped, &batches)?;
-    Ok(Some(finish(grouped.groups.into_iter().zip(grouped.accs))))
+    count_consumers(plan, &mut grouped, &batches)?;
+    Ok(finish(grouped.groups.into_iter().zip(grouped.accs)))
 }
 
 /// The `n` groups of `q` with the most calls or errors, as
@@ -1251,9 +968,24 @@ pub async fn query(
 /// "Top 5 consumers of the month" merges 5 consumers' histograms instead
 /// of a thousand. `None` when no view fits, for buckets, or for an order
 /// by latency (every histogram is needed then).
+#[doc(hidden)]
 pub async fn top(
     lake: &Lake,
     q: &TrafficQuery,
+    order: TopOrder,
+    n: usize,
+) -> Result<Option<Vec<TrafficRow>>, AnalyticsError> {
+    let Some(plan) = plan(lake, q)? else {
+        return Ok(None);
+    };
+    top_with(lake, q, &plan, order, n).await
+}
+
+/// [`top`] with the view `plan` chose.
+pub(crate) async fn top_with(
+    lake: &Lake,
+    q: &TrafficQuery,
+    plan: &Plan,
     order: TopOrder,
     n: usize,
 ) -> Result<Option<Vec<TrafficRow>>, AnalyticsError> {
@@ -1268,9 +1000,6 @@ pub async fn top(
     if q.bucket.is_some() {
         return Ok(None);
     }
-    let Some(plan) = plan(lake, q)? else {
-        return Ok(None);
-    };
     let columns = ["consumer", "api", "route", "method"];
     let dims: Vec<&str> =
         q.by.iter()
@@ -1285,7 +1014,7 @@ pub async fn top(
     let sql = format!(
         "SELECT {keys}, CAST(sum({score}) AS BIGINT) AS score, CAST(sum(calls) AS BIGINT) AS calls \
          FROM {} GROUP BY {}",
-        where_clause(q, &plan),
+        where_clause(q, plan),
         dims.join(", ")
     );
     // Ranked as `traffic::top` ranks: score descending, then group.
@@ -1325,10 +1054,10 @@ pub async fn top(
     if values.contains(&None) {
         only.push(format!("{column} IS NULL"));
     }
-    let (batches, sets) = fetch(lake, q, &plan, true, Some(&only.join(" OR "))).await?;
+    let (batches, sets) = fetch(lake, q, plan, true, Some(&only.join(" OR "))).await?;
     let mut grouped = group_rows(q, &batches, &sets)?;
     merge_in_halves(&mut grouped.accs, &grouped.members, &histograms(&batches)?)?;
-    count_consumers(&plan, &mut grouped, &batches)?;
+    count_consumers(plan, &mut grouped, &batches)?;
     let winners: FastSet<&Vec<Option<String>>> = ranked.iter().map(|(_, g)| g).collect();
     let rows = finish(
         grouped
@@ -1337,15 +1066,13 @@ pub async fn top(
             .zip(grouped.accs)
             .filter(|((_, g), _)| winners.contains(g)),
     );
-    Ok(Some(crate::traffic::top(rows, order, n)))
+    Ok(Some(crate::query::top(rows, order, n)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The dense merge reads the same quantiles as the sketch of the same
-    /// values, zero bucket and gaps included.
     #[test]
     fn packed_consumer_sets_read_back_whole() {
         let set: HashSet<Option<String>> = [Some("acme"), None, Some("o'brien\n&co"), Some("")]
@@ -1359,108 +1086,5 @@ mod tests {
         let want: FastSet<&[u8]> = [&b"acme"[..], b"o'brien\n&co", b""].into_iter().collect();
         assert_eq!(back, want);
         assert!(unpack_set(&[5, b'a'], &mut FastSet::default()).is_err());
-    }
-
-    #[test]
-    fn packed_histograms_read_back_whole() {
-        let mut s = Sketch::default();
-        for (k, n) in [
-            (ZERO_KEY, 3),
-            (-700, 1),
-            (-2, 5),
-            (0, 1),
-            (7, 300),
-            (2000, 1),
-        ] {
-            s.add_key(k, n);
-        }
-        let mut buf = Vec::new();
-        pack(&s, &mut buf);
-        let mut d = Dense::default();
-        unpack_into(&buf, &mut d).unwrap();
-        let qs = [0.0, 0.01, 0.5, 0.99, 1.0];
-        assert_eq!(d.quantiles(qs), qs.map(|q| s.quantile(q)));
-        assert_eq!(d.total, s.count());
-        assert_eq!(buf[0], SPARSE, "keys far apart stay sparse");
-        pack(&Sketch::default(), &mut buf);
-        assert_eq!(buf, [SPARSE, 0]);
-        // Damaged: a varint cut short, an unknown layout, a run longer
-        // than its bytes, nothing at all.
-        for damaged in [&[SPARSE, 0, 0x80][..], &[7, 0], &[DENSE, 0, 2, 200, 1], &[]] {
-            assert!(
-                unpack_into(damaged, &mut Dense::default()).is_err(),
-                "{damaged:?}"
-            );
-        }
-    }
-
-    /// Busy histograms take the dense layout and read back the same as
-    /// sparse ones, merged into windows that grow on either side.
-    #[test]
-    fn dense_layout_reads_back_and_merges() {
-        let (mut a, mut b) = (Sketch::default(), Sketch::default());
-        for k in -20..40 {
-            a.add_key(k, 1 + (k.unsigned_abs() as u64 % 5));
-        }
-        a.add_key(ZERO_KEY, 2);
-        for k in [-60, -59, -55, -50, 100, 101] {
-            b.add_key(k, 3);
-        }
-        b.add_key(120, 200);
-        let mut buf = Vec::new();
-        pack(&a, &mut buf);
-        assert_eq!(buf[0], DENSE);
-        let mut d = Dense::default();
-        unpack_into(&buf, &mut d).unwrap();
-        pack(&b, &mut buf);
-        assert_eq!(buf[0], SPARSE);
-        unpack_into(&buf, &mut d).unwrap();
-        // Dense again, now inside the grown window.
-        pack(&a, &mut buf);
-        unpack_into(&buf, &mut d).unwrap();
-        let mut want = Sketch::default();
-        for s in [&a, &b, &a] {
-            for (k, n) in s.buckets() {
-                want.add_key(k, n);
-            }
-        }
-        assert_eq!(d.total, want.count());
-        let qs = [0.0, 0.1, 0.5, 0.9, 0.99, 1.0];
-        assert_eq!(d.quantiles(qs), qs.map(|q| want.quantile(q)));
-        // A dense run below an empty window's start and above its end.
-        let mut c = Sketch::default();
-        c.add_key(i32::MAX, 1);
-        c.add_key(i32::MAX - 1, 1);
-        pack(&c, &mut buf);
-        assert_eq!(buf[0], DENSE);
-        let mut d = Dense::default();
-        unpack_into(&buf, &mut d).unwrap();
-        assert_eq!(d.total, 2);
-    }
-
-    #[test]
-    fn dense_quantiles_equal_the_sketch() {
-        for seed in 0..50u64 {
-            let (mut d, mut s) = (Dense::default(), Sketch::default());
-            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            let n = 1 + (seed * 37) % 400;
-            for i in 0..n {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let ms = match i % 11 {
-                    0 => 0.0,
-                    1 => 5000.0 + (x % 90_000) as f64,
-                    _ => 0.5 + (x % 4000) as f64 / 7.0,
-                };
-                let k = crate::sketch::key(ms);
-                d.add(k, 1 + i % 3);
-                s.add_key(k, 1 + i % 3);
-            }
-            let qs = [0.0, 0.5, 0.9, 0.95, 0.99, 1.0];
-            let want = qs.map(|q| s.quantile(q));
-            assert_eq!(d.quantiles(qs), want, "seed {seed}");
-        }
-        assert_eq!(Dense::default().quantiles([0.5]), [None]);
     }
 }

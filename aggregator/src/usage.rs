@@ -27,7 +27,7 @@ use tollgate_schemas::meter::{Meter, Metric};
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
-use crate::traffic::{quote, ts_literal};
+use crate::query::{quote, ts_literal};
 
 /// One meter's usage for one consumer and day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
-use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery};
+use tollgate_aggregator::query::{self, Bucket, Dim, TrafficQuery};
+use tollgate_aggregator::traffic;
 use tollgate_aggregator::{AnalyticsConfig, AnalyticsError, Lake, lake_store, rollup};
 
 fn range_all() -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
@@ -42,6 +43,7 @@ async fn exact_metrics_match_a_hand_count() {
         by: vec![Dim::Consumer],
         consumer: None,
         tz: None,
+        exact: true,
     };
     let rows = traffic::exact(&lake, &q).await.unwrap();
     // By hand, from the events themselves.
@@ -95,9 +97,10 @@ async fn top_n_ranks_by_calls_errors_and_latency() {
         by: vec![Dim::Route],
         consumer: None,
         tz: None,
+        exact: true,
     };
     let rows = traffic::exact(&lake, &q).await.unwrap();
-    let top = traffic::top(rows.clone(), traffic::TopOrder::Calls, 2);
+    let top = query::top(rows.clone(), query::TopOrder::Calls, 2);
     assert_eq!(top.len(), 2);
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
     for e in &events {
@@ -108,7 +111,7 @@ async fn top_n_ranks_by_calls_errors_and_latency() {
     assert_eq!(top[0].group[0].as_deref(), Some(want[0].1.as_str()));
     assert_eq!(top[0].calls, want[0].0);
     assert!(top[0].calls >= top[1].calls);
-    let slow = traffic::top(rows, traffic::TopOrder::P99, 3);
+    let slow = query::top(rows, query::TopOrder::P99, 3);
     assert!(
         slow.windows(2)
             .all(|w| w[0].latency_p99 >= w[1].latency_p99)
@@ -127,6 +130,7 @@ async fn hourly_series_by_route_matches_the_golden_file() {
         by: vec![Dim::Route, Dim::StatusClass],
         consumer: None,
         tz: None,
+        exact: true,
     };
     let rows = traffic::exact(&lake, &q).await.unwrap();
     let text: String = rows
@@ -174,6 +178,7 @@ async fn rollup_percentiles_are_within_one_percent_of_exact_and_counts_equal() {
             by,
             consumer: None,
             tz: None,
+            exact: true,
         };
         let exact = traffic::exact(&lake, &q).await.unwrap();
         let fast = traffic::from_rollups(&lake, &q).await.unwrap();
@@ -234,6 +239,7 @@ async fn rollup_is_idempotent_and_picks_up_late_events() {
         by: vec![],
         consumer: None,
         tz: None,
+        exact: true,
     };
     let fast = traffic::from_rollups(&lake, &q).await.unwrap();
     assert_eq!(fast[0].calls, 4001);
@@ -430,6 +436,7 @@ async fn day_buckets_follow_the_time_zone_exactly_and_from_rollups() {
         by: vec![],
         consumer: None,
         tz: Some("Europe/Berlin".into()),
+        exact: true,
     };
     let exact = traffic::exact(&lake, &q).await.unwrap();
     let fast = traffic::from_rollups(&lake, &q).await.unwrap();

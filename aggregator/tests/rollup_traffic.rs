@@ -1,16 +1,18 @@
-//! `rollup_traffic::query` (merged by the engine) answers exactly what
+//! `rollup_traffic::hourly` (merged by the engine) answers exactly what
 //! `traffic::from_rollups` (merged row by row) answers, for every bucket,
 //! grouping and filter the dashboard uses; so do the summary views
-//! (`summary::query`) for every question one of them fits.
+//! (`summary::query`) for every question one of them fits, and so does the
+//! planner (`planner::answer`), whichever it picks.
 
 mod fixture;
 
 use fixture::analyst_sql;
 
 use chrono::{Duration, TimeZone, Utc};
-use tollgate_aggregator::traffic::{self, Bucket, Dim, TopOrder, TrafficQuery};
+use tollgate_aggregator::query::{self, Bucket, Dim, TopOrder, TrafficQuery};
 use tollgate_aggregator::{
-    AnalyticsConfig, AnalyticsError, Lake, lake_store, rollup, rollup_traffic, summary,
+    AnalyticsConfig, AnalyticsError, Lake, lake_store, planner, rollup, rollup_traffic, summary,
+    traffic,
 };
 
 #[tokio::test]
@@ -62,6 +64,7 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
                         by: by.to_vec(),
                         consumer,
                         tz: None,
+                        exact: false,
                     };
                     let want = traffic::from_rollups(&lake, &q).await.unwrap();
                     let got = rollup_traffic::hourly(&lake, &q).await.unwrap();
@@ -90,7 +93,7 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
                             for order in [TopOrder::Calls, TopOrder::Errors] {
                                 for n in [1, 4] {
                                     let top = summary::top(&lake, &q, order, n).await.unwrap();
-                                    let all = traffic::top(want.clone(), order, n);
+                                    let all = query::top(want.clone(), order, n);
                                     match top {
                                         Some(top) => {
                                             assert_eq!(top, all, "top {n} {order:?}: {q:?}");
@@ -112,11 +115,11 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
                             "no view for {q:?}"
                         ),
                     }
-                    assert_eq!(rollup_traffic::query(&lake, &q).await.unwrap(), want);
+                    assert_eq!(planner::answer(&lake, &q).await.unwrap(), want);
                     let order = [TopOrder::Calls, TopOrder::Errors, TopOrder::P99][compared % 3];
                     assert_eq!(
-                        rollup_traffic::top(&lake, &q, order, 3).await.unwrap(),
-                        traffic::top(want.clone(), order, 3),
+                        planner::top(&lake, &q, order, 3).await.unwrap(),
+                        query::top(want.clone(), order, 3),
                         "top 3 {order:?}: {q:?}"
                     );
                     compared += want.len();
@@ -141,9 +144,14 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
         by: vec![],
         consumer: None,
         tz: None,
+        exact: false,
     };
     assert!(matches!(
-        rollup_traffic::query(&lake, &q).await,
+        rollup_traffic::hourly(&lake, &q).await,
+        Err(AnalyticsError::Invalid(_))
+    ));
+    assert!(matches!(
+        traffic::from_rollups(&lake, &q).await,
         Err(AnalyticsError::Invalid(_))
     ));
 
@@ -160,11 +168,12 @@ async fn the_engine_merge_equals_the_row_by_row_merge() {
         by: vec![Dim::Consumer],
         consumer: None,
         tz: None,
+        exact: false,
     };
     assert!(summary::query(&lake, &q).await.unwrap().is_none());
     let want = traffic::from_rollups(&lake, &q).await.unwrap();
     assert!(!want.is_empty());
-    assert_eq!(rollup_traffic::query(&lake, &q).await.unwrap(), want);
+    assert_eq!(planner::answer(&lake, &q).await.unwrap(), want);
 }
 
 /// A month of day views is read from one file per month, which follows
@@ -193,6 +202,7 @@ async fn month_files_follow_late_events() {
         by: by.to_vec(),
         consumer: None,
         tz: None,
+        exact: false,
     };
     let one = TrafficQuery {
         consumer: Some("c1".into()),

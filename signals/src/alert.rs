@@ -15,7 +15,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tollgate_aggregator::Lake;
-use tollgate_aggregator::traffic::{self, Dim, TrafficQuery, TrafficRow};
+use tollgate_aggregator::planner;
+use tollgate_aggregator::query::{Dim, TrafficQuery, TrafficRow};
 use tollgate_lake::store::LakeStore;
 
 use crate::SignalsError;
@@ -410,8 +411,10 @@ async fn rows(
             _ => None,
         },
         tz: None,
+        // The last minutes are not rolled up yet: the events answer.
+        exact: true,
     };
-    let rows = traffic::exact(lake, &q).await?;
+    let rows = planner::answer(lake, &q).await?;
     Ok(rows
         .into_iter()
         .filter(|r| rule.by.is_none() || r.calls > 0)

@@ -8,7 +8,8 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use clap::Subcommand;
 use tollgate_aggregator::output::{self, OutputFormat};
-use tollgate_aggregator::traffic::{self, Bucket, Dim, TopOrder, TrafficQuery, TrafficRow};
+use tollgate_aggregator::planner;
+use tollgate_aggregator::query::{self, Bucket, Dim, TopOrder, TrafficQuery, TrafficRow};
 
 use super::common::{ConfigArgs, load_config, open_lake, parse_time, runtime};
 
@@ -130,7 +131,8 @@ pub struct TrafficArgs {
     /// IANA time zone for day buckets (default UTC), e.g. Europe/Berlin.
     #[arg(long)]
     pub tz: Option<String>,
-    /// Compute from the hourly rollups (fast; percentiles within 1 %) instead of raw events.
+    /// Allow the rollups and their views (fast; percentiles within 1 %) where they answer;
+    /// without it, raw events (exact). Minute buckets always read the events.
     #[arg(long)]
     pub rollups: bool,
     /// Only the first N groups, ranked by --order.
@@ -160,17 +162,12 @@ fn report_traffic(args: TrafficArgs) -> anyhow::Result<ExitCode> {
         by: by.clone(),
         consumer: None,
         tz: args.tz.clone(),
+        // Without --rollups, the events: exact percentiles.
+        exact: !args.rollups,
     };
-    let mut rows = if args.rollups && q.tz.is_none() {
-        // The summary views when one fits, else the hourly rollup.
-        rt.block_on(tollgate_aggregator::rollup_traffic::query(&lake, &q))?
-    } else if args.rollups {
-        rt.block_on(traffic::from_rollups(&lake, &q))?
-    } else {
-        rt.block_on(traffic::exact(&lake, &q))?
-    };
+    let mut rows = rt.block_on(planner::answer(&lake, &q))?;
     if let Some(n) = args.top {
-        rows = traffic::top(rows, args.order.into(), n);
+        rows = query::top(rows, args.order.into(), n);
     }
     let names: Vec<&str> = by.iter().map(|d| d.name()).collect();
     // Unlocked: arrow's writers want a writer they could send to a thread.

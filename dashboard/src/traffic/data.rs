@@ -1,15 +1,15 @@
 //! The traffic questions the pages and the API share, answered by the
-//! aggregator: from the hourly rollups for hour and day buckets
-//! (`rollup_traffic`, the engine-merged `traffic::from_rollups`), from raw
-//! events (`traffic::exact`) for minute buckets over short ranges.
+//! aggregator's planner (`planner::answer`): from the rollups and their
+//! views for hour and day buckets, from raw events for minute buckets over
+//! short ranges.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Datelike, Duration, DurationRound, Utc};
 use serde_json::{Map, Value, json};
-use tollgate_aggregator::traffic::{self, Bucket, Dim, TrafficQuery, TrafficRow};
-use tollgate_aggregator::{Lake, inventory, rollup_traffic};
+use tollgate_aggregator::query::{self, Bucket, Dim, TrafficQuery, TrafficRow};
+use tollgate_aggregator::{Lake, inventory, planner};
 
 use crate::error::{ApiError, code};
 use crate::params::{self, RangeParams, TimeRange, bucket_name};
@@ -204,31 +204,23 @@ pub async fn rows(
         by,
         consumer: consumer.map(String::from),
         tz: None,
+        // A range shown in minutes is answered from the raw events.
+        exact: r.exact(),
     };
-    // Rollup rows are merged by the engine (`rollup_traffic`): the same
-    // answer as `traffic::from_rollups`, without reading every row into Rust.
-    Ok(if r.exact() {
-        traffic::exact(lake, &q).await?
-    } else {
-        rollup_traffic::query(lake, &q).await?
-    })
+    Ok(planner::answer(lake, &q).await?)
 }
 
 /// The `n` groups `by` ranked first by `order` over `r`: as [`rows`] then
-/// `traffic::top`, with only the winners' histograms merged when ranked
-/// by calls or errors from the rollups (`rollup_traffic::top`).
+/// `query::top`, with only the winners' histograms merged when ranked
+/// by calls or errors from the rollups (`planner::top`).
 pub async fn top(
     lake: &Lake,
     r: &TimeRange,
     by: Vec<Dim>,
     consumer: Option<&str>,
-    order: traffic::TopOrder,
+    order: query::TopOrder,
     n: usize,
 ) -> Result<Vec<TrafficRow>, ApiError> {
-    if r.exact() {
-        let rows = rows(lake, r, None, by, consumer).await?;
-        return Ok(traffic::top(rows, order, n));
-    }
     let q = TrafficQuery {
         from: r.from,
         to: r.to,
@@ -236,8 +228,9 @@ pub async fn top(
         by,
         consumer: consumer.map(String::from),
         tz: None,
+        exact: r.exact(),
     };
-    Ok(rollup_traffic::top(lake, &q, order, n).await?)
+    Ok(planner::top(lake, &q, order, n).await?)
 }
 
 /// One row over the whole range (zero calls when there were none).
@@ -364,13 +357,13 @@ pub fn range_json(r: &TimeRange) -> Map<String, Value> {
 }
 
 /// Sorts grouped rows by `order` (ties by group), as `top` does.
-pub fn ranked(rows: Vec<TrafficRow>, order: traffic::TopOrder) -> Vec<TrafficRow> {
+pub fn ranked(rows: Vec<TrafficRow>, order: query::TopOrder) -> Vec<TrafficRow> {
     let n = rows.len();
-    traffic::top(rows, order, n)
+    query::top(rows, order, n)
 }
 
 /// Reads `order` (`calls` when absent).
-pub fn order(order: Option<&str>) -> Result<traffic::TopOrder, ApiError> {
-    traffic::TopOrder::parse(order.unwrap_or("calls"))
+pub fn order(order: Option<&str>) -> Result<query::TopOrder, ApiError> {
+    query::TopOrder::parse(order.unwrap_or("calls"))
         .map_err(|e| ApiError::bad_request(code::INVALID_PARAMETER, e.to_string()))
 }
