@@ -25,6 +25,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use serde::{Deserialize, Serialize};
+use tollgate_lake::schema::{rollup_schema, summary_schema};
 use tollgate_schemas::lake::{invoice_line_schema, lake_event_schema, quarantine_schema};
 
 use crate::AnalyticsError;
@@ -179,7 +180,7 @@ impl Lake {
             format!("{}/", abs.display().to_string().trim_end_matches('/'))
         };
         let mut analyst = SessionStateBuilder::new_from_existing(ctx.state())
-            .with_physical_optimizer_rule(Arc::new(crate::analyst::YieldAfterJoins))
+            .with_physical_optimizer_rule(Arc::new(crate::engine::YieldAfterJoins))
             .build();
         let max_value = cfg.sql_max_value_mb.max(1) as u64 * 1024 * 1024;
         for udf in crate::guard::guarded(analyst.scalar_functions(), max_value) {
@@ -198,16 +199,12 @@ impl Lake {
         lake.register("events", &base, lake_event_schema()).await?;
         lake.register("quarantine", &base, quarantine_schema())
             .await?;
-        lake.register("rollups_hourly", &base, crate::rollup::rollup_schema())
+        lake.register("rollups_hourly", &base, rollup_schema())
             .await?;
-        lake.register("rollups_summary", &base, crate::summary::summary_schema())
+        lake.register("rollups_summary", &base, summary_schema())
             .await?;
-        lake.register(
-            "rollups_summary_month",
-            &base,
-            crate::summary::summary_schema(),
-        )
-        .await?;
+        lake.register("rollups_summary_month", &base, summary_schema())
+            .await?;
         lake.register("invoices", &base, invoice_line_schema())
             .await?;
         Ok(lake)
@@ -296,7 +293,7 @@ impl Lake {
         share_bytes: usize,
     ) -> Result<SessionContext, AnalyticsError> {
         let parent = self.ctx.runtime_env();
-        let pool = Arc::new(crate::analyst::ShareOfPool::new(
+        let pool = Arc::new(crate::engine::ShareOfPool::new(
             parent.memory_pool.clone(),
             share_bytes,
         ));

@@ -34,6 +34,7 @@
 //! - [`output`]: record batches as a table, CSV, JSON or Parquet.
 
 pub mod analyst;
+mod engine;
 pub mod guard;
 pub mod inventory;
 pub mod lake;

@@ -18,7 +18,7 @@ use arrow_array::builder::{
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use bytes_free::put_bytes;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
@@ -38,30 +38,7 @@ pub use crate::rollup_row::{RollupAgg, RollupKey};
 /// The dimensions a rollup row is keyed by, after the hour.
 pub const KEY_COLUMNS: [&str; 6] = ["consumer", "api", "route", "method", "status", "gateway"];
 
-/// Schema of a rollup file.
-pub fn rollup_schema() -> SchemaRef {
-    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    let list = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
-    Arc::new(Schema::new(vec![
-        Field::new("hour", ts, false),
-        Field::new("consumer", DataType::Utf8, true),
-        Field::new("api", DataType::Utf8, true),
-        Field::new("route", DataType::Utf8, true),
-        Field::new("method", DataType::Utf8, true),
-        Field::new("status", DataType::Int32, true),
-        Field::new("gateway", DataType::Utf8, false),
-        Field::new("calls", DataType::Int64, false),
-        Field::new("request_bytes", DataType::Int64, false),
-        Field::new("response_bytes", DataType::Int64, false),
-        Field::new("latency_max", DataType::Float64, true),
-        // Sketch buckets of latency_ms (see `sketch`): parallel lists.
-        Field::new("latency_keys", list(DataType::Int32), false),
-        Field::new("latency_counts", list(DataType::Int64), false),
-        Field::new("upstream_max", DataType::Float64, true),
-        Field::new("upstream_keys", list(DataType::Int32), false),
-        Field::new("upstream_counts", list(DataType::Int64), false),
-    ]))
-}
+pub use tollgate_lake::schema::rollup_schema;
 
 /// Written first in each day's marker: a day rolled up by an older format
 /// (2: summary views added; 3: packed summary histograms; 4: a view's own

@@ -47,7 +47,7 @@ use arrow_array::builder::{
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, TimeUnit};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -160,34 +160,7 @@ fn key_index(d: Dim) -> Option<usize> {
     KEY_DIMS.iter().position(|k| *k == d)
 }
 
-/// Schema of a summary file.
-pub fn summary_schema() -> SchemaRef {
-    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("view", DataType::Utf8, false),
-        // Start of the hour or of the UTC day.
-        Field::new("bucket", ts, false),
-        Field::new("consumer", DataType::Utf8, true),
-        Field::new("api", DataType::Utf8, true),
-        Field::new("route", DataType::Utf8, true),
-        Field::new("method", DataType::Utf8, true),
-        Field::new("calls", DataType::Int64, false),
-        Field::new("errors_4xx", DataType::Int64, false),
-        Field::new("errors_5xx", DataType::Int64, false),
-        Field::new("request_bytes", DataType::Int64, false),
-        Field::new("response_bytes", DataType::Int64, false),
-        // Distinct non-null consumers of the row's own group.
-        Field::new("consumers", DataType::Int64, false),
-        // Those consumers (views without a consumer key; see `pack_set`),
-        // so merged rows count distinct consumers exactly.
-        Field::new("consumer_set", DataType::Binary, false),
-        Field::new("latency_max", DataType::Float64, true),
-        // The histogram (see `pack`): far cheaper to read than two lists.
-        Field::new("latency", DataType::Binary, false),
-        Field::new("upstream_max", DataType::Float64, true),
-        Field::new("upstream", DataType::Binary, false),
-    ]))
-}
+pub use tollgate_lake::schema::summary_schema;
 
 type RowKey = (usize, i64, [Option<String>; 4]);
 

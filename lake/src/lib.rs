@@ -12,8 +12,11 @@
 //!   deletes; [`StoreError`].
 //! - [`ledger`]: [`JsonLedger`], JSON records under a prefix (billing's
 //!   invoice ledger, the signals ledger), written through the store.
+//! - [`schema`]: the Arrow schemas of the hourly rollup and the summary
+//!   views.
 
 pub mod ledger;
+pub mod schema;
 pub mod store;
 
 pub use ledger::{JsonLedger, JsonStyle, LedgerError};
