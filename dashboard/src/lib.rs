@@ -24,10 +24,12 @@
 //! - [`params`]: strict query parameters and checked time ranges.
 //! - [`chart`]: time-series charts as SVG.
 //! - [`html`]: the page frame, escaping and number formats.
-//! - [`openapi`]: the OpenAPI document, assembled from the areas' parts.
+//! - [`openapi`]: the OpenAPI document, derived with utoipa from the
+//!   handlers and response types, merged from the areas' parts.
 //! - [`assets`]: the stylesheet, script and icon, compiled in.
 //! - [`state`]: what handlers share: the lake, the clock, limits.
-//! - [`error`]: [`ApiError`] (status + stable code) and [`ServeError`].
+//! - [`error`]: [`ApiError`] (status + stable code, answered as
+//!   [`error::ErrorBody`]) and [`ServeError`].
 
 pub mod app;
 pub mod assets;
