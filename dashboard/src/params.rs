@@ -122,12 +122,14 @@ pub struct RangeParams {
     pub to: Option<String>,
     /// A span ending at the newest hour in the rollups (now when there are
     /// none), e.g. 90m, 24h (the default), 7d.
+    #[param(pattern = "^[0-9]+[mhd]$", example = "24h")]
     #[serde(default, deserialize_with = "blank_is_none")]
     pub range: Option<String>,
     /// Series bucket: `minute`, `hour`, `day` or `auto` (the default). Minute
     /// buckets come from raw events and cover at most [serve]
     /// max_minute_range_hours; hour and day from the hourly rollups. auto:
     /// minute up to 6 h, hour up to 14 days, day beyond.
+    #[param(pattern = "^(auto|minute|hour|day)$")]
     #[serde(default, deserialize_with = "blank_is_none")]
     pub bucket: Option<String>,
 }
@@ -166,12 +168,14 @@ macro_rules! range_query {
             pub to: Option<String>,
             /// A span ending at the newest hour in the rollups (now when there are
             /// none), e.g. 90m, 24h (the default), 7d.
+            #[param(pattern = "^[0-9]+[mhd]$", example = "24h")]
             #[serde(default, deserialize_with = "blank_is_none")]
             pub range: Option<String>,
             /// Series bucket: `minute`, `hour`, `day` or `auto` (the default). Minute
             /// buckets come from raw events and cover at most [serve]
             /// max_minute_range_hours; hour and day from the hourly rollups. auto:
             /// minute up to 6 h, hour up to 14 days, day beyond.
+            #[param(pattern = "^(auto|minute|hour|day)$")]
             #[serde(default, deserialize_with = "blank_is_none")]
             pub bucket: Option<String>,
             $(
@@ -206,10 +210,13 @@ range_query!(
     /// `GET /api/top`.
     TopParams {
         /// The dimension to group by (`consumer` by default).
+        #[param(pattern = "^(consumer|api|route|method|status_class|status|gateway)$")]
         by,
-        /// `calls` (default), `errors`, `error_rate`, `p95`, ...
+        /// The ranking: `calls` (default), `errors`, `p95` or `p99`.
+        #[param(pattern = "^(calls|errors|p95|p99)$")]
         order,
         /// How many groups, 1 to 1000 (10 by default).
+        #[param(pattern = "^[0-9]+$")]
         n,
         /// Only this consumer.
         consumer,
