@@ -87,7 +87,7 @@ pub fn build(
 ) -> Result<(Router, AppState), ServeError> {
     let auth = Auth::from_config(&settings.serve, env, clock.clone())?;
     let nav = areas.iter().flat_map(|a| a.nav.iter().cloned()).collect();
-    let openapi = openapi::document(&areas);
+    let openapi = openapi::document(areas.iter().map(|a| &a.openapi));
     let billing = load_billing(settings.billing.as_ref())?;
     let state = AppState(Arc::new(Shared {
         billing,

@@ -22,11 +22,9 @@ pub struct Area {
     /// [`crate::html::page`]; API routes under `/api/` answer JSON and
     /// return [`crate::error::ApiError`] on failure.
     pub routes: Router<AppState>,
-    /// The area's OpenAPI paths (path → path item).
-    pub openapi_paths: serde_json::Map<String, serde_json::Value>,
-    /// The area's own OpenAPI schemas (name → schema), beside the shared
-    /// ones (`Error`, `Metrics`, ...).
-    pub openapi_schemas: serde_json::Map<String, serde_json::Value>,
+    /// The area's part of the OpenAPI document (its paths and the schemas
+    /// they use), derived from its handlers and response types.
+    pub openapi: utoipa::openapi::OpenApi,
     /// Routes for consumer-scoped tokens only ([`crate::login::consumer_guard`]),
     /// instead of a role.
     pub consumer_scoped: bool,
@@ -40,8 +38,7 @@ impl Area {
             role,
             nav: Vec::new(),
             routes: Router::new(),
-            openapi_paths: serde_json::Map::new(),
-            openapi_schemas: serde_json::Map::new(),
+            openapi: utoipa::openapi::OpenApi::default(),
             consumer_scoped: false,
         }
     }
@@ -71,21 +68,10 @@ impl Area {
         self
     }
 
-    /// Adds the area's part of the OpenAPI document: the JSON text of an
-    /// object with `paths` and optionally `schemas` (`include_str!` of a
-    /// file next to the area). It is static text, so the router tests load
-    /// every area's part; a malformed one panics there.
-    pub fn openapi(mut self, json: &str) -> Area {
-        let name = self.name;
-        let parsed: serde_json::Value = serde_json::from_str(json)
-            .unwrap_or_else(|e| panic!("the OpenAPI part of area {name} is not JSON: {e}"));
-        let take = |key: &str| match parsed.get(key) {
-            None => serde_json::Map::new(),
-            Some(serde_json::Value::Object(m)) => m.clone(),
-            Some(_) => panic!("`{key}` in the OpenAPI part of area {name} must be an object"),
-        };
-        self.openapi_paths.extend(take("paths"));
-        self.openapi_schemas.extend(take("schemas"));
+    /// Adds the area's part of the OpenAPI document (a
+    /// `#[derive(utoipa::OpenApi)]` over its handlers).
+    pub fn openapi(mut self, doc: utoipa::openapi::OpenApi) -> Area {
+        self.openapi.merge(doc);
         self
     }
 }

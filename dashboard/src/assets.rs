@@ -27,6 +27,22 @@ const ASSETS: [(&str, &str, &str); 3] = [
 ];
 
 /// `GET /assets/{file}`.
+#[utoipa::path(
+    get,
+    path = "/assets/{file}",
+    tag = "public",
+    summary = "The dashboard's stylesheet, script and icon (nothing is loaded from elsewhere).",
+    security(()),
+    params(("file" = String, Path, description = "app.css, app.js or favicon.svg.")),
+    responses(
+        (status = 200, description = "The file.", content(
+            (String = "text/css"),
+            (String = "text/javascript"),
+            (String = "image/svg+xml"),
+        )),
+        (status = 404, description = "No such asset (not_found).", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn serve(Path(file): Path<String>) -> Response {
     let Some((_, kind, body)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
         return ApiError::not_found(format!("no asset {file:?}")).into_response();

@@ -1,12 +1,16 @@
 //! Errors: [`ApiError`] is what a request gets back (a status and a stable
 //! code, rendered as JSON for the API and as a page for the dashboard);
-//! [`ServeError`] is why the server could not start.
+//! [`ServeError`] is why the server could not start. [`ErrorBody`] is the
+//! JSON an [`ApiError`] answers, and its schema in the OpenAPI document.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use tollgate_aggregator::AnalyticsError;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// Stable error codes of the API (the `error.code` field). Clients may
 /// match on them; the messages may change.
@@ -56,6 +60,59 @@ pub mod code {
     pub const LAKE_UNAVAILABLE: &str = "lake_unavailable";
     /// A bug: anything else.
     pub const INTERNAL: &str = "internal";
+
+    /// Every code above: the `enum` of `error.code` in the OpenAPI
+    /// document.
+    pub const ALL: [&str; 21] = [
+        UNAUTHORIZED,
+        FORBIDDEN,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        UNKNOWN_PARAMETER,
+        INVALID_PARAMETER,
+        INVALID_DATE,
+        INVALID_RANGE,
+        RANGE_TOO_LARGE,
+        INVALID_BUCKET,
+        UNKNOWN_CONSUMER,
+        INVALID_BODY,
+        SQL_REFUSED,
+        SQL_ERROR,
+        QUERY_TIMEOUT,
+        QUERY_TOO_LARGE,
+        VALUE_TOO_LARGE,
+        RESULT_TOO_LARGE,
+        BUSY,
+        LAKE_UNAVAILABLE,
+        INTERNAL,
+    ];
+}
+
+/// The body of every API error: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code; clients may match on it.
+    #[schema(schema_with = error_code)]
+    pub code: &'static str,
+    /// What was wrong and what to do, for a person; it may change.
+    pub message: String,
+}
+
+/// The schema of `error.code`: one of [`code::ALL`], so the document
+/// lists exactly the codes the server has.
+fn error_code() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(code::ALL))
+        .description(Some("A stable code; clients may match on it."))
 }
 
 /// A failed request: HTTP status, stable code, one-sentence message.
@@ -112,8 +169,13 @@ impl ApiError {
     }
 
     /// The JSON body `{"error": {"code", "message"}}`.
-    pub fn body(&self) -> serde_json::Value {
-        json!({ "error": { "code": self.code, "message": self.message } })
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+            },
+        }
     }
 }
 

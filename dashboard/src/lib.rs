@@ -35,7 +35,8 @@
 //!    - [`selfservice`]: `/api/self`, for consumer-scoped tokens.
 //!    - [`login`]: the role guards, the login form, logout and `/`.
 //!    - [`ops`]: `/healthz`, `/readyz`, `/metrics` (public).
-//!    - [`openapi`]: the OpenAPI document, assembled from the areas' parts.
+//!    - [`openapi`]: the OpenAPI document, derived with utoipa from the
+//!      handlers and response types, merged from the areas' parts.
 //!    - [`assets`]: the stylesheet, script and icon, compiled in.
 //! 3. Rendering and request helpers.
 //!    - [`area`]: [`Area`], what each area hands the router.
@@ -49,7 +50,8 @@
 //! 5. The bottom: no imports from the crate.
 //!    - [`config`]: `[serve]` in `tollgate.toml` ([`ServeConfig`], [`Role`]).
 //!    - [`clock`]: "now", injected ([`Clock`]).
-//!    - [`error`]: [`ApiError`] (status + stable code) and [`ServeError`].
+//!    - [`error`]: [`ApiError`] (status + stable code, answered as
+//!      [`error::ErrorBody`]) and [`ServeError`].
 
 pub mod app;
 pub mod area;

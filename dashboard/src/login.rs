@@ -97,6 +97,15 @@ fn form_value(body: &[u8], key: &str) -> Option<String> {
 }
 
 /// `GET /login`: the login form.
+#[utoipa::path(
+    get,
+    path = "/login",
+    tags = ["pages", "public"],
+    summary = "The login form.",
+    security(()),
+    params(("next" = Option<String>, Query, description = "A local path to go to after logging in.")),
+    responses((status = 200, description = "An HTML page.", content_type = "text/html", body = String))
+)]
 pub async fn login_form(
     State(state): State<AppState>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
@@ -139,6 +148,18 @@ fn login_page(state: &AppState, next: &str, error: Option<&str>, status: StatusC
 
 /// `POST /login`: checks the token, sets the session cookie, and goes on
 /// to `next`. The cookie is `Secure; HttpOnly; SameSite=Strict`.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tags = ["pages", "public"],
+    summary = "Checks a token and sets the session cookie (Secure; HttpOnly; SameSite=Strict).",
+    security(()),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token` (required) and `next`."),
+    responses(
+        (status = 303, description = "Logged in: redirect to `next`, with `Set-Cookie`."),
+        (status = 401, description = "An HTML page: the form again, saying the token is not valid.", content_type = "text/html", body = String),
+    )
+)]
 pub async fn login(State(state): State<AppState>, body: Bytes) -> Response {
     let next = safe_next(form_value(&body, "next").as_deref());
     let token = form_value(&body, "token").unwrap_or_default();
@@ -168,6 +189,14 @@ pub async fn login(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 /// `POST /logout`: ends the session and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tags = ["pages", "public"],
+    summary = "Ends the session and clears the cookie.",
+    security(()),
+    responses((status = 303, description = "Redirect to the login form."))
+)]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(id) = session_cookie(&headers) {
         state.auth.logout(id);
@@ -183,6 +212,14 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
 }
 
 /// `GET /`: the first page the caller may see, or the login form.
+#[utoipa::path(
+    get,
+    path = "/",
+    tags = ["pages", "public"],
+    summary = "Redirects to the first page the caller may see, or to the login form.",
+    security(()),
+    responses((status = 303, description = "Redirect."))
+)]
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match state.auth.caller(&headers) {
         Ok(caller) => match state.nav.iter().find(|l| caller.access.allows(l.role)) {

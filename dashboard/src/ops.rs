@@ -16,29 +16,82 @@ use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use serde_json::json;
+use serde::Serialize;
 use tollgate_aggregator::{AnalyticsError, inventory};
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
+/// `GET /healthz`'s body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: Alive,
+}
+
+/// The one status `/healthz` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Alive {
+    /// The process answers.
+    Ok,
+}
+
+/// The one status `/readyz` answers with 200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Readiness {
+    /// The lake opens and its rollups can be read.
+    Ready,
+}
+
+/// `GET /readyz`'s body when ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Ready {
+    /// Always `ready`.
+    pub status: Readiness,
+    /// Start of the newest hour in the rollups (RFC 3339), null without any.
+    #[schema(format = DateTime)]
+    pub rollups_last_hour: Option<String>,
+}
+
 /// `GET /healthz`: 200 while the process serves.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "public",
+    summary = "Liveness: the process answers.",
+    security(()),
+    responses((status = 200, description = "Alive.", body = Health))
+)]
 pub async fn healthz() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
+    Json(Health { status: Alive::Ok }).into_response()
 }
 
 /// `GET /readyz`: 200 when the lake opens and the rollups can be read,
 /// else 503 with the error.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "public",
+    summary = "Readiness: the lake opens and its rollups can be read.",
+    security(()),
+    responses(
+        (status = 200, description = "Ready.", body = Ready),
+        (status = 503, description = "lake_unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let check = async {
         let lake = state.lake.open_fresh().await?;
         inventory::extent(&lake).await
     };
     match check.await {
-        Ok(extent) => Json(json!({
-            "status": "ready",
-            "rollups_last_hour": extent.map(|(_, last)| last.to_rfc3339()),
-        }))
+        Ok(extent) => Json(Ready {
+            status: Readiness::Ready,
+            rollups_last_hour: extent.map(|(_, last)| last.to_rfc3339()),
+        })
         .into_response(),
         // Not ready, whatever the cause: the lake cannot be read.
         Err(e) => ApiError::from(AnalyticsError::Lake(e.to_string())).into_response(),
@@ -56,6 +109,18 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// `GET /metrics`: Prometheus text, or OpenMetrics when the scraper's
 /// `Accept` asks for it (the same lines plus the closing `# EOF`).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "public",
+    summary = "Prometheus text: this server's requests and latency per route, the rollups' newest hour, and the ingest metrics file when configured.",
+    description = "OpenMetrics text (ending in `# EOF`) when `Accept` asks for application/openmetrics-text.",
+    security(()),
+    responses((status = 200, description = "Metrics.", content(
+        (String = "text/plain"),
+        (String = "application/openmetrics-text"),
+    )))
+)]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     // One registry per scrape: the gauges are read now, and the request
     // metrics are handles that share their values with `state.http`.

@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, DurationRound, NaiveDate, NaiveDateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use tollgate_aggregator::traffic::Bucket;
+use utoipa::IntoParams;
 
 use crate::error::{ApiError, code};
 use crate::state::Limits;
@@ -108,19 +109,27 @@ pub fn blank_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
 }
 
 /// The range parameters alone (the pages and `GET /api/self`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeParams {
-    /// Start, inclusive.
+    /// Start, inclusive: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or RFC 3339.
+    /// Give with `to`, or use `range`.
     #[serde(default, deserialize_with = "blank_is_none")]
     pub from: Option<String>,
-    /// End, exclusive.
+    /// End, exclusive; same forms as `from`.
     #[serde(default, deserialize_with = "blank_is_none")]
     pub to: Option<String>,
-    /// A span ending at the newest rollup hour (`24h` when nothing is given).
+    /// A span ending at the newest hour in the rollups (now when there are
+    /// none), e.g. 90m, 24h (the default), 7d.
+    #[param(pattern = "^[0-9]+[mhd]$", example = "24h")]
     #[serde(default, deserialize_with = "blank_is_none")]
     pub range: Option<String>,
-    /// `minute`, `hour`, `day` or `auto` (the default).
+    /// Series bucket: `minute`, `hour`, `day` or `auto` (the default). Minute
+    /// buckets come from raw events and cover at most [serve]
+    /// max_minute_range_hours; hour and day from the hourly rollups. auto:
+    /// minute up to 6 h, hour up to 14 days, day beyond.
+    #[param(pattern = "^(auto|minute|hour|day)$")]
     #[serde(default, deserialize_with = "blank_is_none")]
     pub bucket: Option<String>,
 }
@@ -146,19 +155,27 @@ impl RangeParams {
 macro_rules! range_query {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, IntoParams)]
+        #[into_params(parameter_in = Query)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
-            /// Start, inclusive.
+            /// Start, inclusive: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC) or RFC 3339.
+            /// Give with `to`, or use `range`.
             #[serde(default, deserialize_with = "blank_is_none")]
             pub from: Option<String>,
-            /// End, exclusive.
+            /// End, exclusive; same forms as `from`.
             #[serde(default, deserialize_with = "blank_is_none")]
             pub to: Option<String>,
-            /// A span ending at the newest rollup hour.
+            /// A span ending at the newest hour in the rollups (now when there are
+            /// none), e.g. 90m, 24h (the default), 7d.
+            #[param(pattern = "^[0-9]+[mhd]$", example = "24h")]
             #[serde(default, deserialize_with = "blank_is_none")]
             pub range: Option<String>,
-            /// `minute`, `hour`, `day` or `auto`.
+            /// Series bucket: `minute`, `hour`, `day` or `auto` (the default). Minute
+            /// buckets come from raw events and cover at most [serve]
+            /// max_minute_range_hours; hour and day from the hourly rollups. auto:
+            /// minute up to 6 h, hour up to 14 days, day beyond.
+            #[param(pattern = "^(auto|minute|hour|day)$")]
             #[serde(default, deserialize_with = "blank_is_none")]
             pub bucket: Option<String>,
             $(
@@ -193,10 +210,13 @@ range_query!(
     /// `GET /api/top`.
     TopParams {
         /// The dimension to group by (`consumer` by default).
+        #[param(pattern = "^(consumer|api|route|method|status_class|status|gateway)$")]
         by,
-        /// `calls` (default), `errors`, `error_rate`, `p95`, ...
+        /// The ranking: `calls` (default), `errors`, `p95` or `p99`.
+        #[param(pattern = "^(calls|errors|p95|p99)$")]
         order,
         /// How many groups, 1 to 1000 (10 by default).
+        #[param(pattern = "^[0-9]+$")]
         n,
         /// Only this consumer.
         consumer,
@@ -227,7 +247,8 @@ range_query!(
 );
 
 /// `GET /api/alerts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsParams {
     /// How many recent signals, 1 to 1000 (50 by default).
@@ -236,7 +257,8 @@ pub struct AlertsParams {
 }
 
 /// `GET /sql` and `GET /sql/download`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SqlParams {
     /// The query.

@@ -1842,6 +1842,28 @@ async fn the_openapi_checker_rejects_wrong_bodies() {
     assert!(!check(418, &error).is_empty());
     // A keyword the checker does not know is reported, not ignored.
     let mut errors = Vec::new();
-    conformance::validate(&doc, &json!({"oneOf": []}), &json!(1), "$", &mut errors);
+    conformance::validate(&doc, &json!({"anyOf": []}), &json!(1), "$", &mut errors);
     assert!(!errors.is_empty());
+    // OpenAPI 3.1 as utoipa writes it: a type list admits each of its
+    // types and nothing else; oneOf needs exactly one branch to hold.
+    let nullable_number = json!({"type": ["number", "null"]});
+    let one_of = json!({"oneOf": [{"type": "null"}, {"type": "integer"}, {"type": "number"}]});
+    for (schema, value, holds) in [
+        (&nullable_number, json!(1.5), true),
+        (&nullable_number, Value::Null, true),
+        (&nullable_number, json!("1.5"), false),
+        (&one_of, Value::Null, true),
+        (&one_of, json!(1.5), true),
+        // 1 is both an integer and a number: two branches hold.
+        (&one_of, json!(1), false),
+        (&one_of, json!("x"), false),
+    ] {
+        let mut errors = Vec::new();
+        conformance::validate(&doc, schema, &value, "$", &mut errors);
+        assert_eq!(
+            errors.is_empty(),
+            holds,
+            "{value} against {schema}: {errors:?}"
+        );
+    }
 }

@@ -17,9 +17,36 @@ use tollgate_invoicing::{Ledger, PeriodState};
 use crate::area::Area;
 use crate::auth::Caller;
 use crate::config::Role;
-use crate::error::{ApiError, code};
+use crate::error::{ApiError, ErrorBody, code};
 use crate::html;
 use crate::state::AppState;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+/// The area's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(
+    periods_page,
+    period_page,
+    invoice_page,
+    periods_api,
+    period_api,
+    invoice_api
+))]
+struct Doc;
+
+/// `GET /api/invoices/{period}` as JSON: the period's state and its
+/// invoices. Both are billing's ledger records, written as billing's
+/// serde writes them (docs/BILLING.md describes the fields).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodInvoices {
+    /// The period's state: status, run time, invoices, run report.
+    #[schema(value_type = Object)]
+    pub period: PeriodState,
+    /// The period's invoices, line by line.
+    #[schema(value_type = Vec<Object>)]
+    pub invoices: Vec<Invoice>,
+}
 
 /// The finance area: pages and API, all needing the `finance` role.
 pub fn area() -> Area {
@@ -33,7 +60,7 @@ pub fn area() -> Area {
     Area::new("invoices", Role::Finance)
         .nav("Invoices", "/invoices")
         .routes(routes)
-        .openapi(include_str!("openapi.json"))
+        .openapi(Doc::openapi())
 }
 
 fn ledger(state: &AppState) -> Result<Ledger, ApiError> {
@@ -88,12 +115,43 @@ pub(crate) fn attachment(body: Vec<u8>, mime: &'static str, name: &str) -> Respo
     r
 }
 
+/// `GET /api/invoices`: every period's state.
+#[utoipa::path(
+    get,
+    path = "/api/invoices",
+    tag = "invoices",
+    summary = "Every period's state: status, invoices (number, consumer, currency, total), run report.",
+    description = "Role finance.",
+    responses(
+        (status = 200, description = "Periods, oldest first (billing's ledger records).", body = Vec<Object>),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "The credentials lack the role finance (forbidden).", body = ErrorBody),
+    )
+)]
 async fn periods_api(State(state): State<AppState>) -> Result<Json<Vec<PeriodState>>, ApiError> {
     Ok(Json(states(&state).await?))
 }
 
 /// `/api/invoices/2026-10` (JSON: the period and its invoices) or
 /// `/api/invoices/2026-10.csv` (one row per line item).
+#[utoipa::path(
+    get,
+    path = "/api/invoices/{period}",
+    tag = "invoices",
+    summary = "A period and its invoices (JSON); `{period}.csv` gives one row per line item.",
+    description = "Role finance.",
+    params(("period" = String, Path, example = "2026-10", description = "`2026-10`, `2026-10.json` or `2026-10.csv`.")),
+    responses(
+        (status = 200, description = "JSON or CSV.", content(
+            (PeriodInvoices = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "invalid_date or invalid_parameter (an unknown format).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "The credentials lack the role finance (forbidden).", body = ErrorBody),
+        (status = 404, description = "No run for the period (not_found).", body = ErrorBody),
+    )
+)]
 async fn period_api(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -115,9 +173,11 @@ async fn period_api(
             "text/csv; charset=utf-8",
             &format!("invoices-{p}.csv"),
         )),
-        None | Some("json") => {
-            Ok(Json(serde_json::json!({ "period": st, "invoices": invoices })).into_response())
-        }
+        None | Some("json") => Ok(Json(PeriodInvoices {
+            period: st,
+            invoices,
+        })
+        .into_response()),
         Some(other) => Err(ApiError::bad_request(
             code::INVALID_PARAMETER,
             format!("no {other} form of a period; use .csv or .json"),
@@ -126,6 +186,28 @@ async fn period_api(
 }
 
 /// `/api/invoices/2026-10/acme.json|.html|.csv`; no extension: JSON.
+#[utoipa::path(
+    get,
+    path = "/api/invoices/{period}/{consumer}",
+    tag = "invoices",
+    summary = "One invoice: the stored JSON byte for byte (no extension or .json), printable .html, or .csv.",
+    description = "Role finance.",
+    params(
+        ("period" = String, Path, example = "2026-10", description = "The period."),
+        ("consumer" = String, Path, example = "acct-0001.html", description = "The consumer, with an optional format suffix."),
+    ),
+    responses(
+        (status = 200, description = "The invoice.", content(
+            (Object = "application/json"),
+            (String = "text/html"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "invalid_date.", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "The credentials lack the role finance (forbidden).", body = ErrorBody),
+        (status = 404, description = "No such invoice (not_found).", body = ErrorBody),
+    )
+)]
 async fn invoice_api(
     State(state): State<AppState>,
     Path((p, name)): Path<(String, String)>,
@@ -174,6 +256,19 @@ fn totals(s: &PeriodState) -> String {
         .join(" · ")
 }
 
+/// `GET /invoices`.
+#[utoipa::path(
+    get,
+    path = "/invoices",
+    tags = ["pages", "invoices"],
+    summary = "Invoice periods: status, counts, totals per currency.",
+    description = "Role finance.",
+    responses(
+        (status = 200, description = "An HTML page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 403, description = "An HTML page: the caller lacks the role finance.", content_type = "text/html", body = String),
+    )
+)]
 async fn periods_page(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -214,6 +309,22 @@ async fn periods_page(
     html::page(&state, Some(&caller), "/invoices", "Invoices", body)
 }
 
+/// `GET /invoices/{period}`.
+#[utoipa::path(
+    get,
+    path = "/invoices/{period}",
+    tags = ["pages", "invoices"],
+    summary = "One period's invoices with downloads and the traffic without a subscription.",
+    description = "Role finance.",
+    params(("period" = String, Path, example = "2026-10", description = "The period.")),
+    responses(
+        (status = 200, description = "An HTML page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 400, description = "An HTML page: a malformed period.", content_type = "text/html", body = String),
+        (status = 404, description = "An HTML page: nothing for the period.", content_type = "text/html", body = String),
+        (status = 403, description = "An HTML page: the caller lacks the role finance.", content_type = "text/html", body = String),
+    )
+)]
 async fn period_page(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -283,6 +394,25 @@ async fn period_page(
     )
 }
 
+/// `GET /invoices/{period}/{consumer}`.
+#[utoipa::path(
+    get,
+    path = "/invoices/{period}/{consumer}",
+    tags = ["pages", "invoices"],
+    summary = "One invoice, line by line with tier breakdowns and the events behind each line.",
+    description = "Role finance.",
+    params(
+        ("period" = String, Path, description = "The period."),
+        ("consumer" = String, Path, description = "The consumer."),
+    ),
+    responses(
+        (status = 200, description = "An HTML page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 400, description = "An HTML page: a malformed period.", content_type = "text/html", body = String),
+        (status = 404, description = "An HTML page: nothing for the period.", content_type = "text/html", body = String),
+        (status = 403, description = "An HTML page: the caller lacks the role finance.", content_type = "text/html", body = String),
+    )
+)]
 async fn invoice_page(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -12,19 +12,25 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use serde_json::{Value, json};
-use tollgate_billing::invoice::Status;
+use serde::Serialize;
+use tollgate_billing::invoice::{InvoiceNumber, Status};
 use tollgate_billing::period::Period;
 use tollgate_billing::render;
 use tollgate_invoicing::Ledger;
 
 use crate::area::Area;
 use crate::auth::Caller;
-use crate::error::{ApiError, code};
+use crate::error::{ApiError, ErrorBody, code};
 use crate::invoices::attachment;
 use crate::params::{RangeParams, StrictQuery};
 use crate::state::AppState;
-use crate::traffic::data;
+use crate::traffic::data::{self, Metrics, MonthToDate, Point, QuotaState, Range};
+use utoipa::{OpenApi, ToSchema};
+
+/// The area's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(usage, invoices, invoice))]
+struct Doc;
 
 /// The self-service routes, behind the consumer guard.
 pub fn area() -> Area {
@@ -34,7 +40,7 @@ pub fn area() -> Area {
         .route("/api/self/invoices/{period}", get(invoice));
     Area::consumer_scoped("self")
         .routes(routes)
-        .openapi(include_str!("openapi.json"))
+        .openapi(Doc::openapi())
 }
 
 /// The guard put the caller there; without a consumer the guard refused.
@@ -48,13 +54,71 @@ fn me(caller: &Caller) -> Result<&str, ApiError> {
     })
 }
 
+/// `GET /api/self`: the token's consumer's usage.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SelfUsage {
+    /// The range answered.
+    #[serde(flatten)]
+    pub range: Range,
+    /// The token's consumer.
+    pub consumer: String,
+    /// The whole range's figures.
+    pub totals: Metrics,
+    /// One point per bucket with calls.
+    pub series: Vec<Point>,
+    /// Null without `[billing]` plans or for a consumer without a
+    /// subscription.
+    pub month_to_date: Option<MonthToDate>,
+    /// The consumer's quotas in their current windows; null without plans.
+    pub quotas: Option<Vec<QuotaState>>,
+}
+
+/// One finalized invoice in `GET /api/self/invoices`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SelfInvoice {
+    /// The period.
+    #[schema(value_type = String, example = "2026-10")]
+    pub period: Period,
+    /// The invoice number.
+    #[schema(value_type = Option<String>)]
+    pub number: Option<InvoiceNumber>,
+    /// The currency.
+    pub currency: String,
+    /// Exact decimal total.
+    #[schema(value_type = String, example = "412.50")]
+    pub total: rust_decimal::Decimal,
+}
+
+/// `GET /api/self/invoices`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SelfInvoices {
+    /// The token's consumer.
+    pub consumer: String,
+    /// Its finalized invoices, newest first.
+    pub invoices: Vec<SelfInvoice>,
+}
+
 /// `GET /api/self`: the caller's totals and series over the range, and its
 /// month-to-date charges.
+#[utoipa::path(
+    get,
+    path = "/api/self",
+    tag = "self-service",
+    summary = "The token's consumer's totals and series over the range, and its month-to-date charges.",
+    description = "For a consumer-scoped token ([serve.consumer_tokens]) only; the consumer comes from the token; role tokens get 403.",
+    params(RangeParams),
+    responses(
+        (status = 200, description = "The consumer's usage.", body = SelfUsage),
+        (status = 400, description = "Bad parameters: unknown_parameter, invalid_parameter, invalid_date, invalid_range, range_too_large, invalid_bucket.", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "Not a consumer-scoped token (forbidden).", body = ErrorBody),
+    )
+)]
 async fn usage(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     query: Result<StrictQuery<RangeParams>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SelfUsage>, ApiError> {
     // Who the caller is is checked before the query, as it always was.
     let consumer = me(&caller)?;
     let StrictQuery(p) = query?;
@@ -65,21 +129,16 @@ async fn usage(
         data::totals(&lake, &r, c),
         data::series(&lake, &r, c),
         data::estimates(&state, &lake),
-        data::quotas(&state, &lake, consumer)
+        data::quota_list(&state, &lake, consumer)
     )?;
-    let mut out = data::range_json(&r);
-    out.insert("consumer".into(), json!(consumer));
-    out.insert("totals".into(), Value::Object(data::metrics_json(&totals)));
-    out.insert(
-        "series".into(),
-        Value::Array(series.iter().map(data::point_json).collect()),
-    );
-    out.insert(
-        "month_to_date".into(),
-        est.map_or(Value::Null, |e| data::estimate_json(&e, consumer)),
-    );
-    out.insert("quotas".into(), quotas);
-    Ok(Json(Value::Object(out)))
+    Ok(Json(SelfUsage {
+        range: Range::of(&r),
+        consumer: consumer.to_string(),
+        totals: Metrics::of(&totals),
+        series: Point::all(&series),
+        month_to_date: est.and_then(|e| data::month_to_date(&e, consumer)),
+        quotas,
+    }))
 }
 
 fn ledger(state: &AppState) -> Result<Ledger, ApiError> {
@@ -87,35 +146,70 @@ fn ledger(state: &AppState) -> Result<Ledger, ApiError> {
 }
 
 /// `GET /api/self/invoices`: the caller's finalized invoices, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/self/invoices",
+    tag = "self-service",
+    summary = "The token's consumer's finalized invoices, newest first (drafts are not shown).",
+    description = "For a consumer-scoped token only.",
+    responses(
+        (status = 200, description = "Invoices.", body = SelfInvoices),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "Not a consumer-scoped token (forbidden).", body = ErrorBody),
+    )
+)]
 async fn invoices(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SelfInvoices>, ApiError> {
     let consumer = me(&caller)?;
     let periods = ledger(&state)?
         .periods()
         .await
         .map_err(ApiError::internal)?;
-    let list: Vec<Value> = periods
+    let list = periods
         .iter()
         .rev()
         .filter(|p| p.status == Status::Finalized)
         .filter_map(|p| {
-            p.invoices.iter().find(|i| i.consumer == consumer).map(|i| {
-                json!({
-                    "period": p.period,
-                    "number": i.number,
-                    "currency": i.currency,
-                    "total": i.total,
+            p.invoices
+                .iter()
+                .find(|i| i.consumer == consumer)
+                .map(|i| SelfInvoice {
+                    period: p.period,
+                    number: i.number.clone(),
+                    currency: i.currency.clone(),
+                    total: i.total,
                 })
-            })
         })
         .collect();
-    Ok(Json(json!({ "consumer": consumer, "invoices": list })))
+    Ok(Json(SelfInvoices {
+        consumer: consumer.to_string(),
+        invoices: list,
+    }))
 }
 
 /// `GET /api/self/invoices/2026-10[.json|.html|.csv]`: one of the caller's
 /// finalized invoices (the JSON is the stored bytes).
+#[utoipa::path(
+    get,
+    path = "/api/self/invoices/{period}",
+    tag = "self-service",
+    summary = "One finalized invoice of the token's consumer: `2026-10` or `2026-10.json` (the stored bytes), `.html` (printable), `.csv`.",
+    description = "For a consumer-scoped token only.",
+    params(("period" = String, Path, example = "2026-10.csv", description = "The period, with an optional format suffix.")),
+    responses(
+        (status = 200, description = "The invoice.", content(
+            (Object = "application/json"),
+            (String = "text/html"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "invalid_date or invalid_parameter.", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "Not a consumer-scoped token (forbidden).", body = ErrorBody),
+        (status = 404, description = "No finalized invoice for the period (not_found).", body = ErrorBody),
+    )
+)]
 async fn invoice(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -17,18 +17,24 @@ use axum::{Extension, Router};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use maud::{Markup, html};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tollgate_aggregator::output::{self, OutputFormat};
 use tollgate_aggregator::{AnalystAnswer, Cut, ResultLimit};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::area::Area;
 use crate::auth::Caller;
 use crate::config::Role;
-use crate::error::{ApiError, code};
+use crate::error::{ApiError, ErrorBody, code};
 use crate::html;
 use crate::params::{SqlParams, StrictQuery};
 use crate::state::AppState;
+
+/// The area's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(page, download, api))]
+struct Doc;
 
 /// The area: the console, its download and the API, all needing `analyst`.
 pub fn area() -> Area {
@@ -39,7 +45,7 @@ pub fn area() -> Area {
     Area::new("sql", Role::Analyst)
         .nav("SQL", "/sql")
         .routes(routes)
-        .openapi(include_str!("openapi.json"))
+        .openapi(Doc::openapi())
 }
 
 /// Runs an analyst's query through the server's [`tollgate_aggregator::SqlGate`]
@@ -171,28 +177,70 @@ fn csv_bytes(r: &AnalystAnswer) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
+/// A result column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SqlColumn {
+    /// The column's name.
+    pub name: String,
+    /// Arrow data type.
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// Which cap cut a JSON result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TruncatedReason {
+    /// `[serve] sql_max_rows`.
+    Rows,
+    /// `[analytics] sql_max_result_mb`.
+    Bytes,
+}
+
+/// `POST /api/sql`'s JSON answer.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SqlResult {
+    /// The result's columns, in order.
+    pub columns: Vec<SqlColumn>,
+    /// Rows returned (in `rows`).
+    pub row_count: usize,
+    /// Rows as arrays in column order: numbers, booleans, null, or text
+    /// for other types.
+    pub rows: Vec<Vec<Value>>,
+    /// Whether the query has rows beyond those returned (or may have, past
+    /// the byte cap).
+    pub truncated: bool,
+    /// With truncated: `[serve] sql_max_rows` or `[analytics]
+    /// sql_max_result_mb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated_reason: Option<TruncatedReason>,
+    /// With truncated: why, and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// `POST /api/sql`'s JSON answer.
 fn answer_json(r: &AnalystAnswer) -> Result<Vec<u8>, ApiError> {
     let rows = rows_json(r)?;
-    let columns: Vec<Value> = r
-        .schema
-        .fields()
-        .iter()
-        .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
-        .collect();
-    let mut body = json!({
-        "columns": columns,
-        "row_count": rows.len(),
-        "rows": rows,
-        "truncated": r.cut.is_some(),
-    });
-    if let Some(cut) = r.cut {
-        body["truncated_reason"] = json!(match cut {
-            Cut::Rows(_) => "rows",
-            Cut::Bytes(_) => "bytes",
-        });
-        body["message"] = json!(cut.to_string());
-    }
+    let body = SqlResult {
+        columns: r
+            .schema
+            .fields()
+            .iter()
+            .map(|f| SqlColumn {
+                name: f.name().clone(),
+                data_type: f.data_type().to_string(),
+            })
+            .collect(),
+        row_count: rows.len(),
+        rows,
+        truncated: r.cut.is_some(),
+        truncated_reason: r.cut.map(|cut| match cut {
+            Cut::Rows(_) => TruncatedReason::Rows,
+            Cut::Bytes(_) => TruncatedReason::Bytes,
+        }),
+        message: r.cut.map(|cut| cut.to_string()),
+    };
     serde_json::to_vec(&body).map_err(ApiError::internal)
 }
 
@@ -213,12 +261,14 @@ fn csv_response(bytes: Vec<u8>, attachment: bool) -> Response {
 }
 
 /// The body of `POST /api/sql`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SqlRequest {
+pub struct SqlRequest {
     /// One read-only statement.
+    #[schema(example = "SELECT consumer, count(*) AS calls FROM events GROUP BY 1")]
     query: String,
-    /// `json` (default) or `csv`.
+    /// `json` (default) or `csv`; csv also when absent and `Accept` is
+    /// text/csv.
     #[serde(default)]
     format: Option<String>,
 }
@@ -228,6 +278,27 @@ struct SqlRequest {
 /// `[serve] sql_max_rows` and `[analytics] sql_max_result_mb`),
 /// `row_count` (rows returned) and `truncated` (with `truncated_reason`
 /// and `message` when true); CSV has every row, or a 413 past the byte cap.
+#[utoipa::path(
+    post,
+    path = "/api/sql",
+    tag = "sql",
+    summary = "Runs one read-only statement (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) under the [analytics] memory and time limits.",
+    description = "Role analyst.",
+    request_body = SqlRequest,
+    responses(
+        (status = 200, description = "The result. JSON rows are cut at [serve] sql_max_rows or [analytics] sql_max_result_mb (truncated: true, with truncated_reason and message); CSV has every row.", content(
+            (SqlResult = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "invalid_body, invalid_parameter, sql_refused (not read-only, or several statements) or sql_error (syntax, unknown table or column).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "The credentials lack the role analyst (forbidden).", body = ErrorBody),
+        (status = 413, description = "result_too_large: a CSV answer past [analytics] sql_max_result_mb.", body = ErrorBody),
+        (status = 422, description = "query_too_large: past the query's share of [analytics] memory_limit_mb; value_too_large: a function asked to build a value past [analytics] sql_max_value_mb.", body = ErrorBody),
+        (status = 503, description = "busy (every [analytics] sql_max_concurrent slot taken; see Retry-After), query_timeout or lake_unavailable.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait, with busy."))),
+    )
+)]
 pub async fn api(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let answer = async {
         let req: SqlRequest = serde_json::from_slice(&body).map_err(|e| {
@@ -268,6 +339,20 @@ pub async fn api(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
 }
 
 /// `GET /sql/download?q=`: the whole result as a CSV file.
+#[utoipa::path(
+    get,
+    path = "/sql/download",
+    tags = ["pages", "sql"],
+    summary = "The whole result of q as a CSV file (attachment).",
+    description = "Role analyst.",
+    params(SqlParams),
+    responses(
+        (status = 200, description = "CSV with a header line.", content_type = "text/csv", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 400, description = "An HTML page: the query was refused or failed.", content_type = "text/html", body = String),
+        (status = 403, description = "An HTML page: the caller lacks the role analyst.", content_type = "text/html", body = String),
+    )
+)]
 pub async fn download(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -302,6 +387,20 @@ const EXAMPLES: [(&str, &str); 4] = [
 ];
 
 /// `GET /sql?q=`: the console; with `q`, runs it and shows the result.
+#[utoipa::path(
+    get,
+    path = "/sql",
+    tags = ["pages", "sql"],
+    summary = "SQL console page; with q, runs the query and shows the result table.",
+    description = "Role analyst.",
+    params(SqlParams),
+    responses(
+        (status = 200, description = "An HTML page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 400, description = "An HTML page: the query was refused or failed.", content_type = "text/html", body = String),
+        (status = 403, description = "An HTML page: the caller lacks the role analyst.", content_type = "text/html", body = String),
+    )
+)]
 pub async fn page(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

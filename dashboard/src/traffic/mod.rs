@@ -7,10 +7,27 @@ pub mod pages;
 
 use axum::Router;
 use axum::routing::get;
+use utoipa::OpenApi;
 
 use crate::area::Area;
 use crate::config::Role;
 use crate::state::AppState;
+
+/// The area's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(
+    pages::overview,
+    pages::consumers,
+    pages::consumer,
+    pages::routes,
+    api::traffic,
+    api::top,
+    api::consumers,
+    api::consumer,
+    api::routes,
+    api::alerts
+))]
+struct Doc;
 
 /// The area: pages and API routes, all needing `viewer`.
 pub fn area() -> Area {
@@ -30,5 +47,5 @@ pub fn area() -> Area {
         .nav("Consumers", "/consumers")
         .nav("Routes", "/routes")
         .routes(routes)
-        .openapi(include_str!("openapi.json"))
+        .openapi(Doc::openapi())
 }

@@ -295,6 +295,20 @@ fn text_cell(v: Option<&Option<String>>) -> Markup {
 }
 
 /// `GET /overview`.
+#[utoipa::path(
+    get,
+    path = "/overview",
+    tags = ["pages", "traffic"],
+    summary = "Overview page: totals, requests, error rates and latency percentiles over a range, top consumers and routes.",
+    description = "Role viewer.",
+    params(Params),
+    responses(
+        (status = 200, description = "An HTML page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 400, description = "An HTML page: bad parameters.", content_type = "text/html", body = String),
+        (status = 403, description = "An HTML page: the caller lacks the role viewer.", content_type = "text/html", body = String),
+    )
+)]
 pub async fn overview(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -339,6 +353,20 @@ pub async fn overview(
 }
 
 /// `GET /consumers`.
+#[utoipa::path(
+    get,
+    path = "/consumers",
+    tags = ["pages", "traffic"],
+    summary = "Consumers page: a sortable table of calls, errors and latency per consumer.",
+    description = "Role viewer.",
+    params(Params),
+    responses(
+        (status = 200, description = "An HTML page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 400, description = "An HTML page: bad parameters.", content_type = "text/html", body = String),
+        (status = 403, description = "An HTML page: the caller lacks the role viewer.", content_type = "text/html", body = String),
+    )
+)]
 pub async fn consumers(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -404,6 +432,21 @@ pub async fn consumers(
 }
 
 /// `GET /consumers/{consumer}`.
+#[utoipa::path(
+    get,
+    path = "/consumers/{consumer}",
+    tags = ["pages", "traffic"],
+    summary = "One consumer's page: totals, charts, top routes.",
+    description = "Role viewer.",
+    params(("consumer" = String, Path, description = "The consumer."), Params),
+    responses(
+        (status = 200, description = "An HTML page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 400, description = "An HTML page: bad parameters.", content_type = "text/html", body = String),
+        (status = 403, description = "An HTML page: the caller lacks the role viewer.", content_type = "text/html", body = String),
+        (status = 404, description = "An HTML page: an unknown consumer.", content_type = "text/html", body = String),
+    )
+)]
 pub async fn consumer(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -651,6 +694,20 @@ async fn billing_html(
 }
 
 /// `GET /routes`.
+#[utoipa::path(
+    get,
+    path = "/routes",
+    tags = ["pages", "traffic"],
+    summary = "Routes page: calls, errors and latency per API and per route.",
+    description = "Role viewer.",
+    params(Params),
+    responses(
+        (status = 200, description = "An HTML page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 400, description = "An HTML page: bad parameters.", content_type = "text/html", body = String),
+        (status = 403, description = "An HTML page: the caller lacks the role viewer.", content_type = "text/html", body = String),
+    )
+)]
 pub async fn routes(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

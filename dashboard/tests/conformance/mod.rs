@@ -2,12 +2,12 @@
 //! method and status.
 //!
 //! A small walker rather than the `jsonschema` crate: the document is
-//! OpenAPI 3.0, whose schemas are not JSON Schema (`nullable: true` means
-//! "or null", and `$ref`s point into `#/components` of the whole
-//! document), so a JSON Schema validator would reject every null a route
-//! documents as nullable. The walker knows exactly the keywords the
-//! document uses and fails on any other, so a keyword it would silently
-//! ignore cannot creep in.
+//! OpenAPI (3.1 as utoipa writes it: a nullable field is a type array
+//! `["number", "null"]` or a `oneOf` of `{"type": "null"}` and a `$ref`;
+//! 3.0's `nullable: true` is read too), and its `$ref`s point into
+//! `#/components` of the whole document. The walker knows exactly the
+//! keywords the document uses and fails on any other, so a keyword it
+//! would silently ignore cannot creep in.
 //!
 //! Objects are closed: a property that neither `properties` (its own or its
 //! `allOf` parts') nor `additionalProperties` documents is an error, so a
@@ -19,9 +19,10 @@
 use serde_json::Value;
 
 /// Keywords that only annotate: nothing to check.
-const ANNOTATIONS: [&str; 6] = [
+const ANNOTATIONS: [&str; 7] = [
     "description",
     "example",
+    "examples",
     "format",
     "default",
     "title",
@@ -136,6 +137,7 @@ fn walk(
                 | "nullable"
                 | "enum"
                 | "allOf"
+                | "oneOf"
                 | "additionalProperties"
                 | "minimum"
                 | "maximum"
@@ -152,31 +154,65 @@ fn walk(
             walk(doc, s, value, at, false, errors);
         }
     }
+    // Exactly one branch must hold, each checked as a whole schema.
+    if let Some(branches) = obj.get("oneOf").and_then(Value::as_array) {
+        let results: Vec<Vec<String>> = branches
+            .iter()
+            .map(|s| {
+                let mut e = Vec::new();
+                walk(doc, s, value, at, closed, &mut e);
+                e
+            })
+            .collect();
+        let held = results.iter().filter(|e| e.is_empty()).count();
+        if held != 1 {
+            errors.push(format!(
+                "{at}: {value} matches {held} of the {} oneOf branches, not one: {results:?}",
+                branches.len()
+            ));
+        }
+    }
     if let Some(options) = obj.get("enum").and_then(Value::as_array)
         && !options.contains(value)
     {
         errors.push(format!("{at}: {value} is not one of {options:?}"));
     }
-    if let Some(t) = obj.get("type").filter(|t| !t.is_string()) {
-        errors.push(format!(
-            "{at}: type {t} is not OpenAPI 3.0 (use one type and nullable)"
-        ));
-    }
-    if let Some(t) = obj.get("type").and_then(Value::as_str) {
-        let ok = match t {
-            "object" => value.is_object(),
-            "array" => value.is_array(),
-            "string" => value.is_string(),
-            "integer" => value.is_i64() || value.is_u64(),
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            _ => {
-                errors.push(format!("{at}: unknown type {t:?}"));
-                true
-            }
-        };
+    // One type, or (OpenAPI 3.1) a list of types the value may have.
+    let types: Option<Vec<&str>> = match obj.get("type") {
+        None => None,
+        Some(Value::String(t)) => Some(vec![t.as_str()]),
+        Some(Value::Array(ts)) if !ts.is_empty() && ts.iter().all(Value::is_string) => {
+            Some(ts.iter().filter_map(Value::as_str).collect())
+        }
+        Some(t) => {
+            errors.push(format!(
+                "{at}: type {t} is neither a name nor a list of names"
+            ));
+            return;
+        }
+    };
+    if let Some(types) = types {
+        let mut ok = false;
+        for t in &types {
+            ok |= match *t {
+                "object" => value.is_object(),
+                "array" => value.is_array(),
+                "string" => value.is_string(),
+                "integer" => value.is_i64() || value.is_u64(),
+                "number" => value.is_number(),
+                "boolean" => value.is_boolean(),
+                "null" => value.is_null(),
+                _ => {
+                    errors.push(format!("{at}: unknown type {t:?}"));
+                    true
+                }
+            };
+        }
         if !ok {
-            errors.push(format!("{at}: {value} is not of type {t}"));
+            errors.push(format!(
+                "{at}: {value} is not of type {}",
+                types.join(" or ")
+            ));
             return;
         }
     }
