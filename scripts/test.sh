@@ -38,6 +38,8 @@ cargo fmt --all --check
 
 echo "== lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Modules inside a crate form layers, not circles (docs/ARCHITECTURE.md).
+python3 scripts/module_cycles.py
 
 echo "== tests"
 cargo test --workspace --locked
