@@ -19,12 +19,7 @@ use chrono::{TimeZone, Utc};
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
-use crate::query::{parse_tz, quote, rate, ts_literal};
-// The question's types moved to `crate::query`; re-exported here so
-// imports written against the old path keep compiling while the other
-// crates move over (hidden: `query` is where they are documented).
-#[doc(hidden)]
-pub use crate::query::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, top};
+use crate::query::{Bucket, Dim, TrafficQuery, TrafficRow, parse_tz, quote, rate, ts_literal};
 use crate::rollup::decode_rows;
 use crate::rollup_row::RollupAgg;
 

@@ -18,7 +18,7 @@ use axum::http::request::Parts;
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, NaiveDateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use tollgate_aggregator::traffic::Bucket;
+use tollgate_aggregator::query::Bucket;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, code};

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use serde::Serialize;
-use tollgate_aggregator::traffic::{Dim, TopOrder};
+use tollgate_aggregator::query::{Dim, TopOrder};
 use utoipa::ToSchema;
 
 use super::data::{
@@ -275,7 +275,7 @@ pub async fn consumer(
         data::estimates(&state, &lake),
         data::quota_list(&state, &lake, &consumer)
     )?;
-    let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, n);
+    let routes = tollgate_aggregator::query::top(routes, TopOrder::Calls, n);
     Ok(Json(ConsumerDetail {
         range: Range::of(&r),
         month_to_date: est.map(|e| data::month_to_date(&e, &consumer)),

@@ -7,7 +7,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
-use tollgate_aggregator::traffic::{Dim, TopOrder, TrafficRow};
+use tollgate_aggregator::query::{Dim, TopOrder, TrafficRow};
 use tollgate_invoicing::{Estimates, Ledger};
 
 use super::{api, data};
@@ -325,7 +325,7 @@ pub async fn overview(
             data::rows(&lake, &r, None, vec![Dim::Api, Dim::Route], None),
             data::alerts(&state, 10),
         )?;
-        let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 5);
+        let routes = tollgate_aggregator::query::top(routes, TopOrder::Calls, 5);
         Ok::<_, ApiError>(html! {
             h1 { "Overview" }
             (range_form(&p, &r))
@@ -469,7 +469,7 @@ pub async fn consumer(
             data::estimates(&state, &lake),
             data::quotas(&state, &lake, &consumer),
         )?;
-        let routes = tollgate_aggregator::traffic::top(routes, TopOrder::Calls, 10);
+        let routes = tollgate_aggregator::query::top(routes, TopOrder::Calls, 10);
         let billing = billing_html(&state, &caller, est.as_deref(), &consumer).await?;
         let quotas = quotas_html(&quotas);
         Ok::<_, ApiError>(html! {
