@@ -623,3 +623,46 @@ fn canonical_json_of_an_apisix_event() {
     assert_eq!(v["latency_ms"], 1.0001659393311);
     assert_eq!(v["client_ip"], "2001:db8::42");
 }
+
+/// A record whose custom `log_format` adds the matched route's `uri` /
+/// `uris`, as the route is written in the Admin API.
+fn with_route(uri: &str, route: &str) -> String {
+    format!(
+        r#"{{"start_time":1718111046201,"route_id":"r1","service_id":"s1","route":{route},"request":{{"method":"GET","uri":"{uri}","size":80}},"response":{{"status":200,"size":12}},"latency":2.5,"client_ip":"192.0.2.1"}}"#
+    )
+}
+
+#[test]
+fn path_template_is_the_route_uri_the_request_matched() {
+    let uris = r#"{"uris":["/users/me","/users/:id","/users/:id/orders","/static/*"]}"#;
+    let template = |uri: &str| one_as(&with_route(uri, uris), APISIX).path_template;
+    assert_eq!(template("/users/me").as_deref(), Some("/users/me"));
+    assert_eq!(template("/users/42?x=1").as_deref(), Some("/users/:id"));
+    assert_eq!(
+        template("/users/42/orders").as_deref(),
+        Some("/users/:id/orders")
+    );
+    assert_eq!(
+        template("/static/css/site.css").as_deref(),
+        Some("/static/*")
+    );
+    assert_eq!(template("/admin"), None);
+    // A single `uri` works the same way.
+    let e = one_as(&with_route("/v1/items/7", r#"{"uri":"/v1/*"}"#), APISIX);
+    assert_eq!(e.path_template.as_deref(), Some("/v1/*"));
+    // No route object (the default format), or one that is not an object:
+    // no template, and the record is kept.
+    let e = one_as(&with_route("/v1/items/7", "null"), APISIX);
+    assert_eq!(e.path_template, None);
+    let e = one_as(&with_route("/v1/items/7", r#""/v1/*""#), APISIX);
+    assert_eq!(e.path_template, None);
+    assert_eq!(e.route.as_deref(), Some("r1"));
+    // A route object with a wrongly typed list is a wrong type.
+    let out = run(
+        &with_route("/v1", r#"{"uris":"/v1"}"#),
+        APISIX,
+        Position(None),
+    );
+    assert_eq!(out.rejects[0].reason, RejectReason::WrongType);
+    assert!(out.rejects[0].message.contains("route.uris"));
+}

@@ -183,7 +183,7 @@ fn full_record_maps_every_field() {
         api_key_id: Some("4a6b8f29-0c5f-4f4e-9d6f-4b2a58e8c0a1".into()),
         api: Some("menu-svc".into()),
         route: Some("cafe-menu".into()),
-        path_template: None,
+        path_template: Some("/v1".into()),
         method: Some("GET".into()),
         path: Some("/v1/caf%C3%A9/menu%20items".into()),
         query: Some("lang=fr&q=cr%C3%A8me%20br%C3%BBl%C3%A9e".into()),
@@ -754,4 +754,54 @@ fn canonical_json_of_a_kong_event() {
     assert_eq!(v["consumer"], serde_json::Value::Null);
     assert_eq!(v["request_bytes"], 233);
     assert_eq!(v["query"], "dry_run");
+}
+
+/// A Kong 3.x route with several paths, as the Admin API returns it in the
+/// log's `route` object: plain prefixes and a regex path with a named group.
+fn with_route_paths(uri: &str, paths: &str) -> String {
+    format!(
+        r#"{{"started_at":1718111045123,
+        "request":{{"method":"GET","uri":"{uri}","size":80,"headers":{{"host":"a"}}}},
+        "response":{{"status":200,"size":10}},
+        "route":{{"id":"r-9","name":"reports","paths":{paths},"regex_priority":0,"strip_path":false}},
+        "latencies":{{"request":5,"proxy":4,"kong":1}}}}"#
+    )
+}
+
+const REPORT_PATHS: &str =
+    r#"["/v1/reports","~/v1/reports/(?<kind>[a-z]+)$","/v1/reports/archive"]"#;
+
+#[test]
+fn path_template_is_the_route_path_the_request_matched() {
+    let template = |uri: &str| one(&with_route_paths(uri, REPORT_PATHS)).path_template;
+    // The regex path, kept as written, wins over the shorter prefix.
+    assert_eq!(
+        template("/v1/reports/daily?from=2024-06-01").as_deref(),
+        Some("~/v1/reports/(?<kind>[a-z]+)$")
+    );
+    // `$` ends the regex: a deeper path is the longest plain prefix.
+    assert_eq!(
+        template("/v1/reports/archive/2023").as_deref(),
+        Some("/v1/reports/archive")
+    );
+    assert_eq!(template("/v1/reports/42").as_deref(), Some("/v1/reports"));
+    assert_eq!(template("/v1/reports").as_deref(), Some("/v1/reports"));
+    // The logged path matches none of the route's paths (rewritten by a
+    // plugin): no guess.
+    assert_eq!(template("/internal/reports"), None);
+}
+
+#[test]
+fn path_template_without_paths_or_with_a_wrong_type() {
+    // A route matched by host only has no paths.
+    for paths in ["null", "[]"] {
+        let e = one(&with_route_paths("/v1/reports", paths));
+        assert_eq!(e.path_template, None, "paths {paths}");
+        assert_eq!(e.route.as_deref(), Some("reports"));
+    }
+    let r = reject(&with_route_paths("/v1/reports", r#""/v1/reports""#));
+    assert_eq!(r.reason, RejectReason::WrongType);
+    assert!(r.message.contains("route.paths"), "{}", r.message);
+    let r = reject(&with_route_paths("/v1/reports", r#"["/v1", 7]"#));
+    assert_eq!(r.reason, RejectReason::WrongType);
 }

@@ -3,8 +3,8 @@
 //! Fixtures follow Traefik's `accessLog.format: json` output as its "Access
 //! Logs" docs list the fields: `StartUTC` / `StartLocal` with nanoseconds,
 //! `Duration`, `OriginDuration` and `Overhead` in **nanoseconds**,
-//! `OriginStatus` 0 when no upstream answered, `ClientUsername` `-` without
-//! authentication, and kept request headers as `request_<Header-Name>`.
+//! `OriginStatus` 0 when no upstream answered (its `OriginDuration` kept
+//! when time was spent on it), `ClientUsername` `-` without authentication, and kept request headers as `request_<Header-Name>`.
 
 use std::str::FromStr;
 
@@ -193,9 +193,10 @@ fn no_matching_router_means_no_route_service_or_upstream() {
 }
 
 #[test]
-fn unreachable_backend_has_no_upstream_latency_even_if_origin_duration_is_set() {
-    // 502 after dialing the backend failed: Traefik spent time on the
-    // attempt, but no upstream answered (OriginStatus 0).
+fn an_origin_that_did_not_answer_keeps_the_time_spent_on_it() {
+    // 502 after dialing the backend failed (or 504 after it timed out):
+    // Traefik spent 3.000125 ms on the origin and no origin answered
+    // (OriginStatus 0). That time is upstream time (issue 17).
     let line = edit(
         TRAEFIK_FULL,
         &[
@@ -209,15 +210,38 @@ fn unreachable_backend_has_no_upstream_latency_even_if_origin_duration_is_set() 
     );
     let e = one(&line);
     assert_eq!(e.status, Some(502));
-    assert_eq!(e.upstream_latency_ms, None);
+    assert_eq!(e.upstream_latency_ms, Some(3.000125));
     assert_eq!(e.latency_ms, Some(3.001));
     assert_eq!(e.response_bytes, Some(11));
-    // Quoted "0" is the same sentinel.
-    let line = edit(&line, &[("OriginStatus", Some(r#""0""#))]);
-    assert_eq!(one(&line).upstream_latency_ms, None);
+    // Quoted "0" is the same status.
+    let quoted = edit(&line, &[("OriginStatus", Some(r#""0""#))]);
+    assert_eq!(one(&quoted).upstream_latency_ms, Some(3.000125));
     // Without OriginStatus the duration is all there is.
     let line = edit(&line, &[("OriginStatus", None)]);
     assert_eq!(one(&line).upstream_latency_ms, Some(3.000125));
+}
+
+#[test]
+fn no_origin_called_has_no_upstream_latency() {
+    // A router with no service, or a middleware answering by itself:
+    // OriginStatus 0 and no time on any origin.
+    for duration in [Some("0"), Some(r#""0""#), None] {
+        let line = edit(
+            TRAEFIK_FULL,
+            &[
+                ("DownstreamStatus", Some("401")),
+                ("OriginStatus", Some("0")),
+                ("OriginDuration", duration),
+            ],
+        );
+        let e = one(&line);
+        assert_eq!(e.upstream_latency_ms, None, "OriginDuration {duration:?}");
+        assert_eq!(e.status, Some(401));
+    }
+    // An origin that answered in under a nanosecond's resolution is still
+    // an origin call: 0 with a real status stays 0.
+    let line = edit(TRAEFIK_FULL, &[("OriginDuration", Some("0"))]);
+    assert_eq!(one(&line).upstream_latency_ms, Some(0.0));
 }
 
 #[test]

@@ -107,8 +107,9 @@ fn full_record_maps_every_field() {
         consumer_name: Some("initech-mobile".into()),
         api_key_id: Some("5e7b1a0c9d2f4e3b".into()),
         api: Some("b8d3e4f5a6c7".into()),
-        route: None,
-        path_template: None,
+        // A tracked endpoint: `path` is the endpoint as the API lists it.
+        route: Some("/orders/{id}/items".into()),
+        path_template: Some("/orders/{id}/items".into()),
         method: Some("POST".into()),
         path: Some("/shop/orders/ß-17/items".into()),
         query: None,
@@ -506,6 +507,8 @@ fn wrong_types_are_rejected() {
         (r#""method":{"verb":"GET"}"#, "method"),
         (r#""raw_path":["/x"]"#, "raw_path"),
         (r#""path":false"#, "path"),
+        (r#""tracked_path":"yes""#, "tracked_path"),
+        (r#""api_version":["v2"]"#, "api_version"),
         (r#""ip_address":{"ip":"192.0.2.1"}"#, "ip_address"),
         (r#""latency":{"upstream":"slow"}"#, "latency.upstream"),
         (r#""latency":"12ms""#, "latency"),
@@ -593,4 +596,44 @@ fn canonical_json_of_a_tyk_event() {
     assert_eq!(v["response_bytes"], serde_json::Value::Null);
     assert_eq!(v["consumer_name"], serde_json::Value::Null);
     assert_eq!(v["latency_ms"], 12.0);
+}
+
+/// A Tyk record with the given `path`, `raw_path`, `api_version` and
+/// (optionally) `tracked_path`, the way the gateway's `RecordHit` fills them.
+fn routed(path: &str, raw_path: &str, version: &str, tracked: Option<bool>) -> AccessEvent {
+    let tracked = tracked.map_or(String::new(), |t| format!(r#""tracked_path":{t},"#));
+    one(&format!(
+        r#"{{"timestamp":"2024-06-11T13:04:05Z","method":"GET",{tracked}"path":"{path}","raw_path":"{raw_path}","response_code":200,"api_version":"{version}","api_id":"a1","org_id":"o1","request_time_ms":3}}"#
+    ))
+}
+
+#[test]
+fn tracked_endpoint_is_the_route_and_the_path_template() {
+    let e = routed("/widgets/{id}", "/widgets/42", "v2", Some(true));
+    assert_eq!(e.path_template.as_deref(), Some("/widgets/{id}"));
+    assert_eq!(e.route.as_deref(), Some("/widgets/{id}"));
+    assert_eq!(e.path.as_deref(), Some("/widgets/42"));
+    // A tracked endpoint written as a literal path is still the endpoint.
+    let e = routed("/status", "/status", "v2", Some(true));
+    assert_eq!(e.path_template.as_deref(), Some("/status"));
+    // The Kafka pump drops `tracked_path`: a different `path` is the endpoint.
+    let e = routed("/widgets/{id}", "/widgets/42", "v2", None);
+    assert_eq!(e.path_template.as_deref(), Some("/widgets/{id}"));
+    // ...unless it is only `raw_path` without a listen path.
+    let e = routed("/widgets/42", "/shop/widgets/42", "v2", None);
+    assert_eq!(e.path_template, None);
+    assert_eq!(e.route.as_deref(), Some("v2"));
+}
+
+#[test]
+fn untracked_calls_are_routed_by_api_version() {
+    let e = routed("/widgets/42", "/widgets/42", "v2", Some(false));
+    assert_eq!(e.path_template, None);
+    assert_eq!(e.route.as_deref(), Some("v2"));
+    // Even a differing `path` is not an endpoint when Tyk says untracked.
+    let e = routed("/widgets/{id}", "/widgets/42", "v2", Some(false));
+    assert_eq!(e.path_template, None);
+    // Tyk's spelling of "no versions" is not a route.
+    let e = routed("/widgets/42", "/widgets/42", "Non Versioned", None);
+    assert_eq!(e.route, None);
 }

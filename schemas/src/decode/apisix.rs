@@ -10,6 +10,7 @@
 //! | ts | `start_time` (epoch ms, may be fractional: truncated) |
 //! | consumer | `consumer.username` (APISIX identifies consumers by username) |
 //! | api / route | `service_id` / `route_id` (`route_name` is not in the default format); `service_id` only when `route_id` is set |
+//! | path_template | the entry of `route.uri` / `route.uris` the path matched, when a `route` object is logged (see below) |
 //! | method, path, query | `request.method`, `request.uri` split at `?` |
 //! | status | `response.status` |
 //! | latency_ms | `latency` (float ms) |
@@ -21,6 +22,14 @@
 //! `route_id` and puts the request's Host header in `service_id`
 //! (`service_id = var.host`): that is not a service, so `api` stays null.
 //!
+//! The default format has no `route` object; a custom `log_format` (or a
+//! plugin) that logs the matched route as `route: {uri, uris}` gives the
+//! path template: the entry APISIX's radix-tree router would pick for the
+//! logged path (an exact entry first, else the parameter or wildcard
+//! entry, `/users/:id` or `/v1/*`, with the longest literal start), kept as
+//! written. A `route` that is not an object is left alone: it is not part
+//! of the documented format.
+//!
 //! `meta_format=origin` sends the raw HTTP request text instead: it has no
 //! timestamp, status, latency or consumer, so it cannot be counted or
 //! billed. Such messages are rejected as `unsupported_format` with a hint
@@ -28,8 +37,8 @@
 
 use serde_json::{Map, Value};
 
-use super::Ctx;
 use super::fields::{self as f, FieldError, get};
+use super::{Ctx, route_match};
 use crate::event::{AccessEvent, Gateway};
 use crate::reject::{Reject, RejectReason};
 
@@ -78,6 +87,12 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
     };
     if let Some(t) = target {
         (e.path, e.query) = f::split_target(&t);
+    }
+    if let (Some(Value::Object(route)), Some(path)) = (o.get("route"), e.path.as_deref()) {
+        let uri = f::opt_string(get(route, &["uri"]), "route.uri")?;
+        let mut uris: Vec<&str> = uri.as_deref().into_iter().collect();
+        uris.extend(f::opt_str_list(get(route, &["uris"]), "route.uris")?.unwrap_or_default());
+        e.path_template = route_match::apisix(&uris, path).map(str::to_owned);
     }
     e.status = f::opt_status(get(o, &["response", "status"]), "response.status")?;
     e.latency_ms = f::opt_duration_ms(get(o, &["latency"]), "latency", 0)?;

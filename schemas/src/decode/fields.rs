@@ -110,6 +110,29 @@ pub fn opt_string(v: Option<&Value>, field: &str) -> FieldResult<String> {
     }
 }
 
+/// A list of strings (a route's paths): `null` or absent is `None`; an
+/// array whose entries are not all strings is a wrong type. Absent
+/// spellings inside the list (`""`, `"-"`) are skipped.
+pub fn opt_str_list<'a>(v: Option<&'a Value>, field: &str) -> FieldResult<Vec<&'a str>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|item| match item {
+                Value::String(s) if is_absent_str(s) => None,
+                Value::String(s) => Some(Ok(s.as_str())),
+                _ => Some(Err(FieldError::wrong_type(
+                    field,
+                    "a list of strings",
+                    item,
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(FieldError::wrong_type(field, "a list of strings", other)),
+    }
+}
+
 /// The decimal text of a numeric field, whether sent as a number or a
 /// quoted string. `null`, `""`, `"-"` are absent.
 fn numeric_text<'a>(v: Option<&'a Value>, field: &str) -> Result<Option<NumText<'a>>, FieldError> {

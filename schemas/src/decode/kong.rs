@@ -12,6 +12,7 @@
 //! | api_key_id | `authenticated_entity.id` |
 //! | api | `service.name`, else `service.id` |
 //! | route | `route.name`, else `route.id` |
+//! | path_template | the entry of `route.paths` the request path matched (see below) |
 //! | method, path, query | `request.method`, `request.uri` (split at `?`; else `request.url`) |
 //! | status | `response.status` |
 //! | latency_ms | `latencies.request` |
@@ -19,13 +20,17 @@
 //! | request_bytes / response_bytes | `request.size` / `response.size` (numbers or strings) |
 //! | client_ip | `client_ip` |
 //!
-//! Kong's route has a list of `paths` but the log does not say which one
-//! matched, so `path_template` stays null rather than guessed.
+//! Kong's route has a list of `paths` and the log does not say which one
+//! matched, so the decoder re-runs Kong's choice on the logged path: regex
+//! paths (`~...`, anchored at the start) first in the order listed, then the
+//! longest plain prefix. The entry is kept as written, `~` and all. A path
+//! list none of whose entries matches the logged path (a rewritten path, or
+//! a regex using PCRE-only syntax) leaves `path_template` null.
 
 use serde_json::{Map, Value};
 
-use super::Ctx;
 use super::fields::{self as f, FieldError, get};
+use super::{Ctx, route_match};
 use crate::event::{AccessEvent, Gateway};
 
 /// The objects the fields below are read from: each is an object, `null`
@@ -77,6 +82,10 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
     };
     if let Some(t) = target {
         (e.path, e.query) = f::split_target(&t);
+    }
+    let paths = f::opt_str_list(get(o, &["route", "paths"]), "route.paths")?;
+    if let (Some(paths), Some(path)) = (paths, e.path.as_deref()) {
+        e.path_template = route_match::kong(&paths, path).map(str::to_owned);
     }
     e.status = f::opt_status(get(o, &["response", "status"]), "response.status")?;
     e.latency_ms = f::opt_duration_ms(get(o, &["latencies", "request"]), "latencies.request", 0)?;

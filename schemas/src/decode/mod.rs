@@ -17,6 +17,7 @@ mod envoy;
 pub mod fields;
 mod kong;
 mod nginx;
+mod route_match;
 mod traefik;
 mod tyk;
 

@@ -12,7 +12,7 @@
 //! | method, path, query | `RequestMethod`, `RequestPath` split at `?` |
 //! | status | `DownstreamStatus` |
 //! | latency_ms | `Duration` (ns → ms) |
-//! | upstream_latency_ms | `OriginDuration` (ns → ms); null when `OriginStatus` is 0 (no upstream answered) |
+//! | upstream_latency_ms | `OriginDuration` (ns → ms), kept when `OriginStatus` is 0 but time was spent on the origin (a timeout or a refused connection); null when no origin was called (`OriginDuration` 0 or absent with `OriginStatus` 0) |
 //! | request_bytes / response_bytes | `RequestContentSize` / `DownstreamContentSize` |
 //! | client_ip | `ClientHost`, else `ClientAddr` without its port; Traefik sets `ClientHost` to the `X-Forwarded-For` header when there is one, a list of which the first (client) entry is kept |
 
@@ -48,9 +48,13 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
     e.status = f::opt_status(get(o, &["DownstreamStatus"]), "DownstreamStatus")?;
     e.latency_ms = f::opt_duration_ms(get(o, &["Duration"]), "Duration", NS)?;
     let origin_status = f::opt_status(get(o, &["OriginStatus"]), "OriginStatus")?;
-    e.upstream_latency_ms = match origin_status {
-        Some(0) => None,
-        _ => f::opt_duration_ms(get(o, &["OriginDuration"]), "OriginDuration", NS)?,
+    // `OriginStatus` 0 means no origin answered; the time still spent on
+    // it (waiting until a timeout, or a refused connect) is upstream time.
+    // Without any such time no origin was called at all.
+    let origin = f::opt_duration_ms(get(o, &["OriginDuration"]), "OriginDuration", NS)?;
+    e.upstream_latency_ms = match (origin_status, origin) {
+        (Some(0), Some(0.0)) => None,
+        (_, origin) => origin,
     };
     e.request_bytes = f::opt_bytes(get(o, &["RequestContentSize"]), "RequestContentSize", false)?;
     e.response_bytes = f::opt_bytes(

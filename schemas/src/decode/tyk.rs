@@ -12,6 +12,8 @@
 //! | consumer_name | `alias` |
 //! | api_key_id | `api_key` |
 //! | api | `api_id` |
+//! | route | the tracked endpoint (see below), else `api_version` (`Non Versioned` = none) |
+//! | path_template | the tracked endpoint: `path` when `tracked_path` is true, or when `tracked_path` is absent and `path` is not `raw_path` nor its tail |
 //! | method, path, query | `method`, `raw_path` (else `path`) split at `?` |
 //! | status | `response_code` |
 //! | latency_ms | `request_time_ms` (else `request_time`) |
@@ -20,11 +22,25 @@
 //! | response_bytes | not in the record: null |
 //! | client_ip | `ip_address` |
 
+//! Tyk writes the request's path to both `path` and `raw_path`, except on an
+//! endpoint tracked with `track_endpoints`: there `path` is the endpoint as
+//! the API definition lists it (`/widgets/{id}`) and `tracked_path` is true
+//! (the gateway's `RecordHit`). The Kafka pump does not copy `tracked_path`,
+//! so without it a `path` that differs from `raw_path` is taken as the
+//! tracked endpoint, unless `raw_path` merely ends with it (a listen path
+//! stripped from one and not the other: `/status` of `/public/status`).
+//! That endpoint is the record's `path_template` and its `route`. An
+//! untracked call's route is its API version (`api_version`), the finest
+//! routing Tyk logs; Tyk's `Non Versioned` counts as no version.
+
 use serde_json::{Map, Value};
 
 use super::Ctx;
 use super::fields::{self as f, FieldError, get};
 use crate::event::{AccessEvent, Gateway};
+
+/// What Tyk writes as `api_version` for an API without versions.
+const NOT_VERSIONED: &str = "Non Versioned";
 
 pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = f::opt_rfc3339(get(o, &["timestamp"]), "timestamp")?
@@ -46,13 +62,35 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
     e.api_key_id = api_key;
     e.api = f::opt_string(get(o, &["api_id"]), "api_id")?;
     e.method = f::opt_string(get(o, &["method"]), "method")?;
-    let target = match f::opt_string(get(o, &["raw_path"]), "raw_path")? {
-        Some(p) => Some(p),
-        None => f::opt_string(get(o, &["path"]), "path")?,
+    let raw_path = f::opt_string(get(o, &["raw_path"]), "raw_path")?;
+    let path = f::opt_string(get(o, &["path"]), "path")?;
+    let tracked = match get(o, &["tracked_path"]) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(other) => return Err(FieldError::wrong_type("tracked_path", "a boolean", other)),
     };
-    if let Some(t) = target {
-        (e.path, e.query) = f::split_target(&t);
+    let endpoint = match (tracked, &path, &raw_path) {
+        (Some(true), Some(p), _) => Some(p.clone()),
+        (None, Some(p), Some(raw))
+            if !f::split_target(raw)
+                .0
+                .unwrap_or_default()
+                .ends_with(p.as_str()) =>
+        {
+            Some(p.clone())
+        }
+        _ => None,
+    };
+    if let Some(t) = raw_path.as_ref().or(path.as_ref()) {
+        (e.path, e.query) = f::split_target(t);
     }
+    e.route = match &endpoint {
+        Some(ep) => Some(ep.clone()),
+        None => {
+            f::opt_string(get(o, &["api_version"]), "api_version")?.filter(|v| v != NOT_VERSIONED)
+        }
+    };
+    e.path_template = endpoint;
     e.status = f::opt_status(get(o, &["response_code"]), "response_code")?;
     e.latency_ms = match f::opt_duration_ms(get(o, &["request_time_ms"]), "request_time_ms", 0)? {
         Some(ms) => Some(ms),
