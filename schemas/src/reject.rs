@@ -100,6 +100,14 @@ impl Reject {
         self.index = Some(index);
         self
     }
+
+    /// [`Reject::at`] when there is an index (a batch element), else as is.
+    pub(crate) fn at_opt(self, index: Option<usize>) -> Self {
+        match index {
+            Some(i) => self.at(i),
+            None => self,
+        }
+    }
 }
 
 impl fmt::Display for Reject {

@@ -134,12 +134,21 @@ fn text_that_is_neither_json_nor_a_log_line_is_not_json() {
         "{\"a\":1} {\"b\":2}",
         "[1,]",
         "{\"a\":NaN}",
-        "{\"a\":1e999}",
     ] {
         let r = reject(input.as_bytes());
         assert_eq!(r.reason, RejectReason::NotJson, "{input}: {}", r.message);
         assert_eq!(r.reason.code(), "not_json");
     }
+    // A number too large for an f64 is still JSON: only a field a decoder
+    // reads must be a representable number (the record here has none).
+    let r = reject(br#"{"a":1e999}"#);
+    assert_eq!(r.reason, RejectReason::UnknownFormat, "{}", r.message);
+    let r = reject_as(
+        br#"{"started_at":1718111045123,"latencies":{"request":1e999}}"#,
+        Format::Fixed(Gateway::Kong),
+    );
+    assert_eq!(r.reason, RejectReason::InvalidValue, "{}", r.message);
+    assert!(r.message.contains("latencies.request"), "{}", r.message);
     // With a JSON format fixed, text is not read as a log line.
     let r = reject_as(CLF.as_bytes(), Format::Fixed(Gateway::Kong));
     assert_eq!(r.reason, RejectReason::NotJson);
@@ -483,11 +492,14 @@ fn deep_nesting_is_rejected_without_overflowing_the_stack() {
                 assert!(!d.rejects.is_empty(), "{format}");
                 for r in &d.rejects {
                     assert!(
+                        // A deep array is valid JSON the parser skips
+                        // without recursing: not a record (unknown_format).
                         matches!(
                             r.reason,
                             RejectReason::NotJson
                                 | RejectReason::WrongType
                                 | RejectReason::MissingField
+                                | RejectReason::UnknownFormat
                         ),
                         "{format}: {r}"
                     );
@@ -519,7 +531,9 @@ fn deep_nesting_inside_a_cloudwatch_envelope() {
         );
         assert!(d.events.is_empty());
         assert_eq!(d.rejects.len(), 1);
-        assert_eq!(d.rejects[0].reason, RejectReason::NotJson);
+        // The message is a batch whose one element is a (deep) array:
+        // valid JSON, skipped without recursion, and not a record.
+        assert_eq!(d.rejects[0].reason, RejectReason::UnknownFormat);
         assert_eq!(d.rejects[0].index, Some(0));
     });
 }

@@ -35,7 +35,7 @@
 //! billed. Such messages are rejected as `unsupported_format` with a hint
 //! to switch the logger to `meta_format=default`.
 
-use serde_json::{Map, Value};
+use super::json::{Kind, Obj};
 
 use super::fields::{self as f, FieldError, get};
 use super::{Ctx, route_match};
@@ -64,12 +64,12 @@ pub(crate) fn origin_reject(raw: &[u8]) -> Reject {
 /// or absent; anything else is a wrong type, not silently missing fields.
 const OBJECTS: [&str; 3] = ["request", "response", "consumer"];
 
-pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
+pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = f::opt_epoch(get(o, &["start_time"]), "start_time", 3)?
         .ok_or_else(|| FieldError::missing("start_time", "APISIX"))?;
     for key in OBJECTS {
         if let Some(v) = o.get(key)
-            && !(v.is_object() || v.is_null())
+            && !(v.kind() == Kind::Object || v.is_null())
         {
             return Err(FieldError::wrong_type(key, "an object", v));
         }
@@ -88,10 +88,12 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
     if let Some(t) = target {
         (e.path, e.query) = f::split_target(&t);
     }
-    if let (Some(Value::Object(route)), Some(path)) = (o.get("route"), e.path.as_deref()) {
-        let uri = f::opt_string(get(route, &["uri"]), "route.uri")?;
-        let mut uris: Vec<&str> = uri.as_deref().into_iter().collect();
-        uris.extend(f::opt_str_list(get(route, &["uris"]), "route.uris")?.unwrap_or_default());
+    if let (Some(route), Some(path)) = (o.get("route").and_then(|r| r.object()), e.path.as_deref())
+    {
+        let uri = f::opt_string(get(&route, &["uri"]), "route.uri")?;
+        let mut uris: Vec<String> = uri.into_iter().collect();
+        uris.extend(f::opt_str_list(get(&route, &["uris"]), "route.uris")?.unwrap_or_default());
+        let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
         e.path_template = route_match::apisix(&uris, path).map(str::to_owned);
     }
     e.status = f::opt_status(get(o, &["response", "status"]), "response.status")?;

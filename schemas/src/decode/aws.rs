@@ -32,7 +32,7 @@
 //! string; it is decoded like a bare message, its CloudWatch event `id`
 //! serving as its position. `CONTROL_MESSAGE` envelopes hold no events.
 
-use serde_json::{Map, Value};
+use super::json::{Field, Obj};
 
 use super::fields::{self as f, FieldError, get};
 use super::{Ctx, DecodeOptions, Decoded, Format, Position};
@@ -40,23 +40,23 @@ use crate::event::{AccessEvent, Gateway};
 use crate::reject::{Reject, RejectReason};
 
 /// True for a CloudWatch Logs subscription envelope.
-pub(crate) fn is_envelope(o: &Map<String, Value>) -> bool {
+pub(crate) fn is_envelope(o: &Obj<'_>) -> bool {
     o.contains_key("logEvents") && (o.contains_key("messageType") || o.contains_key("logGroup"))
 }
 
 /// The first of several spellings of one variable that is present.
-fn any<'a>(o: &'a Map<String, Value>, paths: &[&[&str]]) -> Option<&'a Value> {
+fn any<'a>(o: &Obj<'a>, paths: &[&[&str]]) -> Option<Field<'a>> {
     paths.iter().find_map(|p| {
         let v = get(o, p)?;
-        match v {
-            Value::Null => None,
-            Value::String(s) if f::is_absent_str(s) => None,
-            _ => Some(v),
+        if v.is_null() || v.str().is_some_and(|s| f::is_absent_str(&s)) {
+            None
+        } else {
+            Some(v)
         }
     })
 }
 
-pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
+pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = match f::opt_epoch(get(o, &["requestTimeEpoch"]), "requestTimeEpoch", 3)? {
         Some(ts) => ts,
         None => match f::opt_string(get(o, &["requestTime"]), "requestTime")? {
@@ -127,7 +127,7 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
 
 /// Expands a CloudWatch Logs envelope into its log lines.
 pub(crate) fn decode_envelope(
-    o: &Map<String, Value>,
+    o: &Obj<'_>,
     raw: &[u8],
     index: Option<usize>,
     format: Format,
@@ -135,10 +135,10 @@ pub(crate) fn decode_envelope(
     position: Position<'_>,
     out: &mut Decoded,
 ) {
-    if o.get("messageType").and_then(Value::as_str) == Some("CONTROL_MESSAGE") {
+    if o.get("messageType").and_then(|t| t.str()).as_deref() == Some("CONTROL_MESSAGE") {
         return;
     }
-    let Some(events) = o.get("logEvents").and_then(Value::as_array) else {
+    let Some(events) = o.get("logEvents").and_then(|e| e.array()) else {
         let r = Reject::new(
             RejectReason::WrongType,
             "aws: CloudWatch Logs envelope field `logEvents` should be an array",
@@ -151,18 +151,19 @@ pub(crate) fn decode_envelope(
         return;
     };
     for (i, le) in events.iter().enumerate() {
-        let Some(message) = le.get("message").and_then(Value::as_str) else {
+        let le_obj = le.object().unwrap_or_default();
+        let Some(message) = le_obj.get("message").and_then(|m| m.str()) else {
             out.rejects.push(
                 Reject::new(
                     RejectReason::WrongType,
                     format!("aws: logEvents[{i}].message should be a string holding one log line"),
-                    le.to_string().as_bytes(),
+                    le.raw().as_bytes(),
                 )
                 .at(i),
             );
             continue;
         };
-        let pos = match le.get("id").and_then(Value::as_str) {
+        let pos = match le_obj.get("id").and_then(|id| id.str()) {
             Some(id) => format!("cloudwatch:{id}"),
             None => format!("{}#logEvents[{i}]", position.0.unwrap_or("")),
         };

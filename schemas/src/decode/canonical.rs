@@ -14,15 +14,17 @@
 //! size are `invalid_value`; anything of the wrong JSON type is
 //! `wrong_type`.
 
-use serde_json::{Map, Value};
-
 use super::Ctx;
 use super::fields::{self as f, FieldError};
+use super::json::{Kind, Obj};
 use crate::event::{AccessEvent, Gateway};
 use crate::reject::RejectReason;
 
-/// Optional string fields where `"-"`, `""` and blanks mean absent.
-const STRINGS: [&str; 8] = [
+/// Every key a canonical line may have: the [`AccessEvent`] fields.
+const KEYS: [&str; 18] = [
+    "event_id",
+    "ts",
+    "gateway",
     "consumer",
     "consumer_name",
     "api_key_id",
@@ -31,74 +33,81 @@ const STRINGS: [&str; 8] = [
     "path_template",
     "method",
     "path",
+    "query",
+    "status",
+    "latency_ms",
+    "upstream_latency_ms",
+    "request_bytes",
+    "response_bytes",
+    "client_ip",
 ];
 
-pub(crate) fn decode(mut o: Map<String, Value>, _ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
-    // Every known field is read (and checked) here and written back in the
-    // one spelling serde reads; serde then builds the event and rejects
-    // unknown keys.
+pub(crate) fn decode(o: &Obj<'_>, _ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
+    if let Some(unknown) = o.keys().find(|k| !KEYS.contains(k)) {
+        let expected: Vec<String> = KEYS.iter().map(|k| format!("`{k}`")).collect();
+        return Err(FieldError {
+            reason: RejectReason::WrongType,
+            message: format!(
+                "unknown field `{unknown}`, expected one of {}",
+                expected.join(", ")
+            ),
+        });
+    }
     let event_id =
         f::opt_string(o.get("event_id"), "event_id")?.ok_or_else(|| missing("event_id"))?;
     let ts = match o.get("ts") {
-        Some(Value::String(s)) if !f::is_absent_str(s) => f::parse_rfc3339(s, "ts")?,
-        None | Some(Value::Null | Value::String(_)) => return Err(missing("ts")),
-        Some(other) => {
-            return Err(FieldError::wrong_type(
-                "ts",
-                "an RFC 3339 string like 2024-06-11T13:04:05.123Z",
-                other,
-            ));
-        }
+        None => return Err(missing("ts")),
+        Some(v) => match (v.kind(), v.str()) {
+            (_, Some(s)) if !f::is_absent_str(&s) => f::parse_rfc3339(&s, "ts")?,
+            (Kind::Null | Kind::String, _) => return Err(missing("ts")),
+            _ => {
+                return Err(FieldError::wrong_type(
+                    "ts",
+                    "an RFC 3339 string like 2024-06-11T13:04:05.123Z",
+                    v,
+                ));
+            }
+        },
     };
     let gateway = match o.get("gateway") {
-        Some(Value::String(s)) if !f::is_absent_str(s) => gateway(s)?,
-        None | Some(Value::Null | Value::String(_)) => return Err(missing("gateway")),
-        Some(other) => return Err(FieldError::wrong_type("gateway", "a string", other)),
+        None => return Err(missing("gateway")),
+        Some(v) => match (v.kind(), v.str()) {
+            (_, Some(s)) if !f::is_absent_str(&s) => gateway(&s)?,
+            (Kind::Null | Kind::String, _) => return Err(missing("gateway")),
+            _ => return Err(FieldError::wrong_type("gateway", "a string", v)),
+        },
     };
-    o.insert("event_id".into(), Value::String(event_id));
-    o.insert("ts".into(), Value::String(ts.to_string()));
-    o.insert("gateway".into(), Value::String(gateway.as_str().into()));
-
-    for key in STRINGS {
-        let v = f::opt_string(o.get(key), key)?;
-        set(&mut o, key, v.map(Value::String));
-    }
-    let ip = f::opt_client_ip(o.get("client_ip"), "client_ip")?;
-    set(&mut o, "client_ip", ip.map(Value::String));
+    let mut e = AccessEvent::new(event_id, ts, gateway);
+    let text = |key: &str| f::opt_string(o.get(key), key);
+    e.consumer = text("consumer")?;
+    e.consumer_name = text("consumer_name")?;
+    e.api_key_id = text("api_key_id")?;
+    e.api = text("api")?;
+    e.route = text("route")?;
+    e.path_template = text("path_template")?;
+    e.method = text("method")?;
+    e.path = text("path")?;
+    e.client_ip = f::opt_client_ip(o.get("client_ip"), "client_ip")?;
     // The query keeps "" (a bare `?`): only `-` is absent.
-    let query = match o.get("query") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s == "-" => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => return Err(FieldError::wrong_type("query", "a string", other)),
+    e.query = match o.get("query") {
+        None => None,
+        Some(v) if v.is_null() => None,
+        Some(v) => match v.str() {
+            Some(s) if s == "-" => None,
+            Some(s) => Some(s.into_owned()),
+            None => return Err(FieldError::wrong_type("query", "a string", v)),
+        },
     };
-    set(&mut o, "query", query.map(Value::String));
-
-    let status = f::opt_status(o.get("status"), "status")?;
-    set(&mut o, "status", status.map(Value::from));
-    for key in ["request_bytes", "response_bytes"] {
-        let v = f::opt_bytes(o.get(key), key, false)?;
-        set(&mut o, key, v.map(Value::from));
-    }
-    // Exact: serde_json is built with `float_roundtrip` (workspace
-    // Cargo.toml), so a printed f64 reads back as the same f64.
-    for key in ["latency_ms", "upstream_latency_ms"] {
-        // Negative is `invalid_value`; -0 reads as 0.
-        let ms = f::opt_duration_ms(o.get(key), key, 0)?;
-        set(&mut o, key, ms.map(Value::from));
-    }
-
-    serde_json::from_value(Value::Object(o)).map_err(|err| {
-        let msg = err.to_string();
-        FieldError {
-            reason: if msg.starts_with("missing field") {
-                RejectReason::MissingField
-            } else {
-                RejectReason::WrongType
-            },
-            message: msg,
-        }
-    })
+    e.status = f::opt_status(o.get("status"), "status")?;
+    e.request_bytes = f::opt_bytes(o.get("request_bytes"), "request_bytes", false)?;
+    e.response_bytes = f::opt_bytes(o.get("response_bytes"), "response_bytes", false)?;
+    // Exact: the latency is read from the digits written, and a printed
+    // f64 is the shortest text that reads back as the same f64.
+    // Negative is `invalid_value`; -0 reads as 0.
+    e.latency_ms = f::opt_duration_ms(o.get("latency_ms"), "latency_ms", 0)?;
+    e.upstream_latency_ms =
+        f::opt_duration_ms(o.get("upstream_latency_ms"), "upstream_latency_ms", 0)?;
+    Ok(e)
 }
 
 fn missing(field: &str) -> FieldError {
@@ -121,17 +130,4 @@ fn gateway(name: &str) -> Result<Gateway, FieldError> {
                 format!("is {name:?}, not one of {}", names.join(", ")),
             )
         })
-}
-
-/// Writes a normalised value back, or removes the key when it is absent
-/// (serde's default for the field is `None`).
-fn set(o: &mut Map<String, Value>, key: &str, v: Option<Value>) {
-    match v {
-        Some(v) => {
-            o.insert(key.to_string(), v);
-        }
-        None => {
-            o.remove(key);
-        }
-    }
 }

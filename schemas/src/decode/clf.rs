@@ -28,6 +28,7 @@
 //! a source fixed to `clf` is `wrong_type`.
 
 use super::fields::{self as f, FieldError};
+use super::json::Field;
 use super::{Decoded, Position};
 use crate::event::{AccessEvent, Gateway};
 use crate::reject::{Reject, RejectReason};
@@ -180,18 +181,16 @@ fn parse(text: &str, raw: &[u8], position: Position<'_>) -> Result<AccessEvent, 
     if let Some(target) = target {
         (e.path, e.query) = super::nginx::split_target(&target);
     }
-    e.status = f::opt_status(Some(&serde_json::Value::String(status.into())), "status")?;
+    let status = json_string(status);
+    e.status = f::opt_status(Some(Field::from_valid(&status)), "status")?;
     if e.status.is_none() {
         return Err(not_clf("status is `-`"));
     }
     e.response_bytes = if bytes == "-" {
         Some(0)
     } else {
-        f::opt_bytes(
-            Some(&serde_json::Value::String(bytes.into())),
-            "size",
-            false,
-        )?
+        let bytes = json_string(bytes);
+        f::opt_bytes(Some(Field::from_valid(&bytes)), "size", false)?
     };
     // Optional referer and user agent, then key=value extensions.
     let _referer = t.quoted();
@@ -226,4 +225,10 @@ fn parse(text: &str, raw: &[u8], position: Position<'_>) -> Result<AccessEvent, 
         }
     }
     Ok(e)
+}
+
+/// A token of the line as JSON string text, for the shared field readers
+/// (which then report it as the string it was).
+fn json_string(token: &str) -> String {
+    serde_json::to_string(token).unwrap_or_default()
 }

@@ -18,13 +18,13 @@
 //! | request_bytes / response_bytes | `bytes_received` / `bytes_sent` (bodies) |
 //! | client_ip | `downstream_remote_address` (port and IPv6 brackets stripped) |
 
-use serde_json::{Map, Value};
+use super::json::Obj;
 
 use super::Ctx;
 use super::fields::{self as f, FieldError, get};
 use crate::event::{AccessEvent, Gateway};
 
-pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
+pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = f::opt_rfc3339(get(o, &["start_time"]), "start_time")?
         .ok_or_else(|| FieldError::missing("start_time", "Envoy"))?;
     let id = f::opt_string(get(o, &["request_id"]), "request_id")?;

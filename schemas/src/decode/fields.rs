@@ -8,15 +8,15 @@
 //! is exactly `123.0` ms and `1718111045.123` epoch seconds is exactly
 //! `1718111045123` ms.
 //!
-//! One limit: an unquoted JSON number with more significant digits than an
-//! f64 holds (17) is rounded by the JSON parser before these helpers see it
-//! (`1718111046201.9999` reads as `…202`). No gateway writes timestamps that
-//! precise; quoted numbers are always exact.
+//! Numbers are read from the text the gateway wrote (see [`super::json`]),
+//! quoted or not, so no f64 ever rounds them first: `1718111046201.9999`
+//! epoch ms is `…201`.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
+use super::json::{Field, Kind, Obj};
 use chrono::DateTime;
-use serde_json::{Map, Number, Value};
 
 use crate::event::EpochMillis;
 use crate::reject::RejectReason;
@@ -31,7 +31,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub(crate) fn wrong_type(field: &str, expected: &str, got: &Value) -> Self {
+    pub(crate) fn wrong_type(field: &str, expected: &str, got: Field<'_>) -> Self {
         FieldError {
             reason: RejectReason::WrongType,
             message: format!(
@@ -61,16 +61,8 @@ impl FieldError {
 /// Result of reading one field.
 pub type FieldResult<T> = Result<Option<T>, FieldError>;
 
-fn describe(v: &Value) -> String {
-    let kind = match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    let mut text = v.to_string();
+fn describe(v: Field<'_>) -> String {
+    let mut text = v.raw().to_string();
     if text.len() > 60 {
         let mut cut = 60;
         while !text.is_char_boundary(cut) {
@@ -79,17 +71,13 @@ fn describe(v: &Value) -> String {
         text.truncate(cut);
         text.push('…');
     }
-    format!("{kind} ({text})")
+    format!("{} ({text})", v.kind().article_name())
 }
 
 /// Looks up a dotted path of object keys: `get(obj, &["consumer", "id"])`.
-pub fn get<'a>(obj: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    let mut v = obj.get(*first)?;
-    for key in rest {
-        v = v.as_object()?.get(*key)?;
-    }
-    Some(v)
+/// A nested object is parsed once, the first time a path walks into it.
+pub fn get<'a>(obj: &Obj<'a>, path: &[&str]) -> Option<Field<'a>> {
+    obj.get_in(path)
 }
 
 /// True for the ways gateways spell "no value" in a string field.
@@ -98,84 +86,80 @@ pub fn is_absent_str(s: &str) -> bool {
     t.is_empty() || t == "-"
 }
 
-/// A string field. Numbers are accepted and printed (ids are sometimes
-/// numeric); `null`, `""` and `"-"` are absent.
-pub fn opt_string(v: Option<&Value>, field: &str) -> FieldResult<String> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if is_absent_str(s) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(FieldError::wrong_type(field, "a string", other)),
+/// A string field. Numbers are accepted and printed as written (ids are
+/// sometimes numeric); `null`, `""` and `"-"` are absent.
+pub fn opt_string(v: Option<Field<'_>>, field: &str) -> FieldResult<String> {
+    let Some(v) = v else { return Ok(None) };
+    match v.kind() {
+        Kind::Null => Ok(None),
+        Kind::String => match v.str() {
+            Some(s) if is_absent_str(&s) => Ok(None),
+            Some(s) => Ok(Some(s.into_owned())),
+            None => Err(FieldError::wrong_type(field, "a string", v)),
+        },
+        Kind::Number => Ok(Some(v.raw().to_string())),
+        _ => Err(FieldError::wrong_type(field, "a string", v)),
     }
 }
 
 /// A list of strings (a route's paths): `null` or absent is `None`; an
 /// array whose entries are not all strings is a wrong type. Absent
 /// spellings inside the list (`""`, `"-"`) are skipped.
-pub fn opt_str_list<'a>(v: Option<&'a Value>, field: &str) -> FieldResult<Vec<&'a str>> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|item| match item {
-                Value::String(s) if is_absent_str(s) => None,
-                Value::String(s) => Some(Ok(s.as_str())),
-                _ => Some(Err(FieldError::wrong_type(
-                    field,
-                    "a list of strings",
-                    item,
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(other) => Err(FieldError::wrong_type(field, "a list of strings", other)),
+pub fn opt_str_list(v: Option<Field<'_>>, field: &str) -> FieldResult<Vec<String>> {
+    let Some(v) = v else { return Ok(None) };
+    if v.is_null() {
+        return Ok(None);
     }
+    let items = v
+        .array()
+        .ok_or_else(|| FieldError::wrong_type(field, "a list of strings", v))?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item.str() {
+            Some(s) if is_absent_str(&s) => {}
+            Some(s) => out.push(s.into_owned()),
+            None => return Err(FieldError::wrong_type(field, "a list of strings", item)),
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The decimal text of a numeric field, whether sent as a number or a
 /// quoted string. `null`, `""`, `"-"` are absent.
-fn numeric_text<'a>(v: Option<&'a Value>, field: &str) -> Result<Option<NumText<'a>>, FieldError> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if is_absent_str(s) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(NumText::Str(s.trim()))),
-        Some(Value::Number(n)) => Ok(Some(NumText::Num(n))),
-        Some(other) => Err(FieldError::wrong_type(field, "a number", other)),
+fn numeric_text<'a>(v: Option<Field<'a>>, field: &str) -> Result<Option<NumText<'a>>, FieldError> {
+    let Some(v) = v else { return Ok(None) };
+    match v.kind() {
+        Kind::Null => Ok(None),
+        Kind::String => match v.str() {
+            Some(s) if is_absent_str(&s) => Ok(None),
+            Some(s) => Ok(Some(NumText { text: s, field: v })),
+            None => Err(FieldError::wrong_type(field, "a number", v)),
+        },
+        Kind::Number => Ok(Some(NumText {
+            text: Cow::Borrowed(v.raw()),
+            field: v,
+        })),
+        _ => Err(FieldError::wrong_type(field, "a number", v)),
     }
 }
 
-enum NumText<'a> {
-    Str(&'a str),
-    Num(&'a Number),
+/// A number's text (a quoted one trimmed) and the value it came from.
+struct NumText<'a> {
+    text: Cow<'a, str>,
+    field: Field<'a>,
 }
 
 impl NumText<'_> {
-    /// The exact decimal; a string that is not a number is a wrong type.
-    fn decimal(&self, field: &str) -> Result<Decimal, FieldError> {
-        self.with_text(parse_decimal).ok_or_else(|| match self {
-            NumText::Str(s) => {
-                FieldError::wrong_type(field, "a number", &Value::String((*s).to_string()))
-            }
-            NumText::Num(_) => FieldError::invalid(field, "is not a representable number"),
-        })
+    fn text(&self) -> &str {
+        self.text.trim()
     }
 
-    fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
-        match self {
-            NumText::Str(s) => f(s),
-            NumText::Num(n) => {
-                if let Some(i) = n.as_i64() {
-                    f(&i.to_string())
-                } else if let Some(u) = n.as_u64() {
-                    f(&u.to_string())
-                } else {
-                    // serde_json prints the shortest text that reads back as
-                    // the same f64: the decimal the gateway wrote.
-                    f(&n.to_string())
-                }
-            }
-        }
+    /// The exact decimal; a string that is not a number is a wrong type.
+    fn decimal(&self, field: &str) -> Result<Decimal, FieldError> {
+        parse_decimal(self.text()).ok_or_else(|| match self.field.kind() {
+            Kind::String => FieldError::wrong_type(field, "a number", self.field),
+            _ => FieldError::invalid(field, "is not a representable number"),
+        })
     }
 }
 
@@ -283,29 +267,42 @@ impl Decimal {
 /// power of ten between the field's unit and ms: seconds `3`, ms `0`,
 /// µs `-3`, ns `-6`. Negative values are an error: callers handle their
 /// format's sentinels (Kong's `-1`) before calling.
-pub fn opt_duration_ms(v: Option<&Value>, field: &str, per_ms_exp: i64) -> FieldResult<f64> {
+pub fn opt_duration_ms(v: Option<Field<'_>>, field: &str, per_ms_exp: i64) -> FieldResult<f64> {
     let Some(num) = numeric_text(v, field)? else {
         return Ok(None);
     };
-    let dec = num.decimal(field)?;
+    duration_ms(&num.decimal(field)?, field, per_ms_exp).map(Some)
+}
+
+/// [`opt_duration_ms`] for text that is one entry of a list the caller
+/// split (NGINX's `0.1, 0.2`): text that is not a number is a wrong type.
+pub fn duration_ms_text(text: &str, field: &str, per_ms_exp: i64) -> Result<f64, FieldError> {
+    let dec = parse_decimal(text).ok_or_else(|| {
+        let quoted = serde_json::to_string(text).unwrap_or_default();
+        FieldError::wrong_type(field, "a number", Field::from_valid(&quoted))
+    })?;
+    duration_ms(&dec, field, per_ms_exp)
+}
+
+fn duration_ms(dec: &Decimal, field: &str, per_ms_exp: i64) -> Result<f64, FieldError> {
     let ms = dec
         .shifted_f64(per_ms_exp)
         .ok_or_else(|| FieldError::invalid(field, "is not a finite number"))?;
     if dec.negative && ms != 0.0 {
         return Err(FieldError::invalid(field, format!("is negative ({ms} ms)")));
     }
-    Ok(Some(ms.abs()))
+    Ok(ms.abs())
 }
 
 /// Like [`opt_duration_ms`] but `-1` (and any negative) means "none", as in
 /// Kong's `latencies.proxy` and Tyk's `content_length`.
 pub fn opt_duration_ms_neg_is_none(
-    v: Option<&Value>,
+    v: Option<Field<'_>>,
     field: &str,
     per_ms_exp: i64,
 ) -> FieldResult<f64> {
     if let Some(num) = numeric_text(v, field)?
-        && num.with_text(|t| t.starts_with('-'))
+        && num.text().starts_with('-')
     {
         return Ok(None);
     }
@@ -313,7 +310,7 @@ pub fn opt_duration_ms_neg_is_none(
 }
 
 /// A signed integer field (quoted or not). Fractions are an error.
-pub fn opt_i64(v: Option<&Value>, field: &str) -> FieldResult<i64> {
+pub fn opt_i64(v: Option<Field<'_>>, field: &str) -> FieldResult<i64> {
     let Some(num) = numeric_text(v, field)? else {
         return Ok(None);
     };
@@ -331,7 +328,7 @@ pub fn opt_i64(v: Option<&Value>, field: &str) -> FieldResult<i64> {
 
 /// A byte count: a non-negative integer. `negative_is_none` treats any
 /// negative value as absent (the `-1` sentinel some formats use).
-pub fn opt_bytes(v: Option<&Value>, field: &str, negative_is_none: bool) -> FieldResult<u64> {
+pub fn opt_bytes(v: Option<Field<'_>>, field: &str, negative_is_none: bool) -> FieldResult<u64> {
     match opt_i64(v, field)? {
         None => Ok(None),
         Some(n) if n < 0 && negative_is_none => Ok(None),
@@ -341,7 +338,7 @@ pub fn opt_bytes(v: Option<&Value>, field: &str, negative_is_none: bool) -> Fiel
 }
 
 /// An HTTP status: an integer 0..=999 (0 is Envoy's "no response sent").
-pub fn opt_status(v: Option<&Value>, field: &str) -> FieldResult<u16> {
+pub fn opt_status(v: Option<Field<'_>>, field: &str) -> FieldResult<u16> {
     match opt_i64(v, field)? {
         None => Ok(None),
         Some(n) if (0..=999).contains(&n) => Ok(Some(n as u16)),
@@ -364,7 +361,7 @@ fn check_range(ms: i128, field: &str) -> Result<EpochMillis, FieldError> {
 
 /// An epoch timestamp in units of 10^-`unit_exp` seconds (`3` for epoch ms,
 /// `0` for epoch seconds), truncated to whole milliseconds.
-pub fn opt_epoch(v: Option<&Value>, field: &str, unit_exp: i64) -> FieldResult<EpochMillis> {
+pub fn opt_epoch(v: Option<Field<'_>>, field: &str, unit_exp: i64) -> FieldResult<EpochMillis> {
     let Some(num) = numeric_text(v, field)? else {
         return Ok(None);
     };
@@ -379,8 +376,10 @@ pub fn opt_epoch(v: Option<&Value>, field: &str, unit_exp: i64) -> FieldResult<E
 }
 
 /// An RFC 3339 timestamp with any offset, truncated to whole milliseconds.
-pub fn opt_rfc3339(v: Option<&Value>, field: &str) -> FieldResult<EpochMillis> {
-    if let Some(n @ Value::Number(_)) = v {
+pub fn opt_rfc3339(v: Option<Field<'_>>, field: &str) -> FieldResult<EpochMillis> {
+    if let Some(n) = v
+        && n.kind() == Kind::Number
+    {
         return Err(FieldError::wrong_type(
             field,
             "an RFC 3339 timestamp string",
@@ -472,7 +471,7 @@ fn client_ip_step(text: &str) -> Option<String> {
 }
 
 /// An address field read through [`client_ip`].
-pub fn opt_client_ip(v: Option<&Value>, field: &str) -> FieldResult<String> {
+pub fn opt_client_ip(v: Option<Field<'_>>, field: &str) -> FieldResult<String> {
     Ok(opt_string(v, field)?.and_then(|s| client_ip(&s)))
 }
 
@@ -504,67 +503,83 @@ pub fn split_target(target: &str) -> (Option<String>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn j(text: &str) -> Option<Field<'_>> {
+        Some(Field::from_valid(text))
+    }
 
     #[test]
     fn seconds_convert_exactly() {
-        let v = json!("0.123");
-        assert_eq!(opt_duration_ms(Some(&v), "f", 3).unwrap(), Some(123.0));
-        let v = json!(0.1);
-        assert_eq!(opt_duration_ms(Some(&v), "f", 3).unwrap(), Some(100.0));
-        let v = json!(1_234_567_u64);
-        assert_eq!(opt_duration_ms(Some(&v), "f", -6).unwrap(), Some(1.234567));
+        assert_eq!(
+            opt_duration_ms(j(r#""0.123""#), "f", 3).unwrap(),
+            Some(123.0)
+        );
+        assert_eq!(opt_duration_ms(j("0.1"), "f", 3).unwrap(), Some(100.0));
+        assert_eq!(
+            opt_duration_ms(j("1234567"), "f", -6).unwrap(),
+            Some(1.234567)
+        );
     }
 
     #[test]
     fn epoch_seconds_with_fraction_is_exact() {
-        let v = json!(1718111045.123);
         assert_eq!(
-            opt_epoch(Some(&v), "msec", 0).unwrap(),
+            opt_epoch(j("1718111045.123"), "msec", 0).unwrap(),
             Some(EpochMillis(1_718_111_045_123))
         );
-        let v = json!("1718111045.1239");
         assert_eq!(
-            opt_epoch(Some(&v), "msec", 0).unwrap(),
+            opt_epoch(j(r#""1718111045.1239""#), "msec", 0).unwrap(),
             Some(EpochMillis(1_718_111_045_123))
         );
-        let v = json!(1602211788041.7);
         assert_eq!(
-            opt_epoch(Some(&v), "start_time", 3).unwrap(),
+            opt_epoch(j("1602211788041.7"), "start_time", 3).unwrap(),
             Some(EpochMillis(1_602_211_788_041))
         );
     }
 
     #[test]
+    fn unquoted_numbers_are_exact_beyond_f64() {
+        // 17 significant digits: an f64 would read …202.
+        assert_eq!(
+            opt_epoch(j("1718111046201.9999"), "start_time", 3).unwrap(),
+            Some(EpochMillis(1_718_111_046_201))
+        );
+        assert_eq!(
+            opt_string(j("1.50"), "id").unwrap().as_deref(),
+            Some("1.50")
+        );
+    }
+
+    #[test]
     fn absence_spellings_are_none() {
-        for v in [json!(null), json!(""), json!("-"), json!(" - ")] {
-            assert_eq!(opt_string(Some(&v), "f").unwrap(), None);
-            assert_eq!(opt_i64(Some(&v), "f").unwrap(), None);
-            assert_eq!(opt_duration_ms(Some(&v), "f", 0).unwrap(), None);
+        for v in ["null", r#""""#, r#""-""#, r#"" - ""#] {
+            assert_eq!(opt_string(j(v), "f").unwrap(), None);
+            assert_eq!(opt_i64(j(v), "f").unwrap(), None);
+            assert_eq!(opt_duration_ms(j(v), "f", 0).unwrap(), None);
         }
         assert_eq!(opt_string(None, "f").unwrap(), None);
     }
 
     #[test]
     fn wrong_types_and_bad_values_are_errors() {
-        let e = opt_i64(Some(&json!({"a": 1})), "status").unwrap_err();
+        let e = opt_i64(j(r#"{"a": 1}"#), "status").unwrap_err();
         assert_eq!(e.reason, RejectReason::WrongType);
         assert!(e.message.contains("`status`"));
-        let e = opt_duration_ms(Some(&json!(-5)), "latency", 0).unwrap_err();
+        let e = opt_duration_ms(j("-5"), "latency", 0).unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
-        let e = opt_duration_ms(Some(&json!("NaN")), "latency", 0).unwrap_err();
+        let e = opt_duration_ms(j(r#""NaN""#), "latency", 0).unwrap_err();
         assert_eq!(e.reason, RejectReason::WrongType);
-        let e = opt_status(Some(&json!("two hundred")), "status").unwrap_err();
+        let e = opt_status(j(r#""two hundred""#), "status").unwrap_err();
         assert_eq!(e.reason, RejectReason::WrongType);
         assert!(e.message.contains("two hundred"));
-        let e = opt_status(Some(&json!(1000)), "status").unwrap_err();
+        let e = opt_status(j("1000"), "status").unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
-        let e = opt_i64(Some(&json!("12.5")), "size").unwrap_err();
+        let e = opt_i64(j(r#""12.5""#), "size").unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
-        assert_eq!(opt_i64(Some(&json!(12.0)), "size").unwrap(), Some(12));
-        let e = opt_epoch(Some(&json!(-1)), "ts", 3).unwrap_err();
+        assert_eq!(opt_i64(j("12.0"), "size").unwrap(), Some(12));
+        let e = opt_epoch(j("-1"), "ts", 3).unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
-        let e = opt_epoch(Some(&json!("1e30")), "ts", 3).unwrap_err();
+        let e = opt_epoch(j(r#""1e30""#), "ts", 3).unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
     }
 

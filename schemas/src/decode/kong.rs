@@ -27,7 +27,7 @@
 //! list none of whose entries matches the logged path (a rewritten path, or
 //! a regex using PCRE-only syntax) leaves `path_template` null.
 
-use serde_json::{Map, Value};
+use super::json::{Kind, Obj};
 
 use super::fields::{self as f, FieldError, get};
 use super::{Ctx, route_match};
@@ -46,12 +46,12 @@ const OBJECTS: [&str; 7] = [
     "route",
 ];
 
-pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
+pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = f::opt_epoch(get(o, &["started_at"]), "started_at", 3)?
         .ok_or_else(|| FieldError::missing("started_at", "Kong"))?;
     for key in OBJECTS {
         if let Some(v) = o.get(key)
-            && !(v.is_object() || v.is_null())
+            && !(v.kind() == Kind::Object || v.is_null())
         {
             return Err(FieldError::wrong_type(key, "an object", v));
         }
@@ -85,6 +85,7 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
     }
     let paths = f::opt_str_list(get(o, &["route", "paths"]), "route.paths")?;
     if let (Some(paths), Some(path)) = (paths, e.path.as_deref()) {
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
         e.path_template = route_match::kong(&paths, path).map(str::to_owned);
     }
     e.status = f::opt_status(get(o, &["response", "status"]), "response.status")?;

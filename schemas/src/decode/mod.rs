@@ -15,6 +15,7 @@ mod canonical;
 mod clf;
 mod envoy;
 pub mod fields;
+pub mod json;
 mod kong;
 mod nginx;
 mod route_match;
@@ -26,11 +27,11 @@ use std::io::Read;
 use std::str::FromStr;
 
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use crate::event::{AccessEvent, Gateway};
 use crate::reject::{Reject, RejectReason};
 use fields::FieldError;
+use json::{Kind, Obj};
 
 /// Which decoder to use for a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -253,17 +254,56 @@ fn decode_text(
         }
         for (i, raw) in elements.iter().enumerate() {
             let raw = raw.get();
-            match serde_json::from_str::<Value>(raw) {
-                Ok(v) => decode_value(v, raw.as_bytes(), Some(i), format, opts, position, out),
-                Err(e) => out.rejects.push(not_json(&e, raw.as_bytes()).at(i)),
-            }
+            decode_record(raw, Some(i), format, opts, position, out);
         }
         return;
     }
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => decode_value(v, original, None, format, opts, position, out),
+    if text.starts_with('{') {
+        // The common case: one object, parsed once.
+        match Obj::parse(text) {
+            Ok(obj) => decode_object(obj, original, None, format, opts, position, out),
+            Err(e) => out.rejects.push(not_json(&e, original)),
+        }
+        return;
+    }
+    match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) => decode_scalar(json::Field::from_valid(raw.get()), original, None, out),
         Err(e) => out.rejects.push(not_json(&e, original)),
     }
+}
+
+/// One element of a batch: its text is one valid JSON value.
+fn decode_record(
+    raw: &str,
+    index: Option<usize>,
+    format: Format,
+    opts: &DecodeOptions,
+    position: Position<'_>,
+    out: &mut Decoded,
+) {
+    let value = json::Field::from_valid(raw);
+    if value.kind() != Kind::Object {
+        decode_scalar(value, raw.as_bytes(), index, out);
+        return;
+    }
+    match Obj::parse(raw) {
+        Ok(obj) => decode_object(obj, raw.as_bytes(), index, format, opts, position, out),
+        Err(e) => out.rejects.push(not_json(&e, raw.as_bytes()).at_opt(index)),
+    }
+}
+
+/// A JSON value that is not an object: a raw HTTP request as a JSON string
+/// (APISIX `meta_format=origin`), or a format nobody logs.
+fn decode_scalar(value: json::Field<'_>, raw: &[u8], index: Option<usize>, out: &mut Decoded) {
+    let reject = match value.str() {
+        Some(s) if apisix::is_origin_format(&s) => apisix::origin_reject(raw),
+        _ => Reject::new(
+            RejectReason::UnknownFormat,
+            "message is JSON but not an object or an array of objects; no gateway logs that",
+            raw,
+        ),
+    };
+    out.rejects.push(reject.at_opt(index));
 }
 
 fn not_json(e: &serde_json::Error, raw: &[u8]) -> Reject {
@@ -311,8 +351,8 @@ pub fn derive_id(position: Position<'_>, index: usize, raw: &[u8]) -> String {
     format!("{:032x}", h.digest128())
 }
 
-fn decode_value(
-    value: Value,
+fn decode_object(
+    obj: Obj<'_>,
     raw: &[u8],
     index: Option<usize>,
     format: Format,
@@ -320,24 +360,7 @@ fn decode_value(
     position: Position<'_>,
     out: &mut Decoded,
 ) {
-    let at = |r: Reject| match index {
-        Some(i) => r.at(i),
-        None => r,
-    };
-    if let Value::String(s) = &value
-        && apisix::is_origin_format(s)
-    {
-        out.rejects.push(at(apisix::origin_reject(raw)));
-        return;
-    }
-    let Value::Object(obj) = value else {
-        out.rejects.push(at(Reject::new(
-            RejectReason::UnknownFormat,
-            "message is JSON but not an object or an array of objects; no gateway logs that",
-            raw,
-        )));
-        return;
-    };
+    let at = |r: Reject| r.at_opt(index);
     let gateway = match format {
         Format::Fixed(g) => g,
         Format::Auto => match detect(&obj) {
@@ -370,7 +393,7 @@ fn decode_value(
         Gateway::Tyk => tyk::decode(&obj, &ctx),
         Gateway::Traefik => traefik::decode(&obj, &ctx),
         Gateway::Nginx => nginx::decode(&obj, &ctx),
-        Gateway::Canonical => canonical::decode(obj, &ctx),
+        Gateway::Canonical => canonical::decode(&obj, &ctx),
         Gateway::Clf => Err(FieldError {
             reason: RejectReason::WrongType,
             message: "format clf expects a text log line, got a JSON object".into(),
@@ -392,7 +415,7 @@ fn decode_value(
 /// Guesses the gateway from a JSON object's keys. Each rule needs a key
 /// that only that format uses (or a combination), checked from the most
 /// specific format to the most generic (NGINX templates are free-form).
-pub fn detect(obj: &Map<String, Value>) -> Option<Gateway> {
+pub fn detect(obj: &Obj<'_>) -> Option<Gateway> {
     let has = |k: &str| obj.contains_key(k);
     if has("event_id") && has("ts") && has("gateway") {
         return Some(Gateway::Canonical);
@@ -419,7 +442,7 @@ pub fn detect(obj: &Map<String, Value>) -> Option<Gateway> {
         return Some(Gateway::Aws);
     }
     if let Some(st) = obj.get("start_time") {
-        if st.is_number() && (has("route_id") || has("latency") || has("request")) {
+        if st.kind() == Kind::Number && (has("route_id") || has("latency") || has("request")) {
             return Some(Gateway::Apisix);
         }
         if has("response_code")

@@ -19,7 +19,7 @@
 //! | request_bytes / response_bytes | `request_length` / `bytes_sent`, else `body_bytes_sent` |
 //! | client_ip | `remote_addr` |
 
-use serde_json::{Map, Value};
+use super::json::{Field, Kind, Obj};
 
 use super::Ctx;
 use super::fields::{self as f, FieldError, get};
@@ -28,7 +28,7 @@ use crate::event::{AccessEvent, Gateway};
 /// Seconds are 10^3 ms.
 const SECONDS: i64 = 3;
 
-pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
+pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = if let Some(ts) = f::opt_epoch(get(o, &["msec"]), "msec", 0)? {
         ts
     } else if let Some(ts) = f::opt_rfc3339(get(o, &["time_iso8601"]), "time_iso8601")? {
@@ -54,12 +54,12 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
         e.path = Some(uri);
         // `$args` is "" (escape=json) or "-" (default escaping) when the
         // request had no query: both are absent.
-        e.query = ["args", "query_string"]
-            .iter()
-            .find_map(|k| match o.get(*k) {
-                Some(Value::String(s)) if !f::is_absent_str(s) => Some(s.clone()),
-                _ => None,
-            });
+        e.query = ["args", "query_string"].iter().find_map(|k| {
+            o.get(k)
+                .and_then(|v| v.str())
+                .filter(|s| !f::is_absent_str(s))
+                .map(|s| s.into_owned())
+        });
     }
     e.status = f::opt_status(get(o, &["status"]), "status")?;
     e.latency_ms = f::opt_duration_ms(get(o, &["request_time"]), "request_time", SECONDS)?;
@@ -100,20 +100,18 @@ pub(crate) fn split_request_line(line: &str) -> (Option<String>, Option<String>)
 }
 
 /// Sums NGINX's list of upstream times (`0.100, 0.020 : 0.003`).
-pub(crate) fn upstream_times(v: Option<&Value>) -> f::FieldResult<f64> {
-    let text = match v {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(other) => {
-            return Err(FieldError::wrong_type(
-                "upstream_response_time",
-                "a string of seconds",
-                other,
-            ));
-        }
-    };
-    sum_seconds(&text, "upstream_response_time")
+pub(crate) fn upstream_times(v: Option<Field<'_>>) -> f::FieldResult<f64> {
+    let Some(v) = v else { return Ok(None) };
+    match v.kind() {
+        Kind::Null => Ok(None),
+        Kind::String => sum_seconds(&v.str().unwrap_or_default(), "upstream_response_time"),
+        Kind::Number => sum_seconds(v.raw(), "upstream_response_time"),
+        _ => Err(FieldError::wrong_type(
+            "upstream_response_time",
+            "a string of seconds",
+            v,
+        )),
+    }
 }
 
 /// Sums a comma/colon separated list of seconds, in ms; `-` entries skipped.
@@ -124,10 +122,8 @@ pub(crate) fn sum_seconds(text: &str, field: &str) -> f::FieldResult<f64> {
         if f::is_absent_str(p) {
             continue;
         }
-        let ms = f::opt_duration_ms(Some(&Value::String(p.to_string())), field, SECONDS)?;
-        if let Some(ms) = ms {
-            total = Some(total.unwrap_or(0.0) + ms);
-        }
+        let ms = f::duration_ms_text(p, field, SECONDS)?;
+        total = Some(total.unwrap_or(0.0) + ms);
     }
     Ok(total)
 }

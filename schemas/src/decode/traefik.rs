@@ -16,7 +16,7 @@
 //! | request_bytes / response_bytes | `RequestContentSize` / `DownstreamContentSize` |
 //! | client_ip | `ClientHost`, else `ClientAddr` without its port; Traefik sets `ClientHost` to the `X-Forwarded-For` header when there is one, a list of which the first (client) entry is kept |
 
-use serde_json::{Map, Value};
+use super::json::Obj;
 
 use super::Ctx;
 use super::fields::{self as f, FieldError, get};
@@ -28,7 +28,7 @@ const NS: i64 = -6;
 /// What Traefik writes for a header whose mode is `redact`.
 const REDACTED: &str = "REDACTED";
 
-pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
+pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = match f::opt_rfc3339(get(o, &["StartUTC"]), "StartUTC")? {
         Some(ts) => ts,
         None => f::opt_rfc3339(get(o, &["StartLocal"]), "StartLocal")?

@@ -33,7 +33,7 @@
 //! untracked call's route is its API version (`api_version`), the finest
 //! routing Tyk logs; Tyk's `Non Versioned` counts as no version.
 
-use serde_json::{Map, Value};
+use super::json::{Kind, Obj};
 
 use super::Ctx;
 use super::fields::{self as f, FieldError, get};
@@ -42,13 +42,13 @@ use crate::event::{AccessEvent, Gateway};
 /// What Tyk writes as `api_version` for an API without versions.
 const NOT_VERSIONED: &str = "Non Versioned";
 
-pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
+pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
     let ts = f::opt_rfc3339(get(o, &["timestamp"]), "timestamp")?
         .ok_or_else(|| FieldError::missing("timestamp", "Tyk"))?;
     // `latency` is an object (`{"total": .., "upstream": ..}`) when present;
     // anything else is a wrong type, not a silently missing upstream time.
     if let Some(v) = o.get("latency")
-        && !(v.is_object() || v.is_null())
+        && !(v.kind() == Kind::Object || v.is_null())
     {
         return Err(FieldError::wrong_type("latency", "an object", v));
     }
@@ -65,9 +65,12 @@ pub(crate) fn decode(o: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<AccessEven
     let raw_path = f::opt_string(get(o, &["raw_path"]), "raw_path")?;
     let path = f::opt_string(get(o, &["path"]), "path")?;
     let tracked = match get(o, &["tracked_path"]) {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(other) => return Err(FieldError::wrong_type("tracked_path", "a boolean", other)),
+        None => None,
+        Some(v) if v.is_null() => None,
+        Some(v) => match v.bool() {
+            Some(b) => Some(b),
+            None => return Err(FieldError::wrong_type("tracked_path", "a boolean", v)),
+        },
     };
     let endpoint = match (tracked, &path, &raw_path) {
         (Some(true), Some(p), _) => Some(p.clone()),
