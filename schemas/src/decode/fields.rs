@@ -174,6 +174,34 @@ struct Decimal {
     scale: i64,
 }
 
+/// `text` as an i64 when it is only ASCII digits (at most 18, so no
+/// overflow), else `None` and the caller takes the exact decimal path.
+fn plain_i64(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.bytes().fold(0, |n, b| n * 10 + i64::from(b - b'0')))
+}
+
+/// `text` as the nearest f64 when it is digits with at most one point
+/// (`12`, `3.25`, `.5`), else `None`. Rust's float parsing rounds the
+/// decimal correctly, which is what [`Decimal::shifted_f64`] does too.
+fn plain_decimal_f64(text: &str) -> Option<f64> {
+    let mut points = 0;
+    let mut digits = 0;
+    for b in text.bytes() {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' => points += 1,
+            _ => return None,
+        }
+    }
+    if digits == 0 || points > 1 {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
 fn parse_decimal(text: &str) -> Option<Decimal> {
     let t = text.trim();
     let (negative, rest) = match t.as_bytes().first()? {
@@ -271,6 +299,13 @@ pub fn opt_duration_ms(v: Option<Field<'_>>, field: &str, per_ms_exp: i64) -> Fi
     let Some(num) = numeric_text(v, field)? else {
         return Ok(None);
     };
+    // Fast path: a non-negative decimal already in ms (`12`, `3.25`) reads
+    // as the nearest f64 directly, the same f64 the exact path computes.
+    if per_ms_exp == 0
+        && let Some(ms) = plain_decimal_f64(num.text())
+    {
+        return Ok(Some(ms));
+    }
     duration_ms(&num.decimal(field)?, field, per_ms_exp).map(Some)
 }
 
@@ -314,6 +349,10 @@ pub fn opt_i64(v: Option<Field<'_>>, field: &str) -> FieldResult<i64> {
     let Some(num) = numeric_text(v, field)? else {
         return Ok(None);
     };
+    // Fast path: plain digits (most sizes and statuses) need no decimal.
+    if let Some(n) = plain_i64(num.text()) {
+        return Ok(Some(n));
+    }
     let dec = num.decimal(field)?;
     if !dec.is_integral() {
         return Err(FieldError::invalid(field, "should be a whole number"));
@@ -424,6 +463,17 @@ pub fn client_ip(text: &str) -> Option<String> {
     // repeating it to a fixed point terminates, and the result is stable:
     // normalising an already normalised value changes nothing (the canonical
     // round trip relies on that).
+    //
+    // The common case first: a bare address. An IPv4 address that parses
+    // prints back as written (the parser refuses leading zeros), so it is
+    // kept without formatting; IPv6 is printed in its canonical form. Either
+    // is already a fixed point.
+    let t = text.trim();
+    match t.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => return Some(t.to_string()),
+        Ok(ip @ IpAddr::V6(_)) => return Some(ip.to_string()),
+        Err(_) => {}
+    }
     let mut current = client_ip_step(text)?;
     for _ in 0..16 {
         let next = client_ip_step(&current)?;
@@ -538,6 +588,32 @@ mod tests {
     }
 
     #[test]
+    fn fast_paths_agree_with_the_exact_decimal() {
+        for text in [
+            "0",
+            "7",
+            "0012",
+            "999999999999999999",
+            "3.25",
+            ".5",
+            "5.",
+            "0.1",
+            "123456.789012345678901",
+        ] {
+            let dec = parse_decimal(text).unwrap();
+            if let Some(n) = plain_i64(text) {
+                assert_eq!(Some(i128::from(n)), dec.shifted_trunc(0), "{text}");
+            }
+            let fast = plain_decimal_f64(text).unwrap();
+            assert_eq!(Some(fast), dec.shifted_f64(0), "{text}");
+        }
+        assert_eq!(plain_i64("1234567890123456789"), None);
+        assert_eq!(plain_decimal_f64("1e3"), None);
+        assert_eq!(plain_decimal_f64("-1"), None);
+        assert_eq!(plain_decimal_f64("."), None);
+    }
+
+    #[test]
     fn unquoted_numbers_are_exact_beyond_f64() {
         // 17 significant digits: an f64 would read …202.
         assert_eq!(
@@ -581,6 +657,14 @@ mod tests {
         assert_eq!(e.reason, RejectReason::InvalidValue);
         let e = opt_epoch(j(r#""1e30""#), "ts", 3).unwrap_err();
         assert_eq!(e.reason, RejectReason::InvalidValue);
+    }
+
+    #[test]
+    fn bare_addresses_are_kept_or_made_canonical() {
+        assert_eq!(client_ip(" 203.0.113.9 ").as_deref(), Some("203.0.113.9"));
+        assert_eq!(client_ip("2001:DB8:0:0::1").as_deref(), Some("2001:db8::1"));
+        // Leading zeros are not an IPv4 address to Rust: kept as text.
+        assert_eq!(client_ip("010.0.0.1").as_deref(), Some("010.0.0.1"));
     }
 
     #[test]

@@ -415,63 +415,159 @@ fn decode_object(
 /// Guesses the gateway from a JSON object's keys. Each rule needs a key
 /// that only that format uses (or a combination), checked from the most
 /// specific format to the most generic (NGINX templates are free-form).
+/// The keys are read once, into a set of the marker keys the rules use.
 pub fn detect(obj: &Obj<'_>) -> Option<Gateway> {
-    let has = |k: &str| obj.contains_key(k);
-    if has("event_id") && has("ts") && has("gateway") {
+    let mut keys = Markers::default();
+    for k in obj.keys() {
+        keys.add(k);
+    }
+    let has = |m: Marker| keys.has(m);
+    use Marker::*;
+    if has(EventId) && has(Ts) && has(GatewayKey) {
         return Some(Gateway::Canonical);
     }
-    if aws::is_envelope(obj) {
+    if has(LogEvents) && (has(MessageType) || has(LogGroup)) {
         return Some(Gateway::Aws);
     }
-    if has("started_at") && (has("latencies") || has("request")) {
+    if has(StartedAt) && (has(Latencies) || has(Request)) {
         return Some(Gateway::Kong);
     }
-    if has("StartUTC") || has("DownstreamStatus") || has("RouterName") || has("OriginDuration") {
+    if has(StartUtc) || has(DownstreamStatus) || has(RouterName) || has(OriginDuration) {
         return Some(Gateway::Traefik);
     }
-    if has("api_id") && (has("request_time_ms") || has("raw_path") || has("org_id")) {
+    if has(ApiId) && (has(RequestTimeMs) || has(RawPath) || has(OrgId)) {
         return Some(Gateway::Tyk);
     }
-    if has("requestId")
-        && (has("httpMethod")
-            || has("routeKey")
-            || has("requestTime")
-            || has("requestTimeEpoch")
-            || has("resourcePath"))
+    if has(RequestId)
+        && (has(HttpMethod)
+            || has(RouteKey)
+            || has(RequestTime)
+            || has(RequestTimeEpoch)
+            || has(ResourcePath))
     {
         return Some(Gateway::Aws);
     }
-    if let Some(st) = obj.get("start_time") {
-        if st.kind() == Kind::Number && (has("route_id") || has("latency") || has("request")) {
+    if has(StartTime) {
+        let numeric = obj.get("start_time").map(|v| v.kind()) == Some(Kind::Number);
+        if numeric && (has(RouteId) || has(Latency) || has(Request)) {
             return Some(Gateway::Apisix);
         }
-        if has("response_code")
-            || has("downstream_remote_address")
-            || has("upstream_service_time")
-            || has("response_flags")
-            || has("duration")
+        if has(ResponseCode)
+            || has(DownstreamRemoteAddress)
+            || has(UpstreamServiceTime)
+            || has(ResponseFlags)
+            || has(Duration)
         {
             return Some(Gateway::Envoy);
         }
     }
-    if has("response_code")
-        && (has("response_flags")
-            || has("downstream_remote_address")
-            || has("upstream_service_time"))
+    if has(ResponseCode)
+        && (has(ResponseFlags) || has(DownstreamRemoteAddress) || has(UpstreamServiceTime))
     {
         // Envoy without its timestamp: decode as Envoy so the reject says
         // `missing_field` rather than `unknown_format`.
         return Some(Gateway::Envoy);
     }
-    if has("msec")
-        || has("time_local")
-        || has("time_iso8601")
-        || has("remote_addr")
-        || has("request_time")
-    {
+    if has(Msec) || has(TimeLocal) || has(TimeIso8601) || has(RemoteAddr) || has(NginxRequestTime) {
         return Some(Gateway::Nginx);
     }
     None
+}
+
+/// The keys [`detect`] looks for.
+#[derive(Clone, Copy)]
+enum Marker {
+    EventId,
+    Ts,
+    GatewayKey,
+    LogEvents,
+    MessageType,
+    LogGroup,
+    StartedAt,
+    Latencies,
+    Request,
+    StartUtc,
+    DownstreamStatus,
+    RouterName,
+    OriginDuration,
+    ApiId,
+    RequestTimeMs,
+    RawPath,
+    OrgId,
+    RequestId,
+    HttpMethod,
+    RouteKey,
+    RequestTime,
+    RequestTimeEpoch,
+    ResourcePath,
+    StartTime,
+    RouteId,
+    Latency,
+    ResponseCode,
+    DownstreamRemoteAddress,
+    UpstreamServiceTime,
+    ResponseFlags,
+    Duration,
+    Msec,
+    TimeLocal,
+    TimeIso8601,
+    RemoteAddr,
+    /// NGINX's `request_time` (AWS spells it `requestTime`).
+    NginxRequestTime,
+}
+
+/// A set of [`Marker`]s, one bit each.
+#[derive(Default)]
+struct Markers(u64);
+
+impl Markers {
+    fn add(&mut self, key: &str) {
+        use Marker::*;
+        let m = match key {
+            "event_id" => EventId,
+            "ts" => Ts,
+            "gateway" => GatewayKey,
+            "logEvents" => LogEvents,
+            "messageType" => MessageType,
+            "logGroup" => LogGroup,
+            "started_at" => StartedAt,
+            "latencies" => Latencies,
+            "request" => Request,
+            "StartUTC" => StartUtc,
+            "DownstreamStatus" => DownstreamStatus,
+            "RouterName" => RouterName,
+            "OriginDuration" => OriginDuration,
+            "api_id" => ApiId,
+            "request_time_ms" => RequestTimeMs,
+            "raw_path" => RawPath,
+            "org_id" => OrgId,
+            "requestId" => RequestId,
+            "httpMethod" => HttpMethod,
+            "routeKey" => RouteKey,
+            "requestTime" => RequestTime,
+            "requestTimeEpoch" => RequestTimeEpoch,
+            "resourcePath" => ResourcePath,
+            "start_time" => StartTime,
+            "route_id" => RouteId,
+            "latency" => Latency,
+            "response_code" => ResponseCode,
+            "downstream_remote_address" => DownstreamRemoteAddress,
+            "upstream_service_time" => UpstreamServiceTime,
+            "response_flags" => ResponseFlags,
+            "duration" => Duration,
+            "msec" => Msec,
+            "time_local" => TimeLocal,
+            "time_iso8601" => TimeIso8601,
+            "remote_addr" => RemoteAddr,
+            "request_time" => NginxRequestTime,
+            _ => return,
+        };
+        self.0 |= 1 << m as u32;
+    }
+
+    fn has(&self, m: Marker) -> bool {
+        self.0 & (1 << m as u32) != 0
+    }
 }
 
 #[cfg(test)]
