@@ -307,22 +307,8 @@ fn encode(rows: &BTreeMap<RollupKey, RollupAgg>) -> Result<Vec<u8>, AnalyticsErr
         resp.append_value(a.response_bytes);
         lmax.append_option(a.latency_max);
         umax.append_option(a.upstream_max);
-        for (key, n) in a.latency.buckets() {
-            lkeys.values().append_value(key);
-            lcounts
-                .values()
-                .append_value(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        lkeys.append(true);
-        lcounts.append(true);
-        for (key, n) in a.upstream.buckets() {
-            ukeys.values().append_value(key);
-            ucounts
-                .values()
-                .append_value(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        ukeys.append(true);
-        ucounts.append(true);
+        a.latency.append_lists(&mut lkeys, &mut lcounts);
+        a.upstream.append_lists(&mut ukeys, &mut ucounts);
     }
     let [mut c, mut ap, mut ro, mut me] = strings;
     let batch = RecordBatch::try_new(
@@ -379,10 +365,7 @@ pub fn decode_rows(b: &RecordBatch) -> Result<Vec<(RollupKey, RollupAgg)>, Analy
             let keys = keys.as_primitive::<Int32Type>();
             let counts = counts.as_primitive::<Int64Type>();
             let mut s = Sketch::default();
-            for j in 0..keys.len() {
-                s.add_key(keys.value(j), u64::try_from(counts.value(j)).unwrap_or(0));
-            }
-            s
+            s.add_lists(keys, counts).map(|()| s)
         };
         let key = RollupKey {
             hour: hour.value(i),
@@ -395,9 +378,9 @@ pub fn decode_rows(b: &RecordBatch) -> Result<Vec<(RollupKey, RollupAgg)>, Analy
             request_bytes: i64c(8).value(i),
             response_bytes: i64c(9).value(i),
             latency_max: (!f64c(10).is_null(i)).then(|| f64c(10).value(i)),
-            latency: sketch(11, 12),
+            latency: sketch(11, 12)?,
             upstream_max: (!f64c(13).is_null(i)).then(|| f64c(13).value(i)),
-            upstream: sketch(14, 15),
+            upstream: sketch(14, 15)?,
         };
         out.push((key, agg));
     }

@@ -58,7 +58,7 @@ use crate::AnalyticsError;
 use crate::lake::Lake;
 use crate::query::{Bucket, Dim, TopOrder, TrafficQuery, TrafficRow, quote, rate, ts_literal};
 use crate::rollup_row::{RollupAgg, RollupKey, max_opt};
-use crate::sketch::{Dense, pack, read_varint, unpack_into, varint};
+use crate::sketch::{Sketch, get_varint, put_varint};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -256,9 +256,9 @@ fn batch_of(rows: &[(&RowKey, &RowAgg)]) -> Result<RecordBatch, AnalyticsError> 
         }
         lmax.append_option(a.agg.latency_max);
         umax.append_option(a.agg.upstream_max);
-        pack(&a.agg.latency, &mut buf);
+        a.agg.latency.encode(&mut buf);
         lat.append_value(&buf);
-        pack(&a.agg.upstream, &mut buf);
+        a.agg.upstream.encode(&mut buf);
         up.append_value(&buf);
     }
     let [mut c, mut ap, mut ro, mut me] = strings;
@@ -431,7 +431,6 @@ fn month_rows(all: &RecordBatch) -> Result<BTreeMap<RowKey, RowAgg>, AnalyticsEr
     let blob = |i: usize| all.column(i).as_binary::<i32>();
     let (sets, lat, up) = (blob(12), blob(14), blob(16));
     let mut out: BTreeMap<RowKey, RowAgg> = BTreeMap::new();
-    let mut hists: HashMap<RowKey, (Dense, Dense)> = HashMap::new();
     for (r, &at) in bucket.iter().enumerate() {
         let Some(v) = VIEWS.iter().position(|v| v.name == names.value(r)) else {
             continue;
@@ -471,15 +470,8 @@ fn month_rows(all: &RecordBatch) -> Result<BTreeMap<RowKey, RowAgg>, AnalyticsEr
                 e.consumers.insert(Some(id));
             }
         }
-        let (l, u) = hists.entry(k).or_default();
-        unpack_into(lat.value(r), l)?;
-        unpack_into(up.value(r), u)?;
-    }
-    for (k, (l, u)) in hists {
-        if let Some(e) = out.get_mut(&k) {
-            e.agg.latency = l.to_sketch();
-            e.agg.upstream = u.to_sketch();
-        }
+        e.agg.latency.decode_into(lat.value(r))?;
+        e.agg.upstream.decode_into(up.value(r))?;
     }
     Ok(out)
 }
@@ -491,7 +483,7 @@ fn pack_set(set: &HashSet<Option<String>>, out: &mut Vec<u8>) {
     let mut ids: Vec<&str> = set.iter().flatten().map(String::as_str).collect();
     ids.sort_unstable();
     for id in ids {
-        varint(id.len() as u64, out);
+        put_varint(id.len() as u64, out);
         out.extend_from_slice(id.as_bytes());
     }
 }
@@ -500,7 +492,7 @@ fn pack_set(set: &HashSet<Option<String>>, out: &mut Vec<u8>) {
 fn unpack_set<'a>(b: &'a [u8], into: &mut FastSet<&'a [u8]>) -> Result<(), AnalyticsError> {
     let mut at = 0;
     while at < b.len() {
-        let len = read_varint(b, &mut at)
+        let len = get_varint(b, &mut at)
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| at + n <= b.len())
             .ok_or_else(|| {
@@ -522,8 +514,8 @@ struct Acc {
     latency_max: Option<f64>,
     upstream_max: Option<f64>,
     consumers: i64,
-    latency: Dense,
-    upstream: Dense,
+    latency: Sketch,
+    upstream: Sketch,
 }
 
 /// The rows of `batches` grouped: the groups in first-seen order, each
@@ -602,8 +594,10 @@ fn merge_histograms(
     for (e, rows) in accs.iter_mut().zip(members) {
         for &(b, r) in rows {
             let (lat, up) = &blobs[b as usize];
-            unpack_into(lat.as_binary_view().value(r as usize), &mut e.latency)?;
-            unpack_into(up.as_binary_view().value(r as usize), &mut e.upstream)?;
+            e.latency
+                .decode_into(lat.as_binary_view().value(r as usize))?;
+            e.upstream
+                .decode_into(up.as_binary_view().value(r as usize))?;
         }
     }
     Ok(())
