@@ -14,7 +14,8 @@
 //!
 //! - [`query`]: the traffic question and its answer as types ([`query::TrafficQuery`],
 //!   [`query::TrafficRow`]) and the ranking of an answer.
-//! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles, and its one codec.
+//! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles ([`sketch::Sketch`]),
+//!   and its one codec (the rollup's bucket lists, the views' packed bytes).
 //! - [`lake`]: the tables and their limits.
 //! - [`analyst`]: analysts' SQL under limits that hold ([`analyst::SqlGate`]): concurrency,
 //!   a memory share per query, a result cap, the time limit over planning to serialisation.
@@ -23,7 +24,8 @@
 //! - [`rollup_row`]: one hourly rollup row's key and values.
 //! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
 //! - [`summary`]: each day's rollup folded into small views (per hour, day or month; totals,
-//!   per consumer, per route), which answer the dashboard's month-long questions.
+//!   per consumer, per route), which answer the dashboard's month-long questions: the views'
+//!   catalog, the writer of the day and month files, and the planner that reads them.
 //! - [`traffic`]: the traffic metrics from raw events (exact), or from rollup rows merged in
 //!   Rust (day buckets in a time zone).
 //! - [`rollup_traffic`]: the traffic metrics from the hourly rollup merged by the engine.
