@@ -14,9 +14,12 @@
 //!   which the SQL functions also pass around ([`Sketch::encode`],
 //!   [`Sketch::decode_into`]).
 //!
-//! The counts sit in a dense window of keys (the latencies of one group
-//! cluster), so merging a month of packed histograms is one run of adds
-//! into a window sized once.
+//! In memory the counts are held as a short sorted list of (key, count)
+//! pairs while a histogram has few buckets for the keys they span (most
+//! hourly rollup groups), and as a dense window of keys once that is no
+//! larger (busy groups, and the histograms a month of packed ones merge
+//! into: the latencies of one group cluster, so merging is one run of adds
+//! into a window sized once).
 
 use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder};
 use arrow_array::{Array, Int32Array, Int64Array};
@@ -92,21 +95,70 @@ pub fn value(key: i32) -> f64 {
     2.0 * g.powi(key) / (g + 1.0)
 }
 
-/// A histogram: counts per bucket key, in a window of keys that grows as
-/// needed, the zero bucket apart.
+/// A histogram: counts per bucket key, the zero bucket apart.
+///
+/// The buckets are held in whichever of two forms is smaller: a sorted
+/// list of (key, count) pairs (16 bytes a bucket) while the keys are few
+/// for the range they span, or a window of counts over that range (8 bytes
+/// a key, empty ones included) once half its keys or more are filled. The
+/// hourly rollup holds two histograms per group and most groups see a
+/// handful of requests: a window for every one of them made
+/// `tollgate rollup` peak at 1.8 times the memory of the map it used
+/// before (docs/PERFORMANCE.md, "Rollup memory"). Busy histograms, and
+/// those a month's questions merge into, fill their window and turn dense,
+/// where adding a bucket is one add and a packed dense run one run of adds.
 #[derive(Debug, Clone, Default)]
 pub struct Sketch {
-    /// The key of `counts[0]`.
-    offset: i32,
-    /// Counts of keys `offset..offset + counts.len()`; empty keys hold 0.
-    counts: Vec<u64>,
+    buckets: Buckets,
     /// The count of [`ZERO_KEY`].
     zero: u64,
     /// Values added, the zero bucket's included.
     count: u64,
 }
 
-/// Equal when the non-empty buckets are: how the window grew does not count.
+/// The non-empty buckets but the zero bucket, in one of two forms (see
+/// [`Sketch`]); every key within [`MIN_KEY`]..=[`MAX_KEY`].
+#[derive(Debug, Clone)]
+enum Buckets {
+    /// (key, count) pairs, keys ascending, counts above 0.
+    Sparse(Vec<(i32, u64)>),
+    /// Counts of keys `offset..offset + counts.len()`; empty keys hold 0.
+    Dense {
+        /// The key of `counts[0]`.
+        offset: i32,
+        /// How many of `counts` are above 0.
+        filled: u32,
+        counts: Vec<u64>,
+    },
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets::Sparse(Vec::new())
+    }
+}
+
+/// Fewer buckets than this stay pairs whatever their span: at most 128
+/// bytes, searched in a few steps, and no change of form for the many
+/// histograms of one or two requests.
+const DENSE_MIN_FILLED: usize = 8;
+
+/// Whether pairs turn into a window: when `filled` buckets over `span` keys
+/// take no more bytes as a window (8 bytes a key) than as pairs (16 a
+/// bucket).
+fn turns_dense(span: i64, filled: usize) -> bool {
+    filled >= DENSE_MIN_FILLED && span <= 2 * filled as i64
+}
+
+/// Whether a window turns back into pairs: when it would take more than 1.5
+/// times their bytes (above [`turns_dense`]'s bound, so that a histogram at
+/// the boundary does not change form at every other key).
+fn turns_sparse(span: i64, filled: usize) -> bool {
+    span > 3 * filled as i64
+}
+
+/// Equal when the non-empty buckets are: the form they are held in does not
+/// count.
 impl PartialEq for Sketch {
     fn eq(&self, other: &Self) -> bool {
         self.count == other.count && self.buckets().eq(other.buckets())
@@ -124,35 +176,138 @@ impl Sketch {
     /// nearest of the two, so the window stays bounded.
     #[inline]
     pub fn add_key(&mut self, key: i32, n: u64) {
-        // Inside the window already (the usual case): one add.
-        let i = i64::from(key) - i64::from(self.offset);
-        if key != ZERO_KEY && i >= 0 && (i as usize) < self.counts.len() {
-            self.count += n;
-            self.counts[i as usize] += n;
+        self.count += n;
+        if n == 0 {
             return;
         }
-        self.add_outside(key, n);
-    }
-
-    fn add_outside(&mut self, key: i32, n: u64) {
-        self.count += n;
         if key == ZERO_KEY {
             self.zero += n;
             return;
         }
-        self.window(key.clamp(MIN_KEY, MAX_KEY), 1)[0] += n;
+        // Inside the window already (the usual case once dense): one add.
+        if let Buckets::Dense {
+            offset,
+            filled,
+            counts,
+        } = &mut self.buckets
+        {
+            let i = i64::from(key) - i64::from(*offset);
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i)) {
+                *filled += u32::from(*slot == 0);
+                *slot += n;
+                return;
+            }
+        }
+        self.add_elsewhere(key.clamp(MIN_KEY, MAX_KEY), n);
+    }
+
+    /// [`Sketch::add_key`] of `n` (above 0) to a key in range that is not
+    /// in the window, if there is one.
+    fn add_elsewhere(&mut self, key: i32, n: u64) {
+        let span = self.span_with(key.into(), key.into());
+        match &mut self.buckets {
+            Buckets::Sparse(pairs) => match pairs.binary_search_by_key(&key, |(k, _)| *k) {
+                Ok(i) => pairs[i].1 += n,
+                Err(i) => {
+                    pairs.insert(i, (key, n));
+                    if turns_dense(span, pairs.len()) {
+                        self.make_dense();
+                    }
+                }
+            },
+            Buckets::Dense {
+                offset,
+                filled,
+                counts,
+            } => {
+                if turns_sparse(span, *filled as usize + 1) {
+                    self.make_sparse();
+                    self.add_elsewhere(key, n);
+                } else {
+                    *filled += 1;
+                    window(offset, counts, key, 1)[0] += n;
+                }
+            }
+        }
     }
 
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &Sketch) {
         self.zero += other.zero;
-        self.count += other.count;
-        if !other.counts.is_empty() {
-            let window = self.window(other.offset, other.counts.len());
-            for (slot, n) in window.iter_mut().zip(&other.counts) {
-                *slot += n;
+        self.count += other.zero;
+        match &other.buckets {
+            Buckets::Sparse(pairs) => {
+                for &(k, n) in pairs {
+                    self.add_key(k, n);
+                }
+            }
+            Buckets::Dense { offset, counts, .. } if !counts.is_empty() => {
+                let mut run = counts.iter().copied();
+                let added = self.add_run(*offset, counts.len(), || {
+                    Ok::<_, std::convert::Infallible>(run.next().unwrap_or(0))
+                });
+                let Ok(()) = added;
+            }
+            Buckets::Dense { .. } => {}
+        }
+    }
+
+    /// Adds the counts `next` gives for the keys `first..first + len`, in
+    /// order (`len` at least 1, every key in range: checked by the
+    /// callers): into the window when the histogram is dense or turns dense
+    /// with them. `next` failing stops the run, the counts added so far
+    /// kept.
+    fn add_run<E>(
+        &mut self,
+        first: i32,
+        len: usize,
+        mut next: impl FnMut() -> Result<u64, E>,
+    ) -> Result<(), E> {
+        let last = i64::from(first) + len as i64 - 1;
+        let span = self.span_with(first.into(), last);
+        // At most this many buckets filled once the run is added.
+        let filled = self.filled() + len;
+        let dense = match self.buckets {
+            Buckets::Sparse(_) => turns_dense(span, filled),
+            Buckets::Dense { .. } => !turns_sparse(span, filled),
+        };
+        match (dense, &self.buckets) {
+            (true, Buckets::Sparse(_)) => self.make_dense(),
+            (false, Buckets::Dense { .. }) => self.make_sparse(),
+            _ => {}
+        }
+        let Buckets::Dense {
+            offset,
+            filled,
+            counts,
+        } = &mut self.buckets
+        else {
+            for k in first..=last as i32 {
+                let n = next()?;
+                self.add_key(k, n);
+            }
+            return Ok(());
+        };
+        let (mut total, mut result) = (0u64, Ok(()));
+        for slot in window(offset, counts, first, len) {
+            match next() {
+                Ok(n) => {
+                    *filled += u32::from(*slot == 0 && n > 0);
+                    *slot += n;
+                    total += n;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
+        self.count += total;
+        // A run of mostly empty keys can leave the window mostly empty.
+        if turns_sparse(counts.len() as i64, *filled as usize) {
+            self.make_sparse();
+        }
+        result
     }
 
     /// Values added.
@@ -163,39 +318,115 @@ impl Sketch {
     /// The non-empty buckets, ascending (the zero bucket first).
     pub fn buckets(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
         let zero = (self.zero > 0).then_some((ZERO_KEY, self.zero));
-        zero.into_iter().chain(
-            self.counts
+        zero.into_iter().chain(self.keyed())
+    }
+
+    /// The non-empty buckets but the zero bucket, ascending.
+    fn keyed(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        let (pairs, offset, counts): (&[(i32, u64)], i32, &[u64]) = match &self.buckets {
+            Buckets::Sparse(pairs) => (pairs, 0, &[]),
+            Buckets::Dense { offset, counts, .. } => (&[], *offset, counts),
+        };
+        pairs.iter().copied().chain(
+            counts
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| **n > 0)
-                .map(|(i, n)| (self.offset + i as i32, *n)),
+                .map(move |(i, n)| (offset + i as i32, *n)),
         )
+    }
+
+    /// How many buckets but the zero bucket are non-empty.
+    fn filled(&self) -> usize {
+        match &self.buckets {
+            Buckets::Sparse(pairs) => pairs.len(),
+            Buckets::Dense { filled, .. } => *filled as usize,
+        }
+    }
+
+    /// The number of keys from the lowest to the highest of the buckets' and
+    /// `first..=last`.
+    fn span_with(&self, first: i64, last: i64) -> i64 {
+        let held = match &self.buckets {
+            Buckets::Sparse(pairs) => pairs
+                .first()
+                .zip(pairs.last())
+                .map(|(a, b)| (i64::from(a.0), i64::from(b.0))),
+            Buckets::Dense { offset, counts, .. } => (!counts.is_empty()).then(|| {
+                (
+                    i64::from(*offset),
+                    i64::from(*offset) + counts.len() as i64 - 1,
+                )
+            }),
+        };
+        match held {
+            Some((lo, hi)) => hi.max(last) - lo.min(first) + 1,
+            None => last - first + 1,
+        }
     }
 
     /// Bytes held on the heap (for the engine's memory accounting).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.counts.capacity() * std::mem::size_of::<u64>()
+        match &self.buckets {
+            Buckets::Sparse(pairs) => pairs.capacity() * std::mem::size_of::<(i32, u64)>(),
+            Buckets::Dense { counts, .. } => counts.capacity() * std::mem::size_of::<u64>(),
+        }
     }
 
-    /// The counts of keys `first..first + len` (`first` not the zero key,
-    /// `first + len - 1` at most `i32::MAX`: checked by the callers), the
-    /// window grown to hold them.
-    fn window(&mut self, first: i32, len: usize) -> &mut [u64] {
-        if self.counts.is_empty() {
-            self.offset = first;
-        }
-        if first < self.offset {
-            let grow = (self.offset - first) as usize;
-            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
-            self.offset = first;
-        }
-        let start = (first - self.offset) as usize;
-        if self.counts.len() < start + len {
-            self.counts.resize(start + len, 0);
-        }
-        &mut self.counts[start..start + len]
+    /// The buckets as a window (kept when they are one already).
+    fn make_dense(&mut self) {
+        let Buckets::Sparse(pairs) = &self.buckets else {
+            return;
+        };
+        let (offset, counts) = match (pairs.first(), pairs.last()) {
+            (Some(&(first, _)), Some(&(last, _))) => {
+                let mut counts = vec![0; (last - first) as usize + 1];
+                for &(k, n) in pairs {
+                    counts[(k - first) as usize] = n;
+                }
+                (first, counts)
+            }
+            // Nothing yet: an empty window, placed by the first run.
+            _ => (0, Vec::new()),
+        };
+        self.buckets = Buckets::Dense {
+            offset,
+            filled: pairs.len() as u32,
+            counts,
+        };
     }
 
+    /// The buckets as pairs (kept when they are pairs already).
+    fn make_sparse(&mut self) {
+        if let Buckets::Dense { filled, .. } = &self.buckets {
+            let mut pairs = Vec::with_capacity(*filled as usize);
+            pairs.extend(self.keyed());
+            self.buckets = Buckets::Sparse(pairs);
+        }
+    }
+}
+
+/// The counts of keys `first..first + len` in the window `counts` of a
+/// dense histogram, whose first key is `*offset` (`first` not the zero
+/// key, `first + len - 1` at most `i32::MAX`: checked by the callers), the
+/// window grown to hold them.
+fn window<'a>(offset: &mut i32, counts: &'a mut Vec<u64>, first: i32, len: usize) -> &'a mut [u64] {
+    if counts.is_empty() {
+        *offset = first;
+    }
+    if first < *offset {
+        let grow = (*offset - first) as usize;
+        counts.splice(0..0, std::iter::repeat_n(0, grow));
+        *offset = first;
+    }
+    let start = (first - *offset) as usize;
+    if counts.len() < start + len {
+        counts.resize(start + len, 0);
+    }
+    &mut counts[start..start + len]
+}
+
+impl Sketch {
     /// The `q`-quantile (0..=1): the value of the sample at rank
     /// `q × (count − 1)`, interpolated between the two neighbouring samples
     /// like `percentile_cont`, each read from its bucket. `None` when empty.
@@ -204,7 +435,7 @@ impl Sketch {
     }
 
     /// The `qs`-quantiles, each as [`Sketch::quantile`] reads it, in one
-    /// walk over the window.
+    /// walk over the buckets.
     pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<f64>; N] {
         if self.count == 0 {
             return [None; N];
@@ -242,10 +473,8 @@ impl Sketch {
         if self.zero > 0 {
             visit(ZERO_KEY, self.zero, &mut found);
         }
-        for (i, n) in self.counts.iter().enumerate() {
-            if *n > 0 {
-                visit(self.offset + i as i32, *n, &mut found);
-            }
+        for (k, n) in self.keyed() {
+            visit(k, n, &mut found);
         }
         let at = |w: u64| found.iter().find(|(r, _)| *r == w).map_or(0.0, |(_, v)| *v);
         rank.map(|r| {
@@ -296,13 +525,6 @@ pub(crate) fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
 }
 
 impl Sketch {
-    /// The keys `first..=last` of the non-empty window buckets, if any.
-    fn span(&self) -> Option<(i32, &[u64])> {
-        let from = self.counts.iter().position(|n| *n > 0)?;
-        let to = self.counts.iter().rposition(|n| *n > 0)?;
-        Some((self.offset + from as i32, &self.counts[from..=to]))
-    }
-
     /// The histogram as bytes (replacing `out`'s), in the smaller of two
     /// layouts of LEB128 varints, told apart by the first byte:
     ///
@@ -322,41 +544,48 @@ impl Sketch {
         out.clear();
         out.push(SPARSE);
         put_varint(self.zero, out);
-        let Some((first, run)) = self.span() else {
-            return;
-        };
-        let mut prev: Option<i32> = None;
-        for (i, n) in run.iter().enumerate() {
-            if *n == 0 {
-                continue;
-            }
-            let k = first + i as i32;
+        let (mut first, mut prev) = (None, None);
+        // The non-empty buckets and the bytes of their counts.
+        let (mut filled, mut count_bytes) = (0usize, 0usize);
+        for (k, n) in self.keyed() {
             let step = match prev {
                 None => zigzag(k),
                 Some(p) => u64::from(k.wrapping_sub(p) as u32),
             };
             put_varint(step, out);
-            put_varint(*n, out);
+            put_varint(n, out);
+            first.get_or_insert(k);
             prev = Some(k);
+            filled += 1;
+            count_bytes += n.required_space();
         }
+        let (Some(first), Some(last)) = (first, prev) else {
+            return;
+        };
         // Dense, kept when no longer: measured first, so nothing is
-        // allocated for the sparse ones. Every key of the run takes a byte.
-        if run.len() > out.len() {
+        // allocated for the sparse ones. Every key of the run takes a byte,
+        // an empty one exactly one.
+        let span = (i64::from(last) - i64::from(first) + 1) as usize;
+        if span > out.len() {
             return;
         }
         let dense = 1
             + self.zero.required_space()
             + zigzag(first).required_space()
-            + (run.len() as u64).required_space()
-            + run.iter().map(|n| n.required_space()).sum::<usize>();
+            + (span as u64).required_space()
+            + count_bytes
+            + (span - filled);
         if dense <= out.len() {
             out.clear();
             out.push(DENSE);
             put_varint(self.zero, out);
             put_varint(zigzag(first), out);
-            put_varint(run.len() as u64, out);
-            for n in run {
-                put_varint(*n, out);
+            put_varint(span as u64, out);
+            let mut at = first;
+            for (k, n) in self.keyed() {
+                out.resize(out.len() + (k - at) as usize, 0);
+                put_varint(n, out);
+                at = k + 1;
             }
         }
     }
@@ -401,14 +630,7 @@ impl Sketch {
                 if first < MIN_KEY || last > i64::from(MAX_KEY) {
                     return Err(Damaged::Key(first));
                 }
-                let window = self.window(first, len);
-                let mut total = 0u64;
-                for slot in window {
-                    let n = get_varint(b, &mut at).ok_or_else(bad)?;
-                    *slot += n;
-                    total += n;
-                }
-                self.count += total;
+                self.add_run(first, len, || get_varint(b, &mut at).ok_or_else(bad))?;
                 if at != b.len() {
                     return Err(bad());
                 }
@@ -457,6 +679,8 @@ impl Sketch {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     /// The quantile as the old map-based sketch read it, walking the
@@ -783,5 +1007,128 @@ mod tests {
             [(MIN_KEY, 1), (MAX_KEY, 2)]
         );
         assert!(s.heap_bytes() <= 8 * (MAX_KEY - MIN_KEY + 1) as usize);
+    }
+
+    fn is_dense(s: &Sketch) -> bool {
+        matches!(s.buckets, Buckets::Dense { .. })
+    }
+
+    /// A rollup group's few latencies, far apart, stay a short list (a
+    /// window would be 8 bytes for every key between them); a busy
+    /// histogram turns into a window, and back into a list when an outlier
+    /// would leave the window mostly empty.
+    #[test]
+    fn few_buckets_stay_pairs_and_busy_ones_turn_dense() {
+        let mut s = Sketch::default();
+        for ms in [3.0, 40.0, 250.0, 1_800.0, 30_000.0] {
+            s.add(ms);
+        }
+        assert!(!is_dense(&s));
+        assert!(s.heap_bytes() <= 8 * 16, "{} bytes", s.heap_bytes());
+        let mut busy = Sketch::default();
+        for k in 0..100 {
+            busy.add_key(k, 1 + k as u64 % 3);
+        }
+        assert!(is_dense(&busy));
+        assert!(
+            busy.heap_bytes() <= 2 * 100 * 8,
+            "{} bytes",
+            busy.heap_bytes()
+        );
+        busy.add_key(5_000, 1);
+        assert!(!is_dense(&busy), "an outlier far out");
+        assert_eq!(busy.buckets().count(), 101);
+        assert_eq!(busy.buckets().last(), Some((5_000, 1)));
+        // Merged into a list until its keys fill their span.
+        let mut m = Sketch::default();
+        m.merge(&s);
+        assert!(!is_dense(&m));
+        for _ in 0..3 {
+            m.merge(&busy);
+        }
+        assert_eq!(m.count(), s.count() + 3 * busy.count());
+        let mut d = busy.clone();
+        d.make_dense();
+        let mut md = Sketch::default();
+        for _ in 0..3 {
+            md.merge(&d);
+        }
+        md.merge(&s);
+        assert_eq!(md, m, "merged from a window or from pairs");
+    }
+
+    /// Whatever the order of adds, merges and packed histograms, and
+    /// whatever form each side is in, the buckets are those of a plain map
+    /// of the same adds, and the packed bytes read back the same.
+    #[test]
+    fn both_forms_hold_the_same_buckets_as_a_map() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rand = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let mut buf = Vec::new();
+        for round in 0..300 {
+            let mut s = Sketch::default();
+            let mut want: BTreeMap<i32, u64> = BTreeMap::new();
+            let centre = rand(400) as i32 - 100;
+            let spread = [2, 10, 60, 600, 5_000][round % 5];
+            for _ in 0..rand(40) {
+                let mut part = Sketch::default();
+                for _ in 0..1 + rand(30) {
+                    let k = match rand(20) {
+                        0 => ZERO_KEY,
+                        1 => MIN_KEY + rand(3) as i32,
+                        2 => MAX_KEY - rand(3) as i32,
+                        _ => centre + rand(2 * spread) as i32 - spread as i32,
+                    };
+                    let n = rand(4);
+                    part.add_key(k, n);
+                    if n > 0 {
+                        // Counted at the edge of the key range, as added.
+                        let k = if k == ZERO_KEY {
+                            k
+                        } else {
+                            k.clamp(MIN_KEY, MAX_KEY)
+                        };
+                        *want.entry(k).or_default() += n;
+                    }
+                }
+                if rand(2) == 0 {
+                    part.make_dense();
+                }
+                match rand(3) {
+                    0 => s.merge(&part),
+                    1 => {
+                        part.encode(&mut buf);
+                        s.decode_into(&buf).unwrap();
+                    }
+                    _ => {
+                        for (k, n) in part.buckets() {
+                            s.add_key(k, n);
+                        }
+                    }
+                }
+                let got: Vec<(i32, u64)> = s.buckets().collect();
+                let want: Vec<(i32, u64)> = want.iter().map(|(k, n)| (*k, *n)).collect();
+                assert_eq!(got, want, "round {round}");
+                assert_eq!(s.count(), want.iter().map(|(_, n)| n).sum::<u64>());
+                if let Buckets::Dense { filled, .. } = &s.buckets {
+                    let keyed = want.iter().filter(|(k, _)| *k != ZERO_KEY).count();
+                    assert_eq!(*filled as usize, keyed, "round {round}");
+                }
+            }
+            s.encode(&mut buf);
+            assert_eq!(decoded(&buf), s, "round {round}");
+            // Compared as text: the top key reads back as infinity, and
+            // interpolating next to it gives NaN on both sides.
+            let qs = [0.0, 0.5, 0.99, 1.0];
+            assert_eq!(
+                format!("{:?}", s.quantiles(qs)),
+                format!("{:?}", qs.map(|q| reference_quantile(&s, q))),
+            );
+        }
     }
 }
