@@ -24,7 +24,7 @@ use object_store::path::Path as ObjectPath;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use tollgate_lake::{LakeStore, StoreError};
+use tollgate_lake::{LakeStore, StoreError, layout};
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
@@ -69,7 +69,7 @@ pub async fn run(lake: &Lake, store: &LakeStore) -> Result<RollupReport, Analyti
         let (day, files) = (day.clone(), files);
         // The format version first: a new version rebuilds every day once.
         let fingerprint = format!("{ROLLUP_FORMAT}\n{}", files.join("\n"));
-        let marker = format!("_tollgate/rollups/hourly/{day}.txt");
+        let marker = layout::rollup_day_marker(&day);
         let previous = store.get(&marker).await.map_err(lake_err)?;
         if previous.as_deref() == Some(fingerprint.as_bytes()) {
             report.days_unchanged += 1;
@@ -79,18 +79,8 @@ pub async fn run(lake: &Lake, store: &LakeStore) -> Result<RollupReport, Analyti
         report.rows += rows.len();
         let summary = crate::summary::encode_day(&rows)?;
         let bytes = encode(&rows)?;
-        put_bytes(
-            store,
-            &format!("rollups/hourly/date={day}/rollup.parquet"),
-            bytes,
-        )
-        .await?;
-        put_bytes(
-            store,
-            &format!("rollups/summary/date={day}/summary.parquet"),
-            summary,
-        )
-        .await?;
+        put_bytes(store, &layout::rollup_hourly_file(&day), bytes).await?;
+        put_bytes(store, &layout::rollup_summary_file(&day), summary).await?;
         put_bytes(store, &marker, fingerprint.into_bytes()).await?;
         report.days_rebuilt.push(day);
     }
@@ -119,19 +109,19 @@ async fn months(
         for (day, files) in &days {
             fingerprint.push_str(&format!("{day}\n{}\n", files.join("\n")));
         }
-        let marker = format!("_tollgate/rollups/month/{month}.txt");
+        let marker = layout::rollup_month_marker(month);
         let previous = store.get(&marker).await.map_err(lake_err)?;
         if previous.as_deref() == Some(fingerprint.as_bytes()) {
             continue;
         }
         let mut files = Vec::new();
         for (day, _) in &days {
-            let path = format!("rollups/summary/date={day}/summary.parquet");
+            let path = layout::rollup_summary_file(day);
             files.push(store.get(&path).await.map_err(lake_err)?.ok_or_else(|| {
                 AnalyticsError::Lake(format!("{path}: missing; run the rollup again"))
             })?);
         }
-        let path = format!("rollups/summary_month/month={month}/summary.parquet");
+        let path = layout::rollup_summary_month_file(month);
         match crate::summary::encode_month(files)? {
             Some(bytes) => put_bytes(store, &path, bytes).await?,
             None => store.delete(&path).await.map_err(lake_err)?,
@@ -154,7 +144,7 @@ async fn event_files(store: &LakeStore) -> Result<Vec<(String, u64)>, AnalyticsE
                 .map(|r| r.to_path_buf())
                 .unwrap_or_default();
             let mut out = Vec::new();
-            for path in store.list("events").await.map_err(lake_err)? {
+            for path in store.list(layout::EVENTS).await.map_err(lake_err)? {
                 let full = root.join(&path);
                 match std::fs::metadata(&full) {
                     Ok(m) => out.push((path, m.len())),
@@ -166,7 +156,7 @@ async fn event_files(store: &LakeStore) -> Result<Vec<(String, u64)>, AnalyticsE
             Ok(out)
         }
         LakeStore::Object { store, .. } => {
-            let prefix = ObjectPath::from("events");
+            let prefix = ObjectPath::from(layout::EVENTS);
             let metas: Vec<_> = store
                 .list(Some(&prefix))
                 .try_collect()
@@ -187,11 +177,7 @@ async fn event_days(store: &LakeStore) -> Result<BTreeMap<String, Vec<String>>, 
         if !path.ends_with(".parquet") {
             continue;
         }
-        let Some(day) = path
-            .split('/')
-            .find_map(|seg| seg.strip_prefix("date="))
-            .map(str::to_string)
-        else {
+        let Some(day) = layout::day_of(&path).map(str::to_string) else {
             continue;
         };
         days.entry(day).or_default().push(format!("{path} {size}"));
