@@ -25,6 +25,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use serde::{Deserialize, Serialize};
+use tollgate_lake::layout;
 use tollgate_lake::schema::{rollup_schema, summary_schema};
 use tollgate_schemas::lake::{invoice_line_schema, lake_event_schema, quarantine_schema};
 
@@ -224,9 +225,12 @@ impl Lake {
     ) -> Result<(), AnalyticsError> {
         let schema = query_types(&schema);
         let dir = match table {
-            "rollups_hourly" => "rollups/hourly",
-            "rollups_summary" => "rollups/summary",
-            "rollups_summary_month" => "rollups/summary_month",
+            "events" => layout::EVENTS,
+            "quarantine" => layout::QUARANTINE,
+            "rollups_hourly" => layout::ROLLUPS_HOURLY,
+            "rollups_summary" => layout::ROLLUPS_SUMMARY,
+            "rollups_summary_month" => layout::ROLLUPS_SUMMARY_MONTH,
+            "invoices" => layout::INVOICES,
             other => other,
         };
         let partition = match table {

@@ -14,7 +14,8 @@
 //!
 //! - [`query`]: the traffic question and its answer as types ([`query::TrafficQuery`],
 //!   [`query::TrafficRow`]) and the ranking of an answer.
-//! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles, and its one codec.
+//! - [`sketch`]: the DDSketch-style histogram behind rollup percentiles ([`sketch::Sketch`]),
+//!   and its one codec (the rollup's bucket lists, the views' packed bytes).
 //! - [`lake`]: the tables and their limits.
 //! - [`analyst`]: analysts' SQL under limits that hold ([`analyst::SqlGate`]): concurrency,
 //!   a memory share per query, a result cap, the time limit over planning to serialisation.
@@ -23,7 +24,8 @@
 //! - [`rollup_row`]: one hourly rollup row's key and values.
 //! - [`rollup`]: hourly pre-aggregates with mergeable latency sketches.
 //! - [`summary`]: each day's rollup folded into small views (per hour, day or month; totals,
-//!   per consumer, per route), which answer the dashboard's month-long questions.
+//!   per consumer, per route), which answer the dashboard's month-long questions: the views'
+//!   catalog, the writer of the day and month files, and the planner that reads them.
 //! - [`traffic`]: the traffic metrics from raw events (exact), or from rollup rows merged in
 //!   Rust (day buckets in a time zone).
 //! - [`rollup_traffic`]: the traffic metrics from the hourly rollup merged by the engine.
@@ -50,11 +52,9 @@ pub mod summary;
 pub mod traffic;
 pub mod usage;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::error::DataFusionError;
-use object_store::ObjectStore;
 
 pub use analyst::{AnalystAnswer, Cut, ResultLimit, SqlGate, WhenTooLarge};
 pub use lake::{AnalyticsConfig, Lake};
@@ -151,25 +151,8 @@ impl AnalyticsError {
     }
 }
 
-/// The lake root as an object store (local folder or S3 prefix), for the
-/// rollup writer.
-pub fn lake_store(location: &str) -> Result<Arc<dyn ObjectStore>, AnalyticsError> {
-    if let Some(rest) = location.strip_prefix("s3://") {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let s3 = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .build()
-            .map_err(|e| AnalyticsError::Lake(e.to_string()))?;
-        let prefix = prefix.trim_matches('/');
-        return Ok(if prefix.is_empty() {
-            Arc::new(s3)
-        } else {
-            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
-        });
-    }
-    std::fs::create_dir_all(location)
-        .map_err(|e| AnalyticsError::Lake(format!("{location}: {e}")))?;
-    let local = object_store::local::LocalFileSystem::new_with_prefix(location)
-        .map_err(|e| AnalyticsError::Lake(e.to_string()))?;
-    Ok(Arc::new(local))
+/// The lake root (local folder or S3 prefix) as the lake's durable store,
+/// for the rollup writer.
+pub fn lake_store(location: &str) -> Result<tollgate_lake::LakeStore, AnalyticsError> {
+    tollgate_lake::LakeStore::open(location).map_err(|e| AnalyticsError::Lake(e.to_string()))
 }

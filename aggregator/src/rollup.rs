@@ -19,13 +19,12 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use bytes_free::put_bytes;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use tollgate_lake::{LakeStore, StoreError, layout};
 
 use crate::AnalyticsError;
 use crate::lake::Lake;
@@ -59,23 +58,19 @@ pub struct RollupReport {
     pub rows: usize,
 }
 
-/// Brings every day's rollup up to date with the events.
-pub async fn run(
-    lake: &Lake,
-    store: &Arc<dyn ObjectStore>,
-) -> Result<RollupReport, AnalyticsError> {
+/// Brings every day's rollup up to date with the events. Files and markers
+/// are written with the lake's durable write protocol ([`LakeStore::put`]),
+/// as event files are: each file is whole or absent after a crash, and a
+/// day's marker is written only after its files.
+pub async fn run(lake: &Lake, store: &LakeStore) -> Result<RollupReport, AnalyticsError> {
     let mut report = RollupReport::default();
     let days = event_days(store).await?;
     for (day, files) in &days {
         let (day, files) = (day.clone(), files);
         // The format version first: a new version rebuilds every day once.
         let fingerprint = format!("{ROLLUP_FORMAT}\n{}", files.join("\n"));
-        let marker = ObjectPath::from(format!("_tollgate/rollups/hourly/{day}.txt"));
-        let previous = match store.get(&marker).await {
-            Ok(r) => Some(r.bytes().await.map_err(lake_err)?),
-            Err(object_store::Error::NotFound { .. }) => None,
-            Err(e) => return Err(lake_err(e)),
-        };
+        let marker = layout::rollup_day_marker(&day);
+        let previous = store.get(&marker).await.map_err(lake_err)?;
         if previous.as_deref() == Some(fingerprint.as_bytes()) {
             report.days_unchanged += 1;
             continue;
@@ -84,19 +79,9 @@ pub async fn run(
         report.rows += rows.len();
         let summary = crate::summary::encode_day(&rows)?;
         let bytes = encode(&rows)?;
-        put_bytes(
-            store,
-            &format!("rollups/hourly/date={day}/rollup.parquet"),
-            bytes,
-        )
-        .await?;
-        put_bytes(
-            store,
-            &format!("rollups/summary/date={day}/summary.parquet"),
-            summary,
-        )
-        .await?;
-        put_bytes(store, marker.as_ref(), fingerprint.into_bytes()).await?;
+        put_bytes(store, &layout::rollup_hourly_file(&day), bytes).await?;
+        put_bytes(store, &layout::rollup_summary_file(&day), summary).await?;
+        put_bytes(store, &marker, fingerprint.into_bytes()).await?;
         report.days_rebuilt.push(day);
     }
     months(store, &days).await?;
@@ -110,7 +95,7 @@ pub async fn run(
 /// before). A crash between the days and their month leaves the month
 /// stale until the next run, which rebuilds it.
 async fn months(
-    store: &Arc<dyn ObjectStore>,
+    store: &LakeStore,
     days: &BTreeMap<String, Vec<String>>,
 ) -> Result<(), AnalyticsError> {
     let mut by_month: BTreeMap<&str, Vec<(&String, &Vec<String>)>> = BTreeMap::new();
@@ -124,71 +109,78 @@ async fn months(
         for (day, files) in &days {
             fingerprint.push_str(&format!("{day}\n{}\n", files.join("\n")));
         }
-        let marker = ObjectPath::from(format!("_tollgate/rollups/month/{month}.txt"));
-        let previous = match store.get(&marker).await {
-            Ok(r) => Some(r.bytes().await.map_err(lake_err)?),
-            Err(object_store::Error::NotFound { .. }) => None,
-            Err(e) => return Err(lake_err(e)),
-        };
+        let marker = layout::rollup_month_marker(month);
+        let previous = store.get(&marker).await.map_err(lake_err)?;
         if previous.as_deref() == Some(fingerprint.as_bytes()) {
             continue;
         }
         let mut files = Vec::new();
         for (day, _) in &days {
-            let path = ObjectPath::from(format!("rollups/summary/date={day}/summary.parquet"));
-            files.push(
-                store
-                    .get(&path)
-                    .await
-                    .map_err(lake_err)?
-                    .bytes()
-                    .await
-                    .map_err(lake_err)?,
-            );
+            let path = layout::rollup_summary_file(day);
+            files.push(store.get(&path).await.map_err(lake_err)?.ok_or_else(|| {
+                AnalyticsError::Lake(format!("{path}: missing; run the rollup again"))
+            })?);
         }
-        let path = format!("rollups/summary_month/month={month}/summary.parquet");
+        let path = layout::rollup_summary_month_file(month);
         match crate::summary::encode_month(files)? {
             Some(bytes) => put_bytes(store, &path, bytes).await?,
-            None => match store.delete(&ObjectPath::from(path)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(lake_err(e)),
-            },
+            None => store.delete(&path).await.map_err(lake_err)?,
         }
-        put_bytes(store, marker.as_ref(), fingerprint.into_bytes()).await?;
+        put_bytes(store, &marker, fingerprint.into_bytes()).await?;
     }
     Ok(())
 }
 
-fn lake_err(e: object_store::Error) -> AnalyticsError {
+fn lake_err(e: StoreError) -> AnalyticsError {
     AnalyticsError::Lake(e.to_string())
 }
 
+/// Every event file as (path, size in bytes).
+async fn event_files(store: &LakeStore) -> Result<Vec<(String, u64)>, AnalyticsError> {
+    match store {
+        LakeStore::Local(_) => {
+            let root = store
+                .local_root()
+                .map(|r| r.to_path_buf())
+                .unwrap_or_default();
+            let mut out = Vec::new();
+            for path in store.list(layout::EVENTS).await.map_err(lake_err)? {
+                let full = root.join(&path);
+                match std::fs::metadata(&full) {
+                    Ok(m) => out.push((path, m.len())),
+                    // Gone since the listing (compacted): not an event file now.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(AnalyticsError::Lake(format!("{}: {e}", full.display()))),
+                }
+            }
+            Ok(out)
+        }
+        LakeStore::Object { store, .. } => {
+            let prefix = ObjectPath::from(layout::EVENTS);
+            let metas: Vec<_> = store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| AnalyticsError::Lake(e.to_string()))?;
+            Ok(metas
+                .into_iter()
+                .map(|m| (m.location.to_string(), m.size))
+                .collect())
+        }
+    }
+}
+
 /// Event files per day (`date=` folder), as "path size" lines, sorted.
-async fn event_days(
-    store: &Arc<dyn ObjectStore>,
-) -> Result<BTreeMap<String, Vec<String>>, AnalyticsError> {
-    let prefix = ObjectPath::from("events");
-    let metas: Vec<_> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(lake_err)?;
+async fn event_days(store: &LakeStore) -> Result<BTreeMap<String, Vec<String>>, AnalyticsError> {
     let mut days: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for m in metas {
-        let path = m.location.to_string();
+    for (path, size) in event_files(store).await? {
         if !path.ends_with(".parquet") {
             continue;
         }
-        let Some(day) = path
-            .split('/')
-            .find_map(|seg| seg.strip_prefix("date="))
-            .map(str::to_string)
-        else {
+        let Some(day) = layout::day_of(&path).map(str::to_string) else {
             continue;
         };
-        days.entry(day)
-            .or_default()
-            .push(format!("{path} {}", m.size));
+        days.entry(day).or_default().push(format!("{path} {size}"));
     }
     for files in days.values_mut() {
         files.sort();
@@ -307,22 +299,8 @@ fn encode(rows: &BTreeMap<RollupKey, RollupAgg>) -> Result<Vec<u8>, AnalyticsErr
         resp.append_value(a.response_bytes);
         lmax.append_option(a.latency_max);
         umax.append_option(a.upstream_max);
-        for (key, n) in a.latency.buckets() {
-            lkeys.values().append_value(key);
-            lcounts
-                .values()
-                .append_value(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        lkeys.append(true);
-        lcounts.append(true);
-        for (key, n) in a.upstream.buckets() {
-            ukeys.values().append_value(key);
-            ucounts
-                .values()
-                .append_value(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        ukeys.append(true);
-        ucounts.append(true);
+        a.latency.append_lists(&mut lkeys, &mut lcounts);
+        a.upstream.append_lists(&mut ukeys, &mut ucounts);
     }
     let [mut c, mut ap, mut ro, mut me] = strings;
     let batch = RecordBatch::try_new(
@@ -379,10 +357,7 @@ pub fn decode_rows(b: &RecordBatch) -> Result<Vec<(RollupKey, RollupAgg)>, Analy
             let keys = keys.as_primitive::<Int32Type>();
             let counts = counts.as_primitive::<Int64Type>();
             let mut s = Sketch::default();
-            for j in 0..keys.len() {
-                s.add_key(keys.value(j), u64::try_from(counts.value(j)).unwrap_or(0));
-            }
-            s
+            s.add_lists(keys, counts).map(|()| s)
         };
         let key = RollupKey {
             hour: hour.value(i),
@@ -395,35 +370,19 @@ pub fn decode_rows(b: &RecordBatch) -> Result<Vec<(RollupKey, RollupAgg)>, Analy
             request_bytes: i64c(8).value(i),
             response_bytes: i64c(9).value(i),
             latency_max: (!f64c(10).is_null(i)).then(|| f64c(10).value(i)),
-            latency: sketch(11, 12),
+            latency: sketch(11, 12)?,
             upstream_max: (!f64c(13).is_null(i)).then(|| f64c(13).value(i)),
-            upstream: sketch(14, 15),
+            upstream: sketch(14, 15)?,
         };
         out.push((key, agg));
     }
     Ok(out)
 }
 
-mod bytes_free {
-    //! Object-store writes without pulling the `bytes` crate into the API.
-    use std::sync::Arc;
-
-    use object_store::path::Path as ObjectPath;
-    use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-
-    use crate::AnalyticsError;
-
-    /// Writes `bytes` at `path` (a completed PUT is atomic; locally,
-    /// object_store writes a temporary file and renames it).
-    pub async fn put_bytes(
-        store: &Arc<dyn ObjectStore>,
-        path: &str,
-        bytes: Vec<u8>,
-    ) -> Result<(), AnalyticsError> {
-        store
-            .put(&ObjectPath::from(path), PutPayload::from(bytes))
-            .await
-            .map(|_| ())
-            .map_err(|e| AnalyticsError::Lake(format!("{path}: {e}")))
-    }
+/// Writes `bytes` at `path` durably and atomically ([`LakeStore::put`]).
+async fn put_bytes(store: &LakeStore, path: &str, bytes: Vec<u8>) -> Result<(), AnalyticsError> {
+    store
+        .put(path, bytes::Bytes::from(bytes))
+        .await
+        .map_err(|e| AnalyticsError::Lake(format!("{path}: {e}")))
 }

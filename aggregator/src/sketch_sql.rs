@@ -1,7 +1,7 @@
 //! The latency histograms in analyst SQL: `sketch_merge` (an aggregate)
 //! merges histograms into one, and `sketch_quantile(sketch, q)` (a scalar)
 //! reads a quantile from it, the same way the planner reads its
-//! percentiles ([`crate::sketch::Dense::quantiles`]), so
+//! percentiles ([`crate::sketch::Sketch::quantiles`]), so
 //!
 //! ```sql
 //! SELECT consumer,
@@ -13,7 +13,7 @@
 //! gives. `sketch_merge` takes either the hourly rollup's two bucket lists
 //! (`latency_keys, latency_counts`) or one packed histogram (the summary
 //! views' `latency` and `upstream` columns, or another `sketch_merge`'s
-//! result); its result is a packed histogram ([`crate::sketch::pack`]).
+//! result); its result is a packed histogram ([`crate::sketch::Sketch::encode`]).
 
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ use datafusion::logical_expr::{
     ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 
-use crate::sketch::{Dense, pack, unpack_into};
+use crate::sketch::Sketch;
 
 /// `sketch_merge`, to register in a session.
 pub fn sketch_merge() -> AggregateUDF {
@@ -54,14 +54,14 @@ fn binaries() -> [DataType; 3] {
     ]
 }
 
-fn damaged(e: crate::AnalyticsError) -> DataFusionError {
-    DataFusionError::Execution(format!("sketch: {e}"))
+fn damaged(e: crate::sketch::Damaged) -> DataFusionError {
+    DataFusionError::Execution(format!("sketch: {}", crate::AnalyticsError::from(e)))
 }
 
 /// Adds each packed histogram of `a` (any binary type) to `into`.
-fn add_packed(a: &ArrayRef, into: &mut Dense) -> Result<()> {
+fn add_packed(a: &ArrayRef, into: &mut Sketch) -> Result<()> {
     let mut add = |b: Option<&[u8]>| match b {
-        Some(b) => unpack_into(b, into).map_err(damaged),
+        Some(b) => into.decode_into(b).map_err(damaged),
         None => Ok(()),
     };
     match a.data_type() {
@@ -126,13 +126,13 @@ impl AggregateUDFImpl for SketchMerge {
 /// One group's merge in progress.
 #[derive(Debug, Default)]
 struct MergeAcc {
-    merged: Dense,
+    merged: Sketch,
 }
 
 impl MergeAcc {
     fn packed(&self) -> ScalarValue {
         let mut buf = Vec::new();
-        pack(&self.merged.to_sketch(), &mut buf);
+        self.merged.encode(&mut buf);
         ScalarValue::Binary(Some(buf))
     }
 }
@@ -149,17 +149,9 @@ impl Accumulator for MergeAcc {
                     }
                     let (k, n) = (keys.value(r), counts.value(r));
                     let (k, n) = (k.as_primitive::<Int32Type>(), n.as_primitive::<Int64Type>());
-                    if k.len() != n.len() {
-                        return Err(DataFusionError::Execution(
-                            "sketch_merge: the keys and counts lists differ in length".into(),
-                        ));
-                    }
-                    for j in 0..k.len() {
-                        if !k.is_null(j) && !n.is_null(j) {
-                            self.merged
-                                .add(k.value(j), u64::try_from(n.value(j)).unwrap_or(0));
-                        }
-                    }
+                    self.merged
+                        .add_lists(k, n)
+                        .map_err(|e| DataFusionError::Execution(format!("sketch_merge: {e}")))?;
                 }
                 Ok(())
             }
@@ -234,7 +226,7 @@ impl ScalarUDFImpl for SketchQuantile {
                     "sketch_quantile: q is {q}; use a number from 0 to 1 (0.99 for p99)"
                 )));
             }
-            let mut d = Dense::default();
+            let mut d = Sketch::default();
             add_packed(&sketches.slice(r, 1), &mut d)?;
             out.push(d.quantiles([q])[0]);
         }

@@ -470,3 +470,80 @@ async fn day_buckets_follow_the_time_zone_exactly_and_from_rollups() {
         Err(AnalyticsError::Invalid(_))
     ));
 }
+
+/// The rollup writes through the lake's durable store: each day's files and
+/// marker are there, the marker still lists every event file of the day
+/// with its size (the format older runs wrote, so their lakes are not
+/// rebuilt), the month file and marker too, and no temporary file is left.
+#[tokio::test]
+async fn rollup_files_and_markers_are_written_whole() {
+    let (dir, lake, _) = lake_with(4000).await;
+    let store = lake_store(dir.path().to_str().unwrap()).unwrap();
+    let report = rollup::run(&lake, &store).await.unwrap();
+    assert_eq!(report.days_rebuilt.len(), 2);
+    for day in &report.days_rebuilt {
+        let mut files: Vec<String> =
+            std::fs::read_dir(dir.path().join(format!("events/date={day}")))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+                .map(|p| {
+                    let rel = p
+                        .strip_prefix(dir.path())
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    format!("{rel} {}", std::fs::metadata(&p).unwrap().len())
+                })
+                .collect();
+        files.sort();
+        assert!(!files.is_empty());
+        let marker = std::fs::read_to_string(
+            dir.path()
+                .join(format!("_tollgate/rollups/hourly/{day}.txt")),
+        )
+        .unwrap();
+        let listed: Vec<&str> = marker.lines().skip(1).collect();
+        assert_eq!(listed, files, "{day}");
+        assert!(marker.starts_with("format "));
+        for f in [
+            format!("rollups/hourly/date={day}/rollup.parquet"),
+            format!("rollups/summary/date={day}/summary.parquet"),
+        ] {
+            assert!(dir.path().join(&f).is_file(), "{f}");
+        }
+    }
+    let month = &report.days_rebuilt[0][..7];
+    assert!(
+        dir.path()
+            .join(format!(
+                "rollups/summary_month/month={month}/summary.parquet"
+            ))
+            .is_file()
+    );
+    assert!(
+        dir.path()
+            .join(format!("_tollgate/rollups/month/{month}.txt"))
+            .is_file()
+    );
+    // Every file under rollups/ and _tollgate/ is a finished one.
+    let mut stack = vec![dir.path().join("rollups"), dir.path().join("_tollgate")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                assert!(
+                    name.ends_with(".parquet") || name.ends_with(".txt"),
+                    "left behind: {}",
+                    p.display()
+                );
+            }
+        }
+    }
+    // Run again: every marker matches, nothing is rebuilt.
+    let again = rollup::run(&lake, &store).await.unwrap();
+    assert!(again.days_rebuilt.is_empty());
+}

@@ -139,8 +139,8 @@ impl Table {
     /// The table's folder in the lake.
     pub fn dir(self) -> &'static str {
         match self {
-            Table::Events => "events",
-            Table::Quarantine => "quarantine",
+            Table::Events => tollgate_lake::layout::EVENTS,
+            Table::Quarantine => tollgate_lake::layout::QUARANTINE,
         }
     }
 }

@@ -84,11 +84,11 @@ pub struct Importer {
 }
 
 fn marker_path(hash: &str) -> String {
-    format!("_tollgate/imports/{hash}.json")
+    tollgate_lake::layout::import_marker(hash)
 }
 
 fn chunk_dir(hash: &str) -> String {
-    format!("_tollgate/imports/{hash}/")
+    tollgate_lake::layout::import_chunks(hash)
 }
 
 impl Importer {

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use tollgate_lake::layout;
 
 use crate::batch::{EncodedFile, ParquetOptions, RowBatch};
 use crate::store::{LakeStore, StoreError};
@@ -126,12 +127,12 @@ pub struct ParquetSink {
 
 /// Path of a partition's commit marker.
 pub fn marker_path(topic: &str, partition: i32) -> String {
-    format!("_tollgate/offsets/{topic}/{partition}.json")
+    layout::offsets_marker(topic, partition)
 }
 
 /// Path of a partition's pending-flush record.
 pub fn pending_path(topic: &str, partition: i32) -> String {
-    format!("_tollgate/pending/{topic}/{partition}.json")
+    layout::pending_flush(topic, partition)
 }
 
 /// The deterministic file stem of a partition's flush.
@@ -141,10 +142,10 @@ pub fn partition_stem(topic: &str, partition: i32, first: i64, last: i64) -> Str
 
 /// Path of a data file for a file stem (`<topic>-<partition>-<first>-<last>`).
 pub fn data_path(file: &EncodedFile, stem: &str) -> String {
-    format!(
-        "{}/date={}/{stem}.parquet",
+    layout::day_file(
         file.table.dir(),
-        file.date.format("%Y-%m-%d")
+        &file.date.format("%Y-%m-%d").to_string(),
+        stem,
     )
 }
 

@@ -32,7 +32,7 @@ pub enum TableError {
 
 /// The lake path of `period`'s table file.
 pub fn path(period: tollgate_billing::period::Period) -> String {
-    format!("invoices/period={period}/lines.parquet")
+    tollgate_lake::layout::invoice_lines_file(&period.to_string())
 }
 
 /// The `invoices` table file of `invoices`: one Parquet file, every line of

@@ -14,7 +14,10 @@
 //!   invoice ledger, the signals ledger), written through the store.
 //! - [`schema`]: the Arrow schemas of the hourly rollup and the summary
 //!   views.
+//! - [`layout`]: where each kind of file sits in the lake (tables,
+//!   partitions, commit and rollup markers), one function per kind.
 
+pub mod layout;
 pub mod ledger;
 pub mod schema;
 pub mod store;
