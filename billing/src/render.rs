@@ -51,8 +51,8 @@ pub struct Row {
     pub from: NaiveDate,
     /// First day after.
     pub to: NaiveDate,
-    /// Quantity.
-    pub quantity: u64,
+    /// Quantity (an adjustment's: what was added, 0 if usage went down).
+    pub quantity: Decimal,
     /// Amount (rounded).
     pub amount: Decimal,
     /// Events behind a usage line.
@@ -91,7 +91,7 @@ pub fn rows(inv: &Invoice) -> Vec<Row> {
         plan_version: 0,
         from: inv.period.start(),
         to: inv.period.end(),
-        quantity: 0,
+        quantity: Decimal::ZERO,
         amount: Decimal::ZERO,
         usage: None,
         adjusts_invoice: None,
@@ -126,7 +126,7 @@ pub fn rows(inv: &Invoice) -> Vec<Row> {
             plan_version: a.version,
             from: a.from,
             to: a.to,
-            quantity: a.quantity_after.saturating_sub(a.quantity_before),
+            quantity: (a.quantity_after - a.quantity_before).max(Decimal::ZERO),
             amount: a.amount,
             usage: a.usage,
             adjusts_invoice: Some(a.original.0.clone()),

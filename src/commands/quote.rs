@@ -69,7 +69,11 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
             plan.id
         );
     }
-    let usage = args.usage.into_iter().collect();
+    let usage = args
+        .usage
+        .into_iter()
+        .map(|(k, v)| (k, rust_decimal::Decimal::from(v)))
+        .collect();
     let rated = tollgate_billing::rate(plan, &usage, rust_decimal::Decimal::ONE)?;
     let mut out = io::stdout().lock();
     if args.format == DocFormat::Json {
