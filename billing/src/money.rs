@@ -135,9 +135,21 @@ mod tests {
         );
         assert!(Currency::from_code("XXX").is_none());
         // Amounts print at the currency's precision.
-        assert_eq!(Rounding::HalfAwayFromZero.apply(d("41.5"), usd).to_string(), "41.50");
-        assert_eq!(Rounding::HalfAwayFromZero.apply(d("0"), usd).to_string(), "0.00");
-        assert_eq!(Rounding::HalfAwayFromZero.apply(d("2.5"), jpy).to_string(), "3");
-        assert_eq!(Rounding::HalfAwayFromZero.apply(d("7"), kwd).to_string(), "7.000");
+        assert_eq!(
+            Rounding::HalfAwayFromZero.apply(d("41.5"), usd).to_string(),
+            "41.50"
+        );
+        assert_eq!(
+            Rounding::HalfAwayFromZero.apply(d("0"), usd).to_string(),
+            "0.00"
+        );
+        assert_eq!(
+            Rounding::HalfAwayFromZero.apply(d("2.5"), jpy).to_string(),
+            "3"
+        );
+        assert_eq!(
+            Rounding::HalfAwayFromZero.apply(d("7"), kwd).to_string(),
+            "7.000"
+        );
     }
 }

@@ -449,18 +449,22 @@ fn field_at(text: &str, offset: usize) -> Option<String> {
             DeValue::Table(t) => t.iter().find_map(|(k, v)| {
                 let here = k.span().contains(&offset) || v.span().contains(&offset);
                 match (here, find(v.get_ref(), offset)) {
-                    (_, Some(rest)) if rest.starts_with('[') => Some(format!("{}{rest}", k.get_ref())),
+                    (_, Some(rest)) if rest.starts_with('[') => {
+                        Some(format!("{}{rest}", k.get_ref()))
+                    }
                     (_, Some(rest)) => Some(format!("{}.{rest}", k.get_ref())),
                     (true, None) => Some(k.get_ref().to_string()),
                     (false, None) => None,
                 }
             }),
-            DeValue::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
-                match find(v.get_ref(), offset) {
-                    Some(rest) => Some(format!("[{}].{rest}", i + 1)),
-                    None => v.span().contains(&offset).then(|| format!("[{}]", i + 1)),
-                }
-            }),
+            DeValue::Array(a) => {
+                a.iter()
+                    .enumerate()
+                    .find_map(|(i, v)| match find(v.get_ref(), offset) {
+                        Some(rest) => Some(format!("[{}].{rest}", i + 1)),
+                        None => v.span().contains(&offset).then(|| format!("[{}]", i + 1)),
+                    })
+            }
             _ => None,
         }
     }
@@ -571,8 +575,16 @@ impl Plan {
                     unit_price,
                     free_units,
                 } => {
-                    negative(&[Key("price"), Key("unit_price")], "unit_price", *unit_price)?;
-                    quantity(&[Key("price"), Key("free_units")], "free_units", *free_units)?;
+                    negative(
+                        &[Key("price"), Key("unit_price")],
+                        "unit_price",
+                        *unit_price,
+                    )?;
+                    quantity(
+                        &[Key("price"), Key("free_units")],
+                        "free_units",
+                        *free_units,
+                    )?;
                 }
                 Model::Package {
                     size,
@@ -588,11 +600,18 @@ impl Plan {
                     }
                     quantity(&[Key("price"), Key("size")], "size", *size)?;
                     negative(&[Key("price"), Key("price")], "price", *price)?;
-                    quantity(&[Key("price"), Key("free_units")], "free_units", *free_units)?;
+                    quantity(
+                        &[Key("price"), Key("free_units")],
+                        "free_units",
+                        *free_units,
+                    )?;
                 }
                 Model::Graduated { tiers } | Model::Volume { tiers } => {
                     if tiers.is_empty() {
-                        return Err(bad(&[Key("price"), Key("tiers")], "needs at least one tier".into()));
+                        return Err(bad(
+                            &[Key("price"), Key("tiers")],
+                            "needs at least one tier".into(),
+                        ));
                     }
                     let mut prev: Option<Decimal> = None;
                     for (j, t) in tiers.iter().enumerate() {
@@ -608,7 +627,9 @@ impl Plan {
                             (Some(u), true) => {
                                 return Err(bad(
                                     &tier("up_to"),
-                                    format!("the last tier must be unbounded (remove up_to = {u}); usage above it would have no price"),
+                                    format!(
+                                        "the last tier must be unbounded (remove up_to = {u}); usage above it would have no price"
+                                    ),
                                 ));
                             }
                             (Some(u), false) => {
@@ -626,7 +647,11 @@ impl Plan {
                             }
                             (None, true) => {}
                         }
-                        negative(&tier("unit_price"), &format!("tier {} unit_price", j + 1), t.unit_price)?;
+                        negative(
+                            &tier("unit_price"),
+                            &format!("tier {} unit_price", j + 1),
+                            t.unit_price,
+                        )?;
                         if let Some(f) = t.flat_fee {
                             negative(&tier("flat_fee"), &format!("tier {} flat_fee", j + 1), f)?;
                         }
@@ -637,7 +662,10 @@ impl Plan {
         let mut quota_ids = BTreeSet::new();
         for (i, q) in self.quotas.iter().enumerate() {
             let bad = |k: &'static str, why: &str| {
-                Violation::new(vec![Key("quota"), Index(i), Key(k)], format!("quota {:?}: {why}", q.id))
+                Violation::new(
+                    vec![Key("quota"), Index(i), Key(k)],
+                    format!("quota {:?}: {why}", q.id),
+                )
             };
             if !quota_ids.insert(q.id.as_str()) {
                 return Err(Violation::new(
@@ -649,13 +677,22 @@ impl Plan {
                 return Err(bad("limit", "limit must be at least 1"));
             }
             if q.thresholds.is_empty() {
-                return Err(bad("thresholds", "needs at least one threshold (percent of limit)"));
+                return Err(bad(
+                    "thresholds",
+                    "needs at least one threshold (percent of limit)",
+                ));
             }
             if q.thresholds.iter().any(|&t| t == 0 || t > 1000) {
-                return Err(bad("thresholds", "thresholds are percentages from 1 to 1000"));
+                return Err(bad(
+                    "thresholds",
+                    "thresholds are percentages from 1 to 1000",
+                ));
             }
             if q.thresholds.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(bad("thresholds", "thresholds must be ascending without repeats"));
+                return Err(bad(
+                    "thresholds",
+                    "thresholds must be ascending without repeats",
+                ));
             }
         }
         Ok(())

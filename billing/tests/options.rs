@@ -28,7 +28,9 @@ fn plan(text: &str) -> PlansFile {
 }
 
 fn total(plans: &PlansFile, pairs: &[(&str, &str)], share: &str) -> Decimal {
-    rate(&plans.plans[0], &usage(pairs), d(share)).unwrap().total
+    rate(&plans.plans[0], &usage(pairs), d(share))
+        .unwrap()
+        .total
 }
 
 fn tier(up_to: Option<&str>, price: &str) -> Tier {
@@ -126,16 +128,20 @@ fn packages_round_partial_packages_down_when_asked() {
     // (calls, down, up): billable = calls − 500 free; down bills whole
     // packages only, up bills a started one.
     let cases = [
-        ("500", "0.00", "0.00"),   // all free
-        ("501", "0.00", "2.00"),   // 1 unit: 0 whole, 1 started
-        ("1499", "0.00", "2.00"),  // 999 units
-        ("1500", "2.00", "2.00"),  // exactly 1 package
-        ("1501", "2.00", "4.00"),  // 1 package + 1 unit
-        ("3499", "4.00", "6.00"),  // 2999 units: 2 whole, 3 started
-        ("3500", "6.00", "6.00"),  // exactly 3
+        ("500", "0.00", "0.00"),  // all free
+        ("501", "0.00", "2.00"),  // 1 unit: 0 whole, 1 started
+        ("1499", "0.00", "2.00"), // 999 units
+        ("1500", "2.00", "2.00"), // exactly 1 package
+        ("1501", "2.00", "4.00"), // 1 package + 1 unit
+        ("3499", "4.00", "6.00"), // 2999 units: 2 whole, 3 started
+        ("3500", "6.00", "6.00"), // exactly 3
     ];
     for (calls, want_down, want_up) in cases {
-        assert_eq!(total(&down, &[("calls", calls)], "1"), d(want_down), "{calls}");
+        assert_eq!(
+            total(&down, &[("calls", calls)], "1"),
+            d(want_down),
+            "{calls}"
+        );
         assert_eq!(total(&up, &[("calls", calls)], "1"), d(want_up), "{calls}");
         assert_eq!(
             total(&default, &[("calls", calls)], "1"),
@@ -193,7 +199,10 @@ fn charge_minimum_then_plan_minimum_with_and_without_the_base_fee() {
     assert_eq!(total(&without, &[("calls", "1000")], "1"), d("70.00"));
     // With the base fee: 15 + 20 = 35 counted, a 15.00 true-up: total 50,
     // exactly the commitment.
-    assert_eq!(lines(&with, "1000", "1")[3], (Minimum, s("minimum"), d("15.00")));
+    assert_eq!(
+        lines(&with, "1000", "1")[3],
+        (Minimum, s("minimum"), d("15.00"))
+    );
     assert_eq!(total(&with, &[("calls", "1000")], "1"), d("50.00"));
     // Above both minimums: 6000 calls = 60.00, no true-up either way.
     assert_eq!(total(&without, &[("calls", "6000")], "1"), d("80.00"));
@@ -348,7 +357,9 @@ fn bad_plans_name_the_file_line_and_field() {
         (
             // A bad value inside `price` (a tagged table, which serde reads
             // as a whole) is reported at the price table's header.
-            plan_with("model = \"package\"\nsize = 1000\nprice = \"1\"\nround_packages = \"sideways\""),
+            plan_with(
+                "model = \"package\"\nsize = 1000\nprice = \"1\"\nround_packages = \"sideways\"",
+            ),
             9,
             "charge[1].price",
             "unknown variant `sideways`, expected `up` or `down`",
