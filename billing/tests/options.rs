@@ -482,3 +482,65 @@ proptest! {
         }
     }
 }
+
+fn decimal_tiers() -> impl Strategy<Value = Vec<Tier>> {
+    proptest::collection::vec((1i64..1_000_000, 0i64..100_000), 1..5).prop_map(|v| {
+        let mut bound = Decimal::ZERO;
+        let n = v.len();
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (step, price))| {
+                bound += Decimal::new(step, 3); // steps of 0.001 to 1000
+                Tier {
+                    up_to: (i + 1 < n).then_some(bound),
+                    unit_price: Decimal::new(price, 4),
+                    flat_fee: None,
+                }
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    /// With decimal bounds and quantities, every unit falls in exactly one
+    /// tier, and more usage never costs less (graduated).
+    #[test]
+    fn decimal_graduated_is_monotone_and_covers_every_unit(
+        tiers in decimal_tiers(),
+        a in 0i64..10_000_000_000,
+        b in 0i64..10_000_000_000,
+    ) {
+        let m = Model::Graduated { tiers };
+        let (lo, hi) = (Decimal::new(a.min(b), 6), Decimal::new(a.max(b), 6));
+        let parts = |q| tollgate_billing::rate::price(&m, q).unwrap();
+        let cost = |q| parts(q).iter().map(|p| p.amount).sum::<Decimal>();
+        prop_assert!(cost(lo) <= cost(hi));
+        prop_assert_eq!(parts(hi).iter().map(|p| p.units).sum::<Decimal>(), hi);
+    }
+
+    /// Rounding partial packages down bills at most one package less than
+    /// rounding up, and nothing less when the packages are whole.
+    #[test]
+    fn round_down_is_at_most_one_package_below_round_up(
+        size in 1i64..1_000_000,
+        free in 0i64..1_000_000,
+        q in 0i64..1_000_000_000,
+        scale in 0u32..4,
+    ) {
+        use tollgate_billing::PackageRounding::{Down, Up};
+        let price = d("0.09");
+        let pkg = |r| Model::Package {
+            size: Decimal::new(size, scale),
+            price,
+            free_units: Decimal::new(free, scale),
+            round_packages: r,
+        };
+        let q = Decimal::new(q, scale);
+        let amount = |r| tollgate_billing::rate::price(&pkg(r), q).unwrap()[0].amount;
+        let (down, up) = (amount(Down), amount(Up));
+        prop_assert!(down <= up && up - down <= price);
+        let billable = (q - Decimal::new(free, scale)).max(Decimal::ZERO);
+        let whole = (billable % Decimal::new(size, scale)).is_zero();
+        prop_assert_eq!(whole, down == up);
+    }
+}
