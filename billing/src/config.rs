@@ -69,7 +69,7 @@ impl Billing {
         plans: &str,
         subscriptions: &str,
     ) -> Result<Billing, ConfigError> {
-        let plans = PlansFile::parse(plans)?;
+        let plans = PlansFile::parse_file(&config.plans.display().to_string(), plans)?;
         let subscriptions = SubscriptionsFile::parse(subscriptions, &plans)?;
         Ok(Billing {
             plans,

@@ -24,7 +24,7 @@ use tollgate_schemas::meter::{Filter, Meter};
 
 use crate::period::Period;
 use crate::plan::{Plan, PlansFile};
-use crate::rate::{Line, LineKind, RateError, TierPart, rate};
+use crate::rate::{Line, LineKind, Quantities, RateError, TierPart, rate, rate_days};
 use crate::subscription::Segment;
 
 /// A finalized invoice's number: `{prefix}{year}-{sequence:06}`,
@@ -135,9 +135,11 @@ pub struct Adjustment {
     /// Text on the invoice.
     pub description: String,
     /// Quantity billed so far.
-    pub quantity_before: u64,
+    #[serde(with = "crate::quantity")]
+    pub quantity_before: Decimal,
     /// Quantity the lake holds now.
-    pub quantity_after: u64,
+    #[serde(with = "crate::quantity")]
+    pub quantity_after: Decimal,
     /// Amount billed so far for the line.
     pub amount_before: Decimal,
     /// Amount for the line with the current usage.
@@ -248,32 +250,15 @@ pub fn rate_segment(
     let quantities = plan
         .charges
         .iter()
-        .map(|c| (c.id.clone(), of(c).quantity))
+        .map(|c| (c.id.clone(), Decimal::from(of(c).quantity)))
         .collect();
-    let rated = rate(plan, &quantities, segment.share)?;
     let days = (segment.to - segment.from).num_days();
     let period_days = Period::of(segment.from).days();
+    let rated = rate_days(plan, &quantities, segment.share, days, period_days)?;
     let lines = rated
         .lines
         .into_iter()
-        .map(|mut line| {
-            // Prorated recurring lines say so in days, not as a ratio.
-            if days != period_days {
-                let base = match line.kind {
-                    LineKind::BaseFee => Some("Base fee".to_string()),
-                    LineKind::Minimum => plan.minimum.map(|m| {
-                        format!(
-                            "Minimum commitment {} {}: true-up",
-                            m.normalize(),
-                            plan.currency
-                        )
-                    }),
-                    LineKind::Usage => None,
-                };
-                if let Some(b) = base {
-                    line.description = format!("{b}, {days} of {period_days} days");
-                }
-            }
+        .map(|line| {
             let charge = (line.kind == LineKind::Usage)
                 .then(|| plan.charges.iter().find(|c| c.id == line.charge))
                 .flatten();
@@ -357,7 +342,7 @@ pub fn adjustments(
         let s = &seg.segment;
         // What was billed so far, per usage charge: the original quantity,
         // then each finalized adjustment's new quantity.
-        let mut billed: BTreeMap<String, u64> = seg
+        let mut billed: Quantities = seg
             .lines
             .iter()
             .filter(|l| l.line.kind == LineKind::Usage)
@@ -385,7 +370,7 @@ pub fn adjustments(
             let k = key(l.line.kind, &l.line.charge);
             let b = before_lines.get(&k);
             seen.push(k);
-            let (q0, a0) = b.map_or((0, Decimal::ZERO), |b| (b.quantity, b.amount));
+            let (q0, a0) = b.map_or((Decimal::ZERO, Decimal::ZERO), |b| (b.quantity, b.amount));
             if a0 == l.line.amount && q0 == l.line.quantity {
                 continue;
             }
@@ -435,7 +420,7 @@ pub fn adjustments(
                         original.period, b.description
                     ),
                     quantity_before: b.quantity,
-                    quantity_after: 0,
+                    quantity_after: Decimal::ZERO,
                     amount_before: b.amount,
                     amount_after: Decimal::ZERO,
                     amount: -b.amount,
@@ -563,7 +548,7 @@ unit_price = "0.01"
         let more = adjustments(&plans, &original, &prior, &[usage(1_300)]).unwrap();
         assert_eq!(more.len(), 1);
         assert_eq!(more[0].1.amount, Decimal::from_str("1.00").unwrap());
-        assert_eq!(more[0].1.quantity_before, 1_200);
+        assert_eq!(more[0].1.quantity_before, Decimal::from(1_200));
         assert_eq!(more[0].1.original.0, "INV-2026-000007");
     }
 }

@@ -13,8 +13,10 @@
 //! # Layout
 //!
 //! - [`money`]: currencies (ISO 4217 minor units) and rounding modes.
+//! - [`quantity`]: exact decimal quantities, whole numbers in files as before.
 //! - [`plan`]: `plans.toml`, its models and validation.
 //! - [`rate`]: rating: plan + usage → lines with tier breakdowns.
+//! - [`quote`]: a price for given usage over a period, a share or days.
 //! - [`period`]: billing periods (calendar months, UTC).
 //! - [`subscription`]: `subscriptions.toml`; segments of a period per plan.
 //! - [`invoice`]: invoices, their evidence, and late-usage adjustments.
@@ -27,6 +29,8 @@ pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod plan;
+pub mod quantity;
+pub mod quote;
 pub mod rate;
 pub mod render;
 pub mod subscription;
@@ -34,7 +38,7 @@ pub mod subscription;
 pub use config::{Billing, BillingConfig, ConfigError};
 pub use money::{Currency, Rounding};
 pub use plan::{
-    Charge, Enforcement, Metric, Model, Plan, PlanError, PlanId, PlansFile, Quota, QuotaWindow,
-    Tier,
+    Charge, Enforcement, Metric, Model, PackageRounding, Plan, PlanError, PlanId, PlansFile, Quota,
+    QuotaWindow, RoundingScope, Tier,
 };
-pub use rate::{Line, LineKind, RateError, Rated, TierPart, rate};
+pub use rate::{Line, LineKind, Quantities, RateError, Rated, TierPart, rate};

@@ -55,6 +55,19 @@ impl Currency {
     }
 }
 
+impl Currency {
+    /// `amount` written with exactly the currency's minor units (`41.5`
+    /// USD → `41.50`); an amount with more decimals is not rounded here
+    /// (round with [`Rounding::apply`] first), it keeps its digits.
+    pub fn scaled(self, amount: Decimal) -> Decimal {
+        let mut a = amount;
+        if a.scale() < self.minor_units {
+            a.rescale(self.minor_units);
+        }
+        a
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code)
@@ -86,9 +99,10 @@ impl Rounding {
         }
     }
 
-    /// Rounds `amount` to `currency`'s minor units.
+    /// Rounds `amount` to `currency`'s minor units, and writes it with
+    /// exactly that many decimals (`41.50`, not `41.5`; `0.00`, not `0`).
     pub fn apply(self, amount: Decimal, currency: Currency) -> Decimal {
-        amount.round_dp_with_strategy(currency.minor_units, self.strategy())
+        currency.scaled(amount.round_dp_with_strategy(currency.minor_units, self.strategy()))
     }
 }
 
@@ -120,5 +134,22 @@ mod tests {
             d("1.001")
         );
         assert!(Currency::from_code("XXX").is_none());
+        // Amounts print at the currency's precision.
+        assert_eq!(
+            Rounding::HalfAwayFromZero.apply(d("41.5"), usd).to_string(),
+            "41.50"
+        );
+        assert_eq!(
+            Rounding::HalfAwayFromZero.apply(d("0"), usd).to_string(),
+            "0.00"
+        );
+        assert_eq!(
+            Rounding::HalfAwayFromZero.apply(d("2.5"), jpy).to_string(),
+            "3"
+        );
+        assert_eq!(
+            Rounding::HalfAwayFromZero.apply(d("7"), kwd).to_string(),
+            "7.000"
+        );
     }
 }

@@ -21,22 +21,52 @@ impl fmt::Display for PlanId {
     }
 }
 
-/// A plan file that cannot be used, with the plan and charge concerned.
+/// A plan file that cannot be used. Both kinds name the file and the line,
+/// and the field when one is to blame.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
-    /// The file is not valid TOML or has unknown keys.
-    #[error("plans file: {0}")]
-    Parse(String),
+    /// The file is not valid TOML, has unknown keys, or a value of the
+    /// wrong type.
+    #[error("{file}{}: {message}", at(*line, field))]
+    Parse {
+        /// The file (as given to [`PlansFile::parse_file`]).
+        file: String,
+        /// 1-based line of the offending value, when known.
+        line: Option<usize>,
+        /// The key path of the offending value, when known.
+        field: Option<String>,
+        /// What the TOML reader said.
+        message: String,
+    },
     /// A rule about the plans is broken.
-    #[error("plan {plan} v{version}: {why}")]
+    #[error("{file}{}: plan {plan} v{version}: {why}", at(*line, &Some(field.clone())))]
     Invalid {
+        /// The file (as given to [`PlansFile::parse_file`]).
+        file: String,
+        /// 1-based line of the field (or of the table holding it when the
+        /// field was left out), when known.
+        line: Option<usize>,
         /// Plan id.
         plan: String,
         /// Plan version.
         version: u32,
+        /// The field, as a path inside the plan: `charge[1].price.tiers[2].up_to`
+        /// (indices 1-based, as tiers are numbered on invoices).
+        field: String,
         /// What is wrong and how to fix it.
         why: String,
     },
+}
+
+fn at(line: Option<usize>, field: &Option<String>) -> String {
+    let mut s = String::new();
+    if let Some(l) = line {
+        s.push_str(&format!(", line {l}"));
+    }
+    if let Some(f) = field {
+        s.push_str(&format!(", field {f}"));
+    }
+    s
 }
 
 pub use tollgate_schemas::meter::{Filter, Metric};
@@ -45,15 +75,31 @@ pub use tollgate_schemas::meter::{Filter, Metric};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
-    /// Inclusive upper bound of the tier in units; absent on the last,
-    /// unbounded tier.
-    pub up_to: Option<u64>,
+    /// Inclusive upper bound of the tier, in the metric's units (a whole
+    /// number, or a quoted decimal for a fractional metric); absent on the
+    /// last, unbounded tier. The tier holds the quantities above the
+    /// previous tier's `up_to` and up to this one, this one included.
+    #[serde(default, with = "crate::quantity::option")]
+    pub up_to: Option<Decimal>,
     /// Price of one unit in this tier.
     #[serde(with = "rust_decimal::serde::str")]
     pub unit_price: Decimal,
     /// Flat fee charged once when usage reaches this tier.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub flat_fee: Option<Decimal>,
+}
+
+/// What a partial package costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackageRounding {
+    /// A started package is billed whole (2.1 packages bill 3): "per GB
+    /// started". The default, and the only behaviour before it was a choice.
+    #[default]
+    Up,
+    /// Only complete packages are billed (2.9 packages bill 2): the
+    /// remainder is free.
+    Down,
 }
 
 /// How a quantity becomes an amount.
@@ -66,20 +112,25 @@ pub enum Model {
         #[serde(with = "rust_decimal::serde::str")]
         unit_price: Decimal,
         /// Units included before any is charged.
-        #[serde(default)]
-        free_units: u64,
+        #[serde(default, with = "crate::quantity")]
+        free_units: Decimal,
     },
-    /// Blocks of `size` units at `price` each, a partial block counting as
-    /// a whole one, after `free_units` are subtracted.
+    /// Packages of `size` units at `price` each, after `free_units` are
+    /// subtracted; a partial package is rounded as `round_packages` says.
     Package {
-        /// Units per block.
-        size: u64,
-        /// Price of one block.
+        /// Units per package (more than 0).
+        #[serde(with = "crate::quantity")]
+        size: Decimal,
+        /// Price of one package.
         #[serde(with = "rust_decimal::serde::str")]
         price: Decimal,
         /// Units included before any is charged.
+        #[serde(default, with = "crate::quantity")]
+        free_units: Decimal,
+        /// A partial package is billed whole (`up`, the default) or not at
+        /// all (`down`).
         #[serde(default)]
-        free_units: u64,
+        round_packages: PackageRounding,
     },
     /// Each unit priced by the tier it falls in; each tier reached adds its flat fee.
     Graduated {
@@ -109,6 +160,25 @@ pub struct Charge {
     pub filter: Filter,
     /// How the count is priced (`[plan.charge.price]`, with `model = …`).
     pub price: Model,
+    /// Minimum amount of this charge per period, prorated with the segment
+    /// like the base fee: when the charge's (rounded) amount is below it,
+    /// a true-up line right after the charge bills the difference.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub minimum: Option<Decimal>,
+}
+
+/// What rounding to the currency's minor units applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundingScope {
+    /// Each invoice line is rounded once, from its exact amount (the
+    /// default: the closest total to the exact price).
+    #[default]
+    Line,
+    /// Each tier of a usage line is rounded, and the line is the sum of the
+    /// rounded tiers: what an engine that rounds per tier prints, so totals
+    /// can match it to the cent.
+    Tier,
 }
 
 /// The window a quota counts over (UTC).
@@ -212,13 +282,24 @@ pub struct Plan {
     /// Recurring fee per billing period.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub base_fee: Option<Decimal>,
-    /// Minimum commitment per period for the usage charges: a true-up line
-    /// bills the difference when usage charges total less.
+    /// Minimum commitment per period: a true-up line bills the difference
+    /// when the usage charges (and their own minimums' true-ups) total
+    /// less. Prorated with the segment.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub minimum: Option<Decimal>,
+    /// Whether the (prorated) base fee counts toward `minimum`. False by
+    /// default: the minimum is a commitment on usage, on top of the base
+    /// fee, which is how plans were billed before this was a choice (so
+    /// existing plans keep their totals). Set it to match an engine whose
+    /// minimum commitment covers the subscription fee too.
+    #[serde(default)]
+    pub minimum_includes_base_fee: bool,
     /// How each line is rounded to the currency's minor units.
     #[serde(default)]
     pub rounding: Rounding,
+    /// Whether rounding applies to each line (default) or to each tier.
+    #[serde(default)]
+    pub rounding_scope: RoundingScope,
     /// Usage charges.
     #[serde(default, rename = "charge")]
     pub charges: Vec<Charge>,
@@ -238,17 +319,47 @@ pub struct PlansFile {
 }
 
 impl PlansFile {
-    /// Parses and validates a plans file.
+    /// Parses and validates a plans file's text; errors name it "plans file".
     pub fn parse(text: &str) -> Result<PlansFile, PlanError> {
-        let file: PlansFile = toml::from_str(text).map_err(|e| PlanError::Parse(e.to_string()))?;
+        PlansFile::parse_file("plans file", text)
+    }
+
+    /// Parses and validates the text of the plans file `file` (its name,
+    /// for errors: the core does no I/O). Every error names the file, the
+    /// line and the field.
+    pub fn parse_file(file: &str, text: &str) -> Result<PlansFile, PlanError> {
+        let parsed: PlansFile = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start);
+            PlanError::Parse {
+                file: file.to_string(),
+                line: offset.map(|o| line_of(text, o)),
+                field: offset.and_then(|o| field_at(text, o)),
+                message: e.message().trim_end().to_string(),
+            }
+        })?;
         let mut seen = BTreeSet::new();
-        for p in &file.plans {
-            p.validate()?;
+        for (i, p) in parsed.plans.iter().enumerate() {
+            let located = |v: Violation| {
+                let mut path = vec![Seg::Key("plan"), Seg::Index(i)];
+                path.extend(v.path.iter().cloned());
+                PlanError::Invalid {
+                    file: file.to_string(),
+                    line: span_of(text, &path).map(|o| line_of(text, o)),
+                    plan: p.id.0.clone(),
+                    version: p.version,
+                    field: v.field(),
+                    why: v.why,
+                }
+            };
+            p.check().map_err(located)?;
             if !seen.insert((p.id.clone(), p.version)) {
-                return Err(p.invalid("defined twice; give the new prices a new version".into()));
+                return Err(located(Violation::new(
+                    vec![Seg::Key("version")],
+                    "defined twice; give the new prices a new version",
+                )));
             }
         }
-        Ok(file)
+        Ok(parsed)
     }
 
     /// The plan `id` at `version`, or its highest version.
@@ -260,15 +371,108 @@ impl PlansFile {
     }
 }
 
-impl Plan {
-    fn invalid(&self, why: String) -> PlanError {
-        PlanError::Invalid {
-            plan: self.id.0.clone(),
-            version: self.version,
-            why,
+/// One step of a field's path in the plans file.
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(&'static str),
+    /// 0-based here; shown 1-based.
+    Index(usize),
+}
+
+/// A broken rule, at a field of one plan.
+#[derive(Debug)]
+struct Violation {
+    path: Vec<Seg>,
+    why: String,
+}
+
+impl Violation {
+    fn new(path: Vec<Seg>, why: impl Into<String>) -> Violation {
+        Violation {
+            path,
+            why: why.into(),
         }
     }
 
+    /// `charge[1].price.tiers[2].up_to`.
+    fn field(&self) -> String {
+        let mut s = String::new();
+        for seg in &self.path {
+            match seg {
+                Seg::Key(k) => {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(k);
+                }
+                Seg::Index(i) => s.push_str(&format!("[{}]", i + 1)),
+            }
+        }
+        s
+    }
+}
+
+/// 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+}
+
+/// Where `path` is in `text`: the start of its value, or of the deepest
+/// table on the path that is there (a field left out is reported at the
+/// table that should hold it).
+fn span_of(text: &str, path: &[Seg]) -> Option<usize> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut found = None;
+    let mut at: Option<&toml::Spanned<toml::de::DeValue>> = None;
+    for seg in path {
+        let next = match (seg, at) {
+            (Seg::Key(k), None) => doc.get_ref().get(*k),
+            (Seg::Key(k), Some(v)) => v.get_ref().get(*k),
+            (Seg::Index(i), Some(v)) => v.get_ref().get(*i),
+            (Seg::Index(_), None) => None,
+        };
+        let Some(next) = next else { break };
+        found = Some(next.span().start);
+        at = Some(next);
+    }
+    found
+}
+
+/// The key path of the value at byte `offset` (for TOML errors, which give
+/// a position but not always the key).
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    use toml::de::DeValue;
+    // Tables from `[[plan]]` headers span only their header, so search
+    // every child rather than only those whose span holds the offset.
+    fn find(v: &DeValue, offset: usize) -> Option<String> {
+        match v {
+            DeValue::Table(t) => t.iter().find_map(|(k, v)| {
+                let here = k.span().contains(&offset) || v.span().contains(&offset);
+                match (here, find(v.get_ref(), offset)) {
+                    (_, Some(rest)) if rest.starts_with('[') => {
+                        Some(format!("{}{rest}", k.get_ref()))
+                    }
+                    (_, Some(rest)) => Some(format!("{}.{rest}", k.get_ref())),
+                    (true, None) => Some(k.get_ref().to_string()),
+                    (false, None) => None,
+                }
+            }),
+            DeValue::Array(a) => {
+                a.iter()
+                    .enumerate()
+                    .find_map(|(i, v)| match find(v.get_ref(), offset) {
+                        Some(rest) => Some(format!("[{}].{rest}", i + 1)),
+                        None => v.span().contains(&offset).then(|| format!("[{}]", i + 1)),
+                    })
+            }
+            _ => None,
+        }
+    }
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    find(&DeValue::Table(doc.into_inner()), offset)
+}
+
+impl Plan {
     /// The plan's currency (validated on load).
     pub fn currency(&self) -> Currency {
         Currency::from_code(&self.currency).unwrap_or(Currency {
@@ -277,97 +481,220 @@ impl Plan {
         })
     }
 
-    /// Checks the rules a plan must follow.
+    /// Checks the rules a plan must follow. ([`PlansFile::parse_file`]
+    /// checks every plan and says on which line a rule is broken.)
     pub fn validate(&self) -> Result<(), PlanError> {
+        self.check().map_err(|v| PlanError::Invalid {
+            file: "plan".into(),
+            line: None,
+            plan: self.id.0.clone(),
+            version: self.version,
+            field: v.field(),
+            why: v.why,
+        })
+    }
+
+    fn check(&self) -> Result<(), Violation> {
+        use Seg::{Index, Key};
         if Currency::from_code(&self.currency).is_none() {
-            return Err(self.invalid(format!(
-                "unknown currency {:?}; use an ISO 4217 code such as USD, EUR or JPY",
-                self.currency
-            )));
+            return Err(Violation::new(
+                vec![Key("currency")],
+                format!(
+                    "unknown currency {:?}; use an ISO 4217 code such as USD, EUR or JPY",
+                    self.currency
+                ),
+            ));
         }
         for (what, v) in [("base_fee", self.base_fee), ("minimum", self.minimum)] {
             if v.is_some_and(|x| x.is_sign_negative()) {
-                return Err(self.invalid(format!("{what} is negative")));
+                return Err(Violation::new(
+                    vec![Key(what)],
+                    format!("{what} is negative; prices and minimums are 0 or more"),
+                ));
             }
         }
+        if self.minimum_includes_base_fee && self.minimum.is_none() {
+            return Err(Violation::new(
+                vec![Key("minimum_includes_base_fee")],
+                "is set but the plan has no minimum; add minimum or remove it",
+            ));
+        }
         let mut ids = BTreeSet::new();
-        for c in &self.charges {
+        for (i, c) in self.charges.iter().enumerate() {
+            let at = |rest: &[Seg]| {
+                let mut p = vec![Key("charge"), Index(i)];
+                p.extend(rest.iter().cloned());
+                p
+            };
             if !ids.insert(c.id.as_str()) {
-                return Err(self.invalid(format!("charge id {:?} is used twice", c.id)));
+                return Err(Violation::new(
+                    at(&[Key("id")]),
+                    format!("charge id {:?} is used twice", c.id),
+                ));
             }
-            let bad = |why: String| self.invalid(format!("charge {:?}: {why}", c.id));
+            let bad = |rest: &[Seg], why: String| {
+                Violation::new(at(rest), format!("charge {:?}: {why}", c.id))
+            };
+            if c.minimum.is_some_and(|m| m.is_sign_negative()) {
+                return Err(bad(&[Key("minimum")], "minimum is negative".into()));
+            }
+            if c.minimum.is_some() && self.minimum.is_some() && c.id == "minimum" {
+                return Err(bad(
+                    &[Key("id")],
+                    "a charge named \"minimum\" with its own minimum would share the plan minimum's line; rename the charge".into(),
+                ));
+            }
+            let whole = c.metric.whole_units();
+            let quantity = |rest: &[Seg], what: &str, q: Decimal| {
+                if q.is_sign_negative() {
+                    return Err(bad(rest, format!("{what} = {q} is negative")));
+                }
+                if whole && !crate::quantity::is_whole(q) {
+                    return Err(bad(
+                        rest,
+                        format!(
+                            "{what} = {q} is not a whole number, but {} counts whole units; check the unit (bytes, not GB)",
+                            c.metric.name()
+                        ),
+                    ));
+                }
+                Ok(())
+            };
+            let negative = |rest: &[Seg], what: &str, p: Decimal| {
+                if p.is_sign_negative() {
+                    Err(bad(
+                        rest,
+                        format!("{what} = {p} is negative; prices are 0 or more"),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
             match &c.price {
-                Model::PerUnit { unit_price, .. } if unit_price.is_sign_negative() => {
-                    return Err(bad("unit_price is negative".into()));
+                Model::PerUnit {
+                    unit_price,
+                    free_units,
+                } => {
+                    negative(
+                        &[Key("price"), Key("unit_price")],
+                        "unit_price",
+                        *unit_price,
+                    )?;
+                    quantity(
+                        &[Key("price"), Key("free_units")],
+                        "free_units",
+                        *free_units,
+                    )?;
                 }
-                Model::Package { size: 0, .. } => {
-                    return Err(bad("package size must be at least 1".into()));
-                }
-                Model::Package { price, .. } if price.is_sign_negative() => {
-                    return Err(bad("price is negative".into()));
+                Model::Package {
+                    size,
+                    price,
+                    free_units,
+                    ..
+                } => {
+                    if *size <= Decimal::ZERO {
+                        return Err(bad(
+                            &[Key("price"), Key("size")],
+                            "package size must be more than 0 (at least 1 for a whole-number metric)".into(),
+                        ));
+                    }
+                    quantity(&[Key("price"), Key("size")], "size", *size)?;
+                    negative(&[Key("price"), Key("price")], "price", *price)?;
+                    quantity(
+                        &[Key("price"), Key("free_units")],
+                        "free_units",
+                        *free_units,
+                    )?;
                 }
                 Model::Graduated { tiers } | Model::Volume { tiers } => {
-                    check_tiers(tiers).map_err(bad)?
+                    if tiers.is_empty() {
+                        return Err(bad(
+                            &[Key("price"), Key("tiers")],
+                            "needs at least one tier".into(),
+                        ));
+                    }
+                    let mut prev: Option<Decimal> = None;
+                    for (j, t) in tiers.iter().enumerate() {
+                        let tier = |k: &'static str| [Key("price"), Key("tiers"), Index(j), Key(k)];
+                        let last = j + 1 == tiers.len();
+                        match (t.up_to, last) {
+                            (None, false) => {
+                                return Err(bad(
+                                    &tier("up_to"),
+                                    format!("tier {} has no up_to but is not the last tier", j + 1),
+                                ));
+                            }
+                            (Some(u), true) => {
+                                return Err(bad(
+                                    &tier("up_to"),
+                                    format!(
+                                        "the last tier must be unbounded (remove up_to = {u}); usage above it would have no price"
+                                    ),
+                                ));
+                            }
+                            (Some(u), false) => {
+                                quantity(&tier("up_to"), &format!("tier {} up_to", j + 1), u)?;
+                                if let Some(p) = prev.filter(|p| u <= *p) {
+                                    return Err(bad(
+                                        &tier("up_to"),
+                                        format!(
+                                            "tier {} up_to = {u} must be above the previous tier's up_to ({p}); tiers are ordered and do not overlap",
+                                            j + 1
+                                        ),
+                                    ));
+                                }
+                                prev = Some(u);
+                            }
+                            (None, true) => {}
+                        }
+                        negative(
+                            &tier("unit_price"),
+                            &format!("tier {} unit_price", j + 1),
+                            t.unit_price,
+                        )?;
+                        if let Some(f) = t.flat_fee {
+                            negative(&tier("flat_fee"), &format!("tier {} flat_fee", j + 1), f)?;
+                        }
+                    }
                 }
-                _ => {}
             }
         }
         let mut quota_ids = BTreeSet::new();
-        for q in &self.quotas {
+        for (i, q) in self.quotas.iter().enumerate() {
+            let bad = |k: &'static str, why: &str| {
+                Violation::new(
+                    vec![Key("quota"), Index(i), Key(k)],
+                    format!("quota {:?}: {why}", q.id),
+                )
+            };
             if !quota_ids.insert(q.id.as_str()) {
-                return Err(self.invalid(format!("quota id {:?} is used twice", q.id)));
+                return Err(Violation::new(
+                    vec![Key("quota"), Index(i), Key("id")],
+                    format!("quota id {:?} is used twice", q.id),
+                ));
             }
-            let bad = |why: &str| self.invalid(format!("quota {:?}: {why}", q.id));
             if q.limit == 0 {
-                return Err(bad("limit must be at least 1"));
+                return Err(bad("limit", "limit must be at least 1"));
             }
             if q.thresholds.is_empty() {
-                return Err(bad("needs at least one threshold (percent of limit)"));
+                return Err(bad(
+                    "thresholds",
+                    "needs at least one threshold (percent of limit)",
+                ));
             }
             if q.thresholds.iter().any(|&t| t == 0 || t > 1000) {
-                return Err(bad("thresholds are percentages from 1 to 1000"));
+                return Err(bad(
+                    "thresholds",
+                    "thresholds are percentages from 1 to 1000",
+                ));
             }
             if q.thresholds.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(bad("thresholds must be ascending without repeats"));
+                return Err(bad(
+                    "thresholds",
+                    "thresholds must be ascending without repeats",
+                ));
             }
         }
         Ok(())
     }
-}
-
-fn check_tiers(tiers: &[Tier]) -> Result<(), String> {
-    if tiers.is_empty() {
-        return Err("needs at least one tier".into());
-    }
-    let mut prev: Option<u64> = None;
-    for (i, t) in tiers.iter().enumerate() {
-        let last = i + 1 == tiers.len();
-        match (t.up_to, last) {
-            (None, false) => {
-                return Err(format!(
-                    "tier {} has no up_to but is not the last tier",
-                    i + 1
-                ));
-            }
-            (Some(u), true) => {
-                return Err(format!(
-                    "the last tier must be unbounded (remove up_to = {u}); usage above it would have no price"
-                ));
-            }
-            (Some(u), false) => {
-                if prev.is_some_and(|p| u <= p) {
-                    return Err(format!(
-                        "tier {} up_to = {u} must be above the previous tier's up_to; tiers are ordered and do not overlap",
-                        i + 1
-                    ));
-                }
-                prev = Some(u);
-            }
-            (None, true) => {}
-        }
-        if t.unit_price.is_sign_negative() || t.flat_fee.is_some_and(|f| f.is_sign_negative()) {
-            return Err(format!("tier {} has a negative price", i + 1));
-        }
-    }
-    Ok(())
 }

@@ -1,20 +1,33 @@
 //! Rating: a plan and usage in, invoice lines out. Pure and exact.
 //!
-//! Tier semantics: `up_to` is an inclusive upper bound in units; tier `i`
-//! covers `(up_to[i-1], up_to[i]]`, the last tier is unbounded. A quantity
-//! of 0 bills the first tier's flat fee if it has one (a tier is "reached"
-//! by usage of 0 only when it is the first). Each line is rounded to the
-//! currency's minor units with the plan's rounding; the total is the sum of
-//! the rounded lines. Quantities are `u64`; amounts are computed in
-//! `Decimal` with checked arithmetic, so 10^12 calls at 0.000001 is exact
-//! and an overflow is an error, never a wrap or a panic.
+//! Tier semantics: `up_to` is an inclusive upper bound in the metric's
+//! units; tier `i` covers `(up_to[i-1], up_to[i]]`, the last tier is
+//! unbounded. A quantity of 0 bills the first tier's flat fee if it has one
+//! (a tier is "reached" by usage of 0 only when it is the first).
+//!
+//! Quantities are exact decimals: whole for counts (calls, bytes), possibly
+//! fractional for other metrics. A whole quantity rates exactly as it did
+//! when quantities were integers: the same tiers, units and amounts.
+//!
+//! Rounding: each line is rounded to the currency's minor units with the
+//! plan's rounding (or, with `rounding_scope = "tier"`, each tier of a
+//! usage line is rounded and the line is their sum); the total is the sum
+//! of the rounded lines. Amounts are computed in `Decimal` with checked
+//! arithmetic, so 10^12 calls at 0.000001 is exact and an overflow is an
+//! error, never a wrap or a panic.
+//!
+//! Minimums: a charge's `minimum` (prorated) adds a true-up line right
+//! after the charge when its rounded amount is below it; the plan's
+//! `minimum` (prorated) adds a true-up line at the end when the usage lines
+//! and their true-ups (plus the prorated base fee, with
+//! `minimum_includes_base_fee`) total less.
 
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Model, Plan, Tier};
+use crate::plan::{Model, PackageRounding, Plan, RoundingScope, Tier};
 
 /// A rating failure.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -32,18 +45,27 @@ pub enum RateError {
 pub struct TierPart {
     /// 1-based tier number.
     pub tier: usize,
-    /// First unit of the tier (1-based, inclusive).
-    pub from_unit: u64,
+    /// The previous tier's `up_to` plus one (1 for the first tier): the
+    /// first unit of the tier for a whole-number metric. The tier holds the
+    /// quantities above `from_unit − 1`.
+    #[serde(with = "crate::quantity")]
+    pub from_unit: Decimal,
     /// Last unit of the tier (inclusive), `None` for the unbounded tier.
-    pub up_to: Option<u64>,
+    #[serde(default, with = "crate::quantity::option")]
+    pub up_to: Option<Decimal>,
     /// Units priced in this tier.
-    pub units: u64,
+    #[serde(with = "crate::quantity")]
+    pub units: Decimal,
     /// Price per unit.
     pub unit_price: Decimal,
     /// Flat fee of the tier, when reached.
     pub flat_fee: Decimal,
     /// `units × unit_price + flat_fee`, unrounded.
     pub amount: Decimal,
+    /// `amount` rounded to the currency, when the plan rounds per tier
+    /// (`rounding_scope = "tier"`); the line is then the sum of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounded: Option<Decimal>,
 }
 
 /// What kind of line.
@@ -54,7 +76,8 @@ pub enum LineKind {
     BaseFee,
     /// A usage charge.
     Usage,
-    /// Minimum-commitment true-up.
+    /// Minimum true-up: the plan's (charge `minimum`) or a charge's (the
+    /// charge's id).
     Minimum,
 }
 
@@ -63,14 +86,16 @@ pub enum LineKind {
 pub struct Line {
     /// Kind of line.
     pub kind: LineKind,
-    /// Charge id (`base_fee`, `minimum` for those kinds).
+    /// Charge id: `base_fee` and `minimum` for the plan's lines; a charge's
+    /// id for its usage line and for its own minimum's true-up.
     pub charge: String,
     /// Human text.
     pub description: String,
     /// Metric name for usage lines.
     pub metric: Option<String>,
-    /// Quantity rated.
-    pub quantity: u64,
+    /// Quantity rated (1 for base fee and true-up lines).
+    #[serde(with = "crate::quantity")]
+    pub quantity: Decimal,
     /// How the amount was made.
     pub tiers: Vec<TierPart>,
     /// Amount before rounding.
@@ -88,45 +113,50 @@ pub struct Rated {
     pub version: u32,
     /// ISO 4217 code.
     pub currency: String,
-    /// Lines: base fee, usage charges in plan order, minimum true-up.
+    /// Lines: base fee, usage charges in plan order (each followed by its
+    /// minimum's true-up, if due), the plan minimum's true-up.
     pub lines: Vec<Line>,
     /// Sum of the rounded line amounts.
     pub total: Decimal,
 }
 
+/// Usage to rate: charge id or metric name → quantity.
+pub type Quantities = BTreeMap<String, Decimal>;
+
 /// Rates `usage` (charge id or metric name → quantity; a charge uses its
 /// id's entry, else its metric's) with `plan`. `period_share` prorates the
-/// recurring amounts, the base fee and the minimum commitment (1 for a
-/// whole period; days in the segment ÷ days in the period). Usage is never
-/// prorated: tiers apply to the usage of the segment as given.
-pub fn rate(
-    plan: &Plan,
-    usage: &BTreeMap<String, u64>,
-    period_share: Decimal,
-) -> Result<Rated, RateError> {
-    let base_fee_share = period_share;
+/// recurring amounts, the base fee and the minimums (1 for a whole period;
+/// days in the segment ÷ days in the period). Usage is never prorated:
+/// tiers apply to the usage of the segment as given.
+pub fn rate(plan: &Plan, usage: &Quantities, period_share: Decimal) -> Result<Rated, RateError> {
     let currency = plan.currency();
     let round = |d: Decimal| plan.rounding.apply(d, currency);
+    let overflow = |charge: &str| RateError::Overflow {
+        charge: charge.to_string(),
+    };
+    let prorate = |amount: Decimal, charge: &str| {
+        amount
+            .checked_mul(period_share)
+            .ok_or_else(|| overflow(charge))
+    };
     let mut lines = Vec::new();
+    let mut base_fee = Decimal::ZERO;
     if let Some(fee) = plan.base_fee {
-        let unrounded = fee
-            .checked_mul(base_fee_share)
-            .ok_or_else(|| RateError::Overflow {
-                charge: "base_fee".into(),
-            })?;
+        let unrounded = prorate(fee, "base_fee")?;
+        base_fee = round(unrounded);
         lines.push(Line {
             kind: LineKind::BaseFee,
             charge: "base_fee".into(),
-            description: if base_fee_share == Decimal::ONE {
+            description: if period_share == Decimal::ONE {
                 "Base fee".into()
             } else {
-                format!("Base fee × {base_fee_share} of the period")
+                format!("Base fee × {period_share} of the period")
             },
             metric: None,
-            quantity: 1,
+            quantity: Decimal::ONE,
             tiers: Vec::new(),
             unrounded,
-            amount: round(unrounded),
+            amount: base_fee,
         });
     }
     let mut usage_total = Decimal::ZERO;
@@ -135,53 +165,74 @@ pub fn rate(
             .get(&c.id)
             .or_else(|| usage.get(c.metric.name()))
             .copied()
-            .unwrap_or(0);
-        let overflow = || RateError::Overflow {
-            charge: c.id.clone(),
-        };
-        let tiers = price(&c.price, quantity).ok_or_else(overflow)?;
+            .unwrap_or_default();
+        let mut tiers = price(&c.price, quantity).ok_or_else(|| overflow(&c.id))?;
         let unrounded = tiers
             .iter()
             .try_fold(Decimal::ZERO, |acc, t| acc.checked_add(t.amount))
-            .ok_or_else(overflow)?;
-        let amount = round(unrounded);
+            .ok_or_else(|| overflow(&c.id))?;
+        let amount = match plan.rounding_scope {
+            RoundingScope::Line => round(unrounded),
+            RoundingScope::Tier => {
+                for t in &mut tiers {
+                    t.rounded = Some(round(t.amount));
+                }
+                tiers.iter().filter_map(|t| t.rounded).sum()
+            }
+        };
         usage_total += amount;
+        let description = c.description.clone().unwrap_or_else(|| c.id.clone());
         lines.push(Line {
             kind: LineKind::Usage,
             charge: c.id.clone(),
-            description: c.description.clone().unwrap_or_else(|| c.id.clone()),
+            description: description.clone(),
             metric: Some(c.metric.name().to_string()),
             quantity,
             tiers,
             unrounded,
             amount,
         });
+        if let Some(m) = c.minimum {
+            let min = prorate(m, &c.id)?;
+            if amount < min {
+                let true_up = min - amount;
+                let rounded = round(true_up);
+                usage_total += rounded;
+                lines.push(Line {
+                    kind: LineKind::Minimum,
+                    charge: c.id.clone(),
+                    description: charge_minimum_text(&description, m, currency.code),
+                    metric: None,
+                    quantity: Decimal::ONE,
+                    tiers: Vec::new(),
+                    unrounded: true_up,
+                    amount: rounded,
+                });
+            }
+        }
     }
-    let minimum = match plan.minimum {
-        Some(m) => Some(
-            m.checked_mul(period_share)
-                .ok_or_else(|| RateError::Overflow {
-                    charge: "minimum".into(),
-                })?,
-        ),
-        None => None,
-    };
-    if let Some(min) = minimum
-        && usage_total < min
-    {
-        let unrounded = min - usage_total;
-        lines.push(Line {
-            kind: LineKind::Minimum,
-            charge: "minimum".into(),
-            description: format!("Minimum commitment {} {currency}: true-up", min.normalize()),
-            metric: None,
-            quantity: 1,
-            tiers: Vec::new(),
-            unrounded,
-            amount: round(unrounded),
-        });
+    if let Some(m) = plan.minimum {
+        let min = prorate(m, "minimum")?;
+        let counted = if plan.minimum_includes_base_fee {
+            usage_total + base_fee
+        } else {
+            usage_total
+        };
+        if counted < min {
+            let unrounded = min - counted;
+            lines.push(Line {
+                kind: LineKind::Minimum,
+                charge: "minimum".into(),
+                description: plan_minimum_text(plan, min),
+                metric: None,
+                quantity: Decimal::ONE,
+                tiers: Vec::new(),
+                unrounded,
+                amount: round(unrounded),
+            });
+        }
     }
-    let total = lines.iter().map(|l| l.amount).sum();
+    let total = currency.scaled(lines.iter().map(|l| l.amount).sum());
     Ok(Rated {
         plan: plan.id.0.clone(),
         version: plan.version,
@@ -191,33 +242,96 @@ pub fn rate(
     })
 }
 
-fn dec(n: u64) -> Decimal {
-    Decimal::from(n)
+/// Rates `usage` over `days` of a period of `period_days` (`share` is
+/// `days ÷ period_days`, exact), with the prorated lines described in
+/// days: what an invoice segment and a quote for those days both print.
+pub fn rate_days(
+    plan: &Plan,
+    usage: &Quantities,
+    share: Decimal,
+    days: i64,
+    period_days: i64,
+) -> Result<Rated, RateError> {
+    let mut rated = rate(plan, usage, share)?;
+    for line in &mut rated.lines {
+        if let Some(d) = prorated_description(plan, line, days, period_days) {
+            line.description = d;
+        }
+    }
+    Ok(rated)
+}
+
+fn plan_minimum_text(plan: &Plan, minimum: Decimal) -> String {
+    format!(
+        "Minimum commitment {} {}{}: true-up",
+        minimum.normalize(),
+        plan.currency().code,
+        if plan.minimum_includes_base_fee {
+            " (base fee included)"
+        } else {
+            ""
+        }
+    )
+}
+
+fn charge_minimum_text(charge: &str, minimum: Decimal, currency: &str) -> String {
+    format!(
+        "Minimum for {charge} {} {currency}: true-up",
+        minimum.normalize()
+    )
+}
+
+/// The description of a recurring line (base fee, a minimum's true-up)
+/// prorated over `days` of `period_days`, as invoices and quotes print it;
+/// `None` for lines that are not prorated (usage) or a whole period.
+pub fn prorated_description(
+    plan: &Plan,
+    line: &Line,
+    days: i64,
+    period_days: i64,
+) -> Option<String> {
+    if days == period_days {
+        return None;
+    }
+    let base = match line.kind {
+        LineKind::BaseFee => "Base fee".to_string(),
+        LineKind::Minimum if line.charge == "minimum" && plan.minimum.is_some() => {
+            plan_minimum_text(plan, plan.minimum?)
+        }
+        LineKind::Minimum => {
+            let c = plan.charges.iter().find(|c| c.id == line.charge)?;
+            let name = c.description.clone().unwrap_or_else(|| c.id.clone());
+            charge_minimum_text(&name, c.minimum?, plan.currency().code)
+        }
+        LineKind::Usage => return None,
+    };
+    Some(format!("{base}, {days} of {period_days} days"))
 }
 
 /// The tier breakdown of `quantity` under `model`; `None` on overflow.
-pub fn price(model: &Model, quantity: u64) -> Option<Vec<TierPart>> {
+pub fn price(model: &Model, quantity: Decimal) -> Option<Vec<TierPart>> {
+    let one = Decimal::ONE;
     Some(match model {
         Model::PerUnit {
             unit_price,
             free_units,
         } => {
             let mut parts = Vec::new();
-            if *free_units > 0 {
+            if *free_units > Decimal::ZERO {
                 let units = quantity.min(*free_units);
                 parts.push(part(
                     1,
-                    1,
+                    one,
                     Some(*free_units),
                     units,
                     Decimal::ZERO,
                     Decimal::ZERO,
                 )?);
             }
-            let billable = quantity.saturating_sub(*free_units);
+            let billable = (quantity - *free_units).max(Decimal::ZERO);
             parts.push(part(
                 parts.len() + 1,
-                free_units.saturating_add(1),
+                free_units.checked_add(one)?,
                 None,
                 billable,
                 *unit_price,
@@ -229,18 +343,27 @@ pub fn price(model: &Model, quantity: u64) -> Option<Vec<TierPart>> {
             size,
             price,
             free_units,
+            round_packages,
         } => {
-            let billable = quantity.saturating_sub(*free_units);
-            let packages = billable.div_ceil(*size);
-            let amount = dec(packages).checked_mul(*price)?;
+            let billable = (quantity - *free_units).max(Decimal::ZERO);
+            // Whole packages from the exact remainder, not from a rounded
+            // quotient: billable / size may not be exact for a decimal size.
+            let rem = billable.checked_rem(*size)?;
+            let whole = (billable - rem).checked_div(*size)?.round();
+            let packages = match round_packages {
+                PackageRounding::Up if !rem.is_zero() => whole + one,
+                _ => whole,
+            };
+            let amount = packages.checked_mul(*price)?;
             vec![TierPart {
                 tier: 1,
-                from_unit: free_units.saturating_add(1),
+                from_unit: free_units.checked_add(one)?,
                 up_to: None,
                 units: billable,
                 unit_price: *price,
                 flat_fee: Decimal::ZERO,
                 amount,
+                rounded: None,
             }]
         }
         Model::Graduated { tiers } => graduated(tiers, quantity)?,
@@ -250,13 +373,13 @@ pub fn price(model: &Model, quantity: u64) -> Option<Vec<TierPart>> {
 
 fn part(
     tier: usize,
-    from_unit: u64,
-    up_to: Option<u64>,
-    units: u64,
+    from_unit: Decimal,
+    up_to: Option<Decimal>,
+    units: Decimal,
     unit_price: Decimal,
     flat_fee: Decimal,
 ) -> Option<TierPart> {
-    let amount = dec(units).checked_mul(unit_price)?.checked_add(flat_fee)?;
+    let amount = units.checked_mul(unit_price)?.checked_add(flat_fee)?;
     Some(TierPart {
         tier,
         from_unit,
@@ -265,51 +388,57 @@ fn part(
         unit_price,
         flat_fee,
         amount,
+        rounded: None,
     })
 }
 
-fn graduated(tiers: &[Tier], quantity: u64) -> Option<Vec<TierPart>> {
+fn graduated(tiers: &[Tier], quantity: Decimal) -> Option<Vec<TierPart>> {
     let mut parts = Vec::new();
-    let mut below = 0u64; // units covered by earlier tiers
+    let mut below = Decimal::ZERO; // units covered by earlier tiers
     for (i, t) in tiers.iter().enumerate() {
-        let cap = t.up_to.unwrap_or(u64::MAX);
-        let units = quantity.min(cap).saturating_sub(below);
-        let reached = units > 0 || i == 0;
+        let units = t
+            .up_to
+            .map_or(quantity, |cap| quantity.min(cap))
+            .checked_sub(below)?
+            .max(Decimal::ZERO);
+        let reached = units > Decimal::ZERO || i == 0;
         if !reached {
             break;
         }
         let fee = t.flat_fee.unwrap_or_default();
         parts.push(part(
             i + 1,
-            below.saturating_add(1),
+            below.checked_add(Decimal::ONE)?,
             t.up_to,
             units,
             t.unit_price,
             fee,
         )?);
-        if quantity <= cap {
-            break;
+        match t.up_to {
+            Some(cap) if quantity > cap => below = cap,
+            _ => break,
         }
-        below = cap;
     }
     Some(parts)
 }
 
-fn volume(tiers: &[Tier], quantity: u64) -> Option<Vec<TierPart>> {
-    let mut from = 1u64;
+fn volume(tiers: &[Tier], quantity: Decimal) -> Option<Vec<TierPart>> {
+    let mut from = Decimal::ONE;
     for (i, t) in tiers.iter().enumerate() {
-        if t.up_to.is_none_or(|u| quantity <= u) {
-            let fee = t.flat_fee.unwrap_or_default();
-            return Some(vec![part(
-                i + 1,
-                from,
-                t.up_to,
-                quantity,
-                t.unit_price,
-                fee,
-            )?]);
+        match t.up_to {
+            Some(u) if quantity > u => from = u.checked_add(Decimal::ONE)?,
+            _ => {
+                let fee = t.flat_fee.unwrap_or_default();
+                return Some(vec![part(
+                    i + 1,
+                    from,
+                    t.up_to,
+                    quantity,
+                    t.unit_price,
+                    fee,
+                )?]);
+            }
         }
-        from = t.up_to.unwrap_or(u64::MAX).saturating_add(1);
     }
     Some(Vec::new())
 }

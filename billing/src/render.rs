@@ -51,8 +51,8 @@ pub struct Row {
     pub from: NaiveDate,
     /// First day after.
     pub to: NaiveDate,
-    /// Quantity.
-    pub quantity: u64,
+    /// Quantity (an adjustment's: what was added, 0 if usage went down).
+    pub quantity: Decimal,
     /// Amount (rounded).
     pub amount: Decimal,
     /// Events behind a usage line.
@@ -91,7 +91,7 @@ pub fn rows(inv: &Invoice) -> Vec<Row> {
         plan_version: 0,
         from: inv.period.start(),
         to: inv.period.end(),
-        quantity: 0,
+        quantity: Decimal::ZERO,
         amount: Decimal::ZERO,
         usage: None,
         adjusts_invoice: None,
@@ -126,7 +126,7 @@ pub fn rows(inv: &Invoice) -> Vec<Row> {
             plan_version: a.version,
             from: a.from,
             to: a.to,
-            quantity: a.quantity_after.saturating_sub(a.quantity_before),
+            quantity: (a.quantity_after - a.quantity_before).max(Decimal::ZERO),
             amount: a.amount,
             usage: a.usage,
             adjusts_invoice: Some(a.original.0.clone()),
@@ -239,6 +239,10 @@ pub fn html_body(inv: &Invoice) -> Markup {
     for a in &inv.adjustments {
         tiers_of.push(&a.tiers);
     }
+    let per_tier = tiers_of
+        .iter()
+        .flat_map(|t| t.iter())
+        .any(|t| t.rounded.is_some());
     let rs = rows(inv);
     html! {
         h1 { (title(inv)) }
@@ -272,6 +276,7 @@ pub fn html_body(inv: &Invoice) -> Markup {
                                     "): " (t.units) " × " (t.unit_price.normalize())
                                     @if !t.flat_fee.is_zero() { " + " (t.flat_fee.normalize()) }
                                     " = " (t.amount.normalize())
+                                    @if let Some(r) = t.rounded { " → " (r) }
                                 }
                             }
                             @if let Some(u) = r.usage {
@@ -295,7 +300,11 @@ pub fn html_body(inv: &Invoice) -> Markup {
                 }
             }
         }
-        p class="tiers" { "Amounts are rounded per line to the currency's minor unit; the total is the sum of the lines." }
+        @if per_tier {
+            p class="tiers" { "Usage amounts are rounded per tier to the currency's minor unit (a line is the sum of its rounded tiers); the total is the sum of the lines." }
+        } @else {
+            p class="tiers" { "Amounts are rounded per line to the currency's minor unit; the total is the sum of the lines." }
+        }
     }
 }
 

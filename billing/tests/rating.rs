@@ -18,8 +18,15 @@ fn shipped() -> PlansFile {
     PlansFile::parse(&text).unwrap()
 }
 
-fn usage(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+fn usage(pairs: &[(&str, u64)]) -> BTreeMap<String, Decimal> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), Decimal::from(*v)))
+        .collect()
+}
+
+fn price(m: &Model, q: u64) -> Vec<tollgate_billing::TierPart> {
+    tollgate_billing::rate::price(m, Decimal::from(q)).unwrap()
 }
 
 fn total(plan: &str, pairs: &[(&str, u64)]) -> Decimal {
@@ -50,7 +57,7 @@ fn graduated_tiers_are_inclusive_upper_bounds() {
     assert_eq!(r.total, d("149.00"));
     let r = rate(growth, &usage(&[("calls", 1_000_001)]), Decimal::ONE).unwrap();
     assert_eq!(r.lines[1].tiers.len(), 2);
-    assert_eq!(r.lines[1].tiers[1].units, 1);
+    assert_eq!(r.lines[1].tiers[1].units, d("1"));
     assert_eq!(r.lines[1].unrounded, d("0.0001"));
     // 10M: 9M × 0.0001 = 900; one above: + 0.00005.
     let r = rate(growth, &usage(&[("calls", 10_000_000)]), Decimal::ONE).unwrap();
@@ -58,7 +65,7 @@ fn graduated_tiers_are_inclusive_upper_bounds() {
     assert_eq!(r.total, d("949.00"));
     let r = rate(growth, &usage(&[("calls", 10_000_001)]), Decimal::ONE).unwrap();
     assert_eq!(r.lines[1].unrounded, d("900.00005"));
-    assert_eq!(r.lines[1].tiers[2].from_unit, 10_000_001);
+    assert_eq!(r.lines[1].tiers[2].from_unit, d("10000001"));
     assert_eq!(r.lines[1].tiers[2].up_to, None);
 }
 
@@ -95,7 +102,7 @@ fn quantity_zero_bills_the_first_tiers_flat_fee() {
     let m = Model::Graduated {
         tiers: vec![
             Tier {
-                up_to: Some(10),
+                up_to: Some(d("10")),
                 unit_price: d("1"),
                 flat_fee: Some(d("5")),
             },
@@ -106,12 +113,12 @@ fn quantity_zero_bills_the_first_tiers_flat_fee() {
             },
         ],
     };
-    let parts = tollgate_billing::rate::price(&m, 0).unwrap();
+    let parts = price(&m, 0);
     assert_eq!(parts.len(), 1);
     assert_eq!(parts[0].amount, d("5"));
-    let parts = tollgate_billing::rate::price(&m, 10).unwrap();
+    let parts = price(&m, 10);
     assert_eq!(parts.len(), 1, "exactly at up_to stays in the first tier");
-    let parts = tollgate_billing::rate::price(&m, 11).unwrap();
+    let parts = price(&m, 11);
     assert_eq!(
         parts.iter().map(|p| p.amount).sum::<Decimal>(),
         d("10") + d("5") + d("0.5") + d("7")
@@ -234,7 +241,7 @@ fn tiers_strategy() -> impl Strategy<Value = Vec<Tier>> {
             .map(|(i, (step, price, fee))| {
                 bound += step;
                 Tier {
-                    up_to: (i + 1 < n).then_some(bound),
+                    up_to: (i + 1 < n).then_some(Decimal::from(bound)),
                     unit_price: Decimal::new(i64::from(price), 6),
                     flat_fee: fee.map(|f| Decimal::new(i64::from(f), 2)),
                 }
@@ -248,22 +255,22 @@ proptest! {
     fn graduated_is_monotone_and_parts_sum_to_the_charge(tiers in tiers_strategy(), a in 0u64..10_000_000, b in 0u64..10_000_000) {
         let m = Model::Graduated { tiers };
         let (lo, hi) = (a.min(b), a.max(b));
-        let sum = |q| tollgate_billing::rate::price(&m, q).unwrap().iter().map(|p| p.amount).sum::<Decimal>();
+        let sum = |q| price(&m, q).iter().map(|p| p.amount).sum::<Decimal>();
         prop_assert!(sum(lo) <= sum(hi));
-        let parts = tollgate_billing::rate::price(&m, hi).unwrap();
-        prop_assert_eq!(parts.iter().map(|p| p.units).sum::<u64>(), hi);
+        let parts = price(&m, hi);
+        prop_assert_eq!(parts.iter().map(|p| p.units).sum::<Decimal>(), Decimal::from(hi));
         prop_assert!(parts.iter().all(|p| !p.amount.is_sign_negative()));
     }
 
     #[test]
     fn volume_and_package_never_negative_or_panicking(tiers in tiers_strategy(), q in any::<u64>(), size in 1u64..u64::MAX, free in any::<u64>()) {
         let v = Model::Volume { tiers };
-        let parts = tollgate_billing::rate::price(&v, q).unwrap();
+        let parts = price(&v, q);
         prop_assert_eq!(parts.len(), 1);
-        prop_assert_eq!(parts[0].units, q);
+        prop_assert_eq!(parts[0].units, Decimal::from(q));
         prop_assert!(!parts[0].amount.is_sign_negative());
-        let p = Model::Package { size, price: Decimal::new(9, 2), free_units: free };
-        let parts = tollgate_billing::rate::price(&p, q).unwrap();
+        let p = Model::Package { size: Decimal::from(size), price: Decimal::new(9, 2), free_units: Decimal::from(free), round_packages: Default::default() };
+        let parts = price(&p, q);
         prop_assert!(!parts[0].amount.is_sign_negative());
     }
 
@@ -284,15 +291,16 @@ fn extreme_allowances_do_not_overflow() {
     for m in [
         Model::PerUnit {
             unit_price: d("1"),
-            free_units: u64::MAX,
+            free_units: Decimal::from(u64::MAX),
         },
         Model::Package {
-            size: 1,
+            size: d("1"),
             price: d("1"),
-            free_units: u64::MAX,
+            free_units: Decimal::from(u64::MAX),
+            round_packages: Default::default(),
         },
     ] {
-        let parts = tollgate_billing::rate::price(&m, u64::MAX).unwrap();
+        let parts = price(&m, u64::MAX);
         assert_eq!(parts.iter().map(|p| p.amount).sum::<Decimal>(), d("0"));
     }
 }

@@ -15,6 +15,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use tollgate_billing::invoice::Invoice;
 use tollgate_billing::render;
 use tollgate_schemas::lake::{MONEY_SCALE, invoice_line_schema};
@@ -97,7 +98,10 @@ pub fn record_batch(invoices: &[Invoice]) -> Result<RecordBatch, arrow_schema::A
             version.append_value(r.plan_version as i32);
             from.append_value(days(r.from));
             to.append_value(days(r.to));
-            quantity.append_value(i64::try_from(r.quantity).unwrap_or(i64::MAX));
+            // Whole-number metrics (every metric today) give whole
+            // quantities; the column is an integer until a fractional
+            // metric exists (issue 16, item 2).
+            quantity.append_value(r.quantity.trunc().to_i64().unwrap_or(i64::MAX));
             amount.append_value(scaled(r.amount));
             events.append_option(r.usage.map(|u| u.events as i64));
             first.append_option(r.usage.and_then(|u| u.first_ts).map(|t| t.0));

@@ -25,6 +25,16 @@ impl Metric {
             Metric::ResponseBytes => "response_bytes",
         }
     }
+
+    /// True when the metric only takes whole values (a count of calls or
+    /// bytes). Billing refuses fractional tier bounds, allowances and
+    /// package sizes on such a metric: they can only be a unit mistake
+    /// (GB bounds written on a bytes metric), never a price anyone meant.
+    pub fn whole_units(self) -> bool {
+        match self {
+            Metric::Calls | Metric::RequestBytes | Metric::ResponseBytes => true,
+        }
+    }
 }
 
 /// Which events a metric counts; every condition given must hold (all

@@ -1,11 +1,17 @@
 //! `tollgate quote`: price a given usage with a plan, line by line with
-//! the tier breakdown, without touching the lake.
+//! the tier breakdown, without touching the lake: over a whole period, a
+//! share of one (`--share 10/31`) or some days of one (`--from`, `--to`),
+//! as an invoice segment for those days would.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use tollgate_billing::period::Period;
+use tollgate_billing::quote::{PeriodPart, quote};
 
 use super::common::DocFormat;
 
@@ -21,23 +27,42 @@ pub struct QuoteArgs {
     /// Plan version (default: the highest).
     #[arg(long)]
     pub version: Option<u32>,
-    /// Usage, `METRIC=N` or `CHARGE=N` (repeatable): calls=1200000.
+    /// Usage, `METRIC=N` or `CHARGE=N` (repeatable): calls=1200000. N may
+    /// be a decimal (2.5) for a metric that is not a whole count.
     #[arg(long = "usage", value_parser = parse_usage)]
-    pub usage: Vec<(String, u64)>,
+    pub usage: Vec<(String, Decimal)>,
+    /// The share of the period to prorate the base fee and minimums by: a
+    /// decimal (0.5) or days of the month (10/31). Default: the whole period.
+    #[arg(long, conflicts_with_all = ["from", "to"], value_parser = parse_share)]
+    pub share: Option<PeriodPart>,
+    /// First day covered (UTC, YYYY-MM-DD): prorate as an invoice segment
+    /// from this day would.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// First day not covered (exclusive, as in subscriptions.toml); default
+    /// the first day of the next month. Needs --from.
+    #[arg(long, requires = "from")]
+    pub to: Option<NaiveDate>,
     /// table or json.
     #[arg(long, short, value_enum, default_value_t = DocFormat::Table)]
     pub format: DocFormat,
 }
 
-fn parse_usage(s: &str) -> Result<(String, u64), String> {
+fn parse_usage(s: &str) -> Result<(String, Decimal), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: write METRIC=N, e.g. calls=1200000"))?;
     let n = v
         .replace('_', "")
-        .parse::<u64>()
-        .map_err(|_| format!("{v:?} is not a whole number of units"))?;
-    Ok((k.trim().to_string(), n))
+        .parse::<Decimal>()
+        .ok()
+        .filter(|n| !n.is_sign_negative())
+        .ok_or_else(|| format!("{v:?} is not a quantity (a number of units, 0 or more)"))?;
+    Ok((k.trim().to_string(), n.normalize()))
+}
+
+fn parse_share(s: &str) -> Result<PeriodPart, String> {
+    PeriodPart::parse_share(s).map_err(|e| e.to_string())
 }
 
 /// Runs `tollgate quote`.
@@ -48,7 +73,7 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
             args.plans.display()
         )
     })?;
-    let plans = tollgate_billing::PlansFile::parse(&text)?;
+    let plans = tollgate_billing::PlansFile::parse_file(&args.plans.display().to_string(), &text)?;
     let plan = plans.get(&args.plan, args.version).with_context(|| {
         let ids: std::collections::BTreeSet<_> =
             plans.plans.iter().map(|p| p.id.0.as_str()).collect();
@@ -60,34 +85,59 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
             ids
         )
     })?;
-    for (k, _) in &args.usage {
+    for (k, q) in &args.usage {
+        let charges: Vec<_> = plan
+            .charges
+            .iter()
+            .filter(|c| &c.id == k || c.metric.name() == k)
+            .collect();
         anyhow::ensure!(
-            plan.charges
-                .iter()
-                .any(|c| &c.id == k || c.metric.name() == k),
+            !charges.is_empty(),
             "plan {} has no charge or metric {k:?}",
             plan.id
         );
+        if let Some(c) = charges.iter().find(|c| c.metric.whole_units())
+            && !tollgate_billing::quantity::is_whole(*q)
+        {
+            anyhow::bail!(
+                "{k}={q}: {} counts whole units; give a whole number",
+                c.metric.name()
+            );
+        }
     }
+    let part = match (args.share, args.from) {
+        (Some(share), _) => share,
+        (None, Some(from)) => PeriodPart::Days {
+            from,
+            to: args.to.unwrap_or_else(|| Period::of(from).end()),
+        },
+        (None, None) => PeriodPart::Share(Decimal::ONE),
+    };
     let usage = args.usage.into_iter().collect();
-    let rated = tollgate_billing::rate(plan, &usage, rust_decimal::Decimal::ONE)?;
+    let rated = quote(plan, &usage, part)?;
     let mut out = io::stdout().lock();
     if args.format == DocFormat::Json {
         serde_json::to_writer_pretty(&mut out, &rated)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let currency = plan.currency();
+    let span = match part {
+        PeriodPart::Share(s) if s == Decimal::ONE => String::new(),
+        PeriodPart::Share(s) => format!(", {} of the period", s.round_dp(6).normalize()),
+        PeriodPart::Days { from, to } => format!(", {from} to {to} (exclusive)"),
+    };
     writeln!(
         out,
-        "Quote: plan {} v{} ({})",
+        "Quote: plan {} v{} ({}){span}",
         rated.plan, rated.version, rated.currency
     )?;
     for l in &rated.lines {
         writeln!(
             out,
             "  {:<48} {:>16} {}",
-            format!("{} ({})", l.description, l.quantity),
-            l.amount,
+            format!("{} ({})", l.description, l.quantity.normalize()),
+            currency.scaled(l.amount),
             rated.currency
         )?;
         for t in &l.tiers {
@@ -97,23 +147,28 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
             };
             writeln!(
                 out,
-                "      tier {} [{range}]: {} × {}{} = {}",
+                "      tier {} [{range}]: {} × {}{} = {}{}",
                 t.tier,
-                t.units,
+                t.units.normalize(),
                 t.unit_price,
                 if t.flat_fee.is_zero() {
                     String::new()
                 } else {
                     format!(" + {}", t.flat_fee)
                 },
-                t.amount
+                t.amount,
+                t.rounded
+                    .map(|r| format!(" → {}", currency.scaled(r)))
+                    .unwrap_or_default()
             )?;
         }
     }
     writeln!(
         out,
         "  {:<48} {:>16} {}",
-        "Total", rated.total, rated.currency
+        "Total",
+        currency.scaled(rated.total),
+        rated.currency
     )?;
     Ok(ExitCode::SUCCESS)
 }

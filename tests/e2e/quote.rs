@@ -48,3 +48,60 @@ fn quote_prices_usage_line_by_line() {
     assert_ne!(code, 0);
     assert!(err.contains("no plan"), "{err}");
 }
+
+#[test]
+fn quote_prorates_by_share_or_dates_and_prints_minor_units() {
+    // growth: base 49 and minimum 100 prorated by 10/31: 15.806… → 15.81
+    // and a 32.258… → 32.26 true-up on 1M free calls. Total 48.07.
+    let (code, out, err) = quote(&[
+        "--plan",
+        "growth",
+        "--usage",
+        "calls=1000000",
+        "--share",
+        "10/31",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("15.81 USD") && out.contains("32.26 USD"),
+        "{out}"
+    );
+    assert!(out.contains("48.07 USD"), "{out}");
+    // The same ten days as dates: invoice wording, same total; 2M calls
+    // add 100.00 of usage, above the prorated minimum: 115.81.
+    let (code, out, err) = quote(&[
+        "--plan",
+        "growth",
+        "--usage",
+        "calls=2000000",
+        "--from",
+        "2026-10-22",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let q: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(q["total"], "115.81");
+    assert_eq!(q["lines"][0]["description"], "Base fee, 10 of 31 days");
+    // 183,000 calls on free: 83,000 × 0.0005 = 41.5, printed 41.50.
+    let (code, out, _) = quote(&["--plan", "free", "--usage", "calls=183000"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("41.50 USD"), "{out}");
+    // Refusals: a fractional count, a range over two months, a bad share.
+    let (code, _, err) = quote(&["--plan", "growth", "--usage", "calls=1.5"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("whole units"), "{err}");
+    let (code, _, err) = quote(&[
+        "--plan",
+        "growth",
+        "--from",
+        "2026-10-22",
+        "--to",
+        "2026-11-05",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("runs past the period"), "{err}");
+    let (code, _, err) = quote(&["--plan", "growth", "--share", "3/2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("at most 1"), "{err}");
+}
