@@ -347,13 +347,17 @@ pub fn write_parquet(
     // stores the small differences (measured: about 2 bytes per event saved
     // on each of ts and source_line against dictionary + ZSTD). Latencies
     // stay dictionary-encoded: gateways log them rounded, so values repeat
-    // (byte-stream-split measured 1.3 bytes per event worse each).
+    // (byte-stream-split measured 1.3 bytes per event worse each). Event ids
+    // are random and all the same length: delta-length encoding stores the
+    // lengths as near-zero deltas instead of a 4-byte prefix per id
+    // (measured with ZSTD 1: 16.06 against 17.47 bytes per event).
     let schema = batch.schema();
     for (name, encoding) in [
         ("ts", Encoding::DELTA_BINARY_PACKED),
         ("kafka_offset", Encoding::DELTA_BINARY_PACKED),
         ("source_line", Encoding::DELTA_BINARY_PACKED),
         ("ingested_at", Encoding::DELTA_BINARY_PACKED),
+        ("event_id", Encoding::DELTA_LENGTH_BYTE_ARRAY),
     ] {
         if schema.column_with_name(name).is_some() {
             let col = ColumnPath::from(name);
