@@ -100,8 +100,21 @@ pub fn record_batch(invoices: &[Invoice]) -> Result<RecordBatch, arrow_schema::A
             to.append_value(days(r.to));
             // Whole-number metrics (every metric today) give whole
             // quantities; the column is an integer until a fractional
-            // metric exists (issue 16, item 2).
-            quantity.append_value(r.quantity.trunc().to_i64().unwrap_or(i64::MAX));
+            // metric exists (issue 16, item 2). A quantity it cannot hold
+            // exactly is an error, never truncated.
+            let whole = r
+                .quantity
+                .is_integer()
+                .then(|| r.quantity.to_i64())
+                .flatten()
+                .ok_or_else(|| {
+                    arrow_schema::ArrowError::InvalidArgumentError(format!(
+                        "invoice {} line quantity {} is not a whole number the invoices table can hold",
+                        inv.number.as_ref().map_or("(draft)", |n| n.0.as_str()),
+                        r.quantity
+                    ))
+                })?;
+            quantity.append_value(whole);
             amount.append_value(scaled(r.amount));
             events.append_option(r.usage.map(|u| u.events as i64));
             first.append_option(r.usage.and_then(|u| u.first_ts).map(|t| t.0));
@@ -135,4 +148,46 @@ pub fn record_batch(invoices: &[Invoice]) -> Result<RecordBatch, arrow_schema::A
         Arc::new(total.finish()),
     ];
     RecordBatch::try_new(schema, columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+
+    use super::*;
+
+    /// September's finalized invoice from the ledger fixture.
+    fn fixture_invoice() -> Invoice {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/lake/billing/invoices/2026-09/acme%2Feu.json"
+        );
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_quantity_the_integer_column_cannot_hold_is_an_error_not_truncated() {
+        let inv = fixture_invoice();
+        let batch = record_batch(std::slice::from_ref(&inv)).unwrap();
+        let quantities = batch
+            .column_by_name("quantity")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let expected: Vec<i64> = render::rows(&inv)
+            .iter()
+            .map(|r| r.quantity.to_i64().unwrap())
+            .collect();
+        assert_eq!(quantities.values().to_vec(), expected);
+
+        let mut half = inv.clone();
+        half.segments[0].lines[0].line.quantity = Decimal::from_str("2.5").unwrap();
+        let err = record_batch(&[half]).unwrap_err().to_string();
+        assert!(
+            err.contains("INV-2026-000001") && err.contains("2.5"),
+            "{err}"
+        );
+    }
 }
