@@ -14,6 +14,8 @@
 //! _tollgate/pending/<topic>/<partition>.json   ingest's pending flushes
 //! _tollgate/imports/<hash>.json, <hash>/       an import's marker, chunks
 //! _tollgate/rollups/{hourly/<day>,month/<YYYY-MM>}.txt  rollup markers
+//! _tollgate/signals/date=<day>/<id>.json        the signals ledger
+//! _tollgate/alerts/state.json                   the alert rules' state
 //! ```
 //!
 //! `<day>` is `YYYY-MM-DD` (UTC). The folders of the partitioned tables are
@@ -37,6 +39,12 @@ pub const ROLLUPS_SUMMARY_MONTH: &str = "rollups/summary_month";
 
 /// The folder of the invoice lines table.
 pub const INVOICES: &str = "invoices";
+
+/// The folder (with its trailing `/`) of the signals ledger's records.
+pub const SIGNALS: &str = "_tollgate/signals/";
+
+/// The alert rules' state: which rules are firing.
+pub const ALERTS_STATE: &str = "_tollgate/alerts/state.json";
 
 /// The folder of ingest's pending-flush records.
 pub const PENDING: &str = "_tollgate/pending";
@@ -127,6 +135,8 @@ mod tests {
         assert_eq!(offsets_marker("gw", 3), "_tollgate/offsets/gw/3.json");
         assert_eq!(pending_flush("gw", 3), "_tollgate/pending/gw/3.json");
         assert_eq!(import_marker("ab12"), "_tollgate/imports/ab12.json");
+        assert_eq!(SIGNALS, "_tollgate/signals/");
+        assert_eq!(ALERTS_STATE, "_tollgate/alerts/state.json");
         assert_eq!(import_chunks("ab12"), "_tollgate/imports/ab12/");
         assert_eq!(
             rollup_hourly_file("2024-06-01"),

@@ -252,7 +252,7 @@ pub struct AlertBook {
     pub firing: BTreeMap<String, Firing>,
 }
 
-const STATE: &str = "_tollgate/alerts/state.json";
+const STATE: &str = tollgate_lake::layout::ALERTS_STATE;
 
 impl AlertBook {
     /// Loads the state (empty when there is none yet).

@@ -216,7 +216,7 @@ pub struct Ledger {
     book: JsonLedger,
 }
 
-const ROOT: &str = "_tollgate/signals/";
+const ROOT: &str = tollgate_lake::layout::SIGNALS;
 
 impl Ledger {
     /// The ledger of the lake at `store`.
