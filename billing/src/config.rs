@@ -70,7 +70,11 @@ impl Billing {
         subscriptions: &str,
     ) -> Result<Billing, ConfigError> {
         let plans = PlansFile::parse_file(&config.plans.display().to_string(), plans)?;
-        let subscriptions = SubscriptionsFile::parse(subscriptions, &plans)?;
+        let subscriptions = SubscriptionsFile::parse_file(
+            &config.subscriptions.display().to_string(),
+            subscriptions,
+            &plans,
+        )?;
         Ok(Billing {
             plans,
             subscriptions,
