@@ -45,9 +45,11 @@ pub enum ConfigError {
     /// The plans file is wrong.
     #[error(transparent)]
     Plan(#[from] PlanError),
-    /// The subscriptions file is wrong.
+    /// The subscriptions file is wrong (boxed: with its file, line, field,
+    /// consumer and start it is as large as a plan error, and the two
+    /// unboxed would make every result carrying them large).
     #[error(transparent)]
-    Subscription(#[from] SubscriptionError),
+    Subscription(#[from] Box<SubscriptionError>),
 }
 
 /// Plans, subscriptions and settings, parsed and validated.
@@ -74,7 +76,8 @@ impl Billing {
             &config.subscriptions.display().to_string(),
             subscriptions,
             &plans,
-        )?;
+        )
+        .map_err(Box::new)?;
         Ok(Billing {
             plans,
             subscriptions,

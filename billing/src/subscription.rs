@@ -82,12 +82,13 @@ pub enum SubscriptionError {
         message: String,
     },
     /// A rule is broken.
-    #[error("{file}{}: subscription of {consumer} starting {start}: {why}", at(*line, &Some(field.clone())))]
+    #[error("{file}{}: subscription of {consumer} starting {start}: {why}", at(line.map(|l| l as usize), &Some(field.clone())))]
     Invalid {
         /// The file (as given to [`SubscriptionsFile::parse_file`]).
         file: String,
-        /// 1-based line of the field, when known.
-        line: Option<usize>,
+        /// 1-based line of the field, when known (32 bits keep the error
+        /// small enough to return by value).
+        line: Option<u32>,
         /// The field: `subscription[2].end` (1-based).
         field: String,
         /// The consumer.
@@ -160,7 +161,7 @@ impl SubscriptionsFile {
             let path = [Seg::Key("subscription"), Seg::Index(i), Seg::Key(key)];
             SubscriptionError::Invalid {
                 file: file.to_string(),
-                line: span_of(text, &path).map(|o| line_of(text, o)),
+                line: span_of(text, &path).and_then(|o| u32::try_from(line_of(text, o)).ok()),
                 field: format!("subscription[{}].{key}", i + 1),
                 consumer: s.consumer.clone(),
                 start: s.start,
