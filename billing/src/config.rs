@@ -45,9 +45,11 @@ pub enum ConfigError {
     /// The plans file is wrong.
     #[error(transparent)]
     Plan(#[from] PlanError),
-    /// The subscriptions file is wrong.
+    /// The subscriptions file is wrong (boxed: with its file, line, field,
+    /// consumer and start it is as large as a plan error, and the two
+    /// unboxed would make every result carrying them large).
     #[error(transparent)]
-    Subscription(#[from] SubscriptionError),
+    Subscription(#[from] Box<SubscriptionError>),
 }
 
 /// Plans, subscriptions and settings, parsed and validated.
@@ -70,7 +72,12 @@ impl Billing {
         subscriptions: &str,
     ) -> Result<Billing, ConfigError> {
         let plans = PlansFile::parse_file(&config.plans.display().to_string(), plans)?;
-        let subscriptions = SubscriptionsFile::parse(subscriptions, &plans)?;
+        let subscriptions = SubscriptionsFile::parse_file(
+            &config.subscriptions.display().to_string(),
+            subscriptions,
+            &plans,
+        )
+        .map_err(Box::new)?;
         Ok(Billing {
             plans,
             subscriptions,

@@ -22,9 +22,11 @@ use serde::{Deserialize, Serialize};
 use tollgate_schemas::EpochMillis;
 use tollgate_schemas::meter::{Filter, Meter};
 
+use crate::advance::AdvanceLine;
 use crate::period::Period;
 use crate::plan::{Plan, PlansFile};
-use crate::rate::{Line, LineKind, Quantities, RateError, TierPart, rate, rate_days};
+use crate::proration::Boundary;
+use crate::rate::{Line, LineKind, Quantities, RateError, TierPart, rate, rate_part};
 use crate::subscription::Segment;
 
 /// A finalized invoice's number: `{prefix}{year}-{sequence:06}`,
@@ -124,10 +126,10 @@ pub struct Adjustment {
     pub plan: String,
     /// Plan version of the corrected segment.
     pub version: u32,
-    /// First day of the corrected segment.
-    pub from: NaiveDate,
-    /// First day after it.
-    pub to: NaiveDate,
+    /// Start of the corrected segment (a date when at midnight).
+    pub from: Boundary,
+    /// End of it, exclusive.
+    pub to: Boundary,
     /// Kind of the corrected line.
     pub kind: LineKind,
     /// Charge of the corrected line.
@@ -171,6 +173,11 @@ pub struct Invoice {
     pub currency: String,
     /// Segments in time order (one unless the plan changed).
     pub segments: Vec<InvoiceSegment>,
+    /// Base fees billed in advance: the unused and remaining time of this
+    /// period, then the next period's fees ([`crate::advance`]). Absent
+    /// when none, so invoices without them keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advance: Vec<AdvanceLine>,
     /// Corrections of earlier finalized invoices.
     #[serde(default)]
     pub adjustments: Vec<Adjustment>,
@@ -252,11 +259,19 @@ pub fn rate_segment(
         .iter()
         .map(|c| (c.id.clone(), Decimal::from(of(c).quantity)))
         .collect();
-    let days = (segment.to - segment.from).num_days();
-    let period_days = Period::of(segment.from).days();
-    let rated = rate_days(plan, &quantities, segment.share, days, period_days)?;
-    let lines = rated
+    let coverage = plan
+        .proration
+        .coverage(segment.period(), segment.from, segment.to);
+    let rated = rate_part(plan, &quantities, segment.share, coverage)?;
+    // A base fee billed in advance is not the segment's: the invoice of
+    // the period before billed it (crate::advance).
+    let kept: Vec<Line> = rated
         .lines
+        .into_iter()
+        .filter(|l| l.kind != LineKind::AdvanceFee)
+        .collect();
+    let subtotal = plan.currency().scaled(kept.iter().map(|l| l.amount).sum());
+    let lines = kept
         .into_iter()
         .map(|line| {
             let charge = (line.kind == LineKind::Usage)
@@ -272,7 +287,7 @@ pub fn rate_segment(
     Ok(InvoiceSegment {
         segment: segment.clone(),
         lines,
-        subtotal: rated.total,
+        subtotal,
     })
 }
 
@@ -283,6 +298,19 @@ pub fn draft(
     period: Period,
     consumer: &str,
     segments: Vec<InvoiceSegment>,
+    adjustments: Vec<(String, Adjustment)>,
+) -> Result<Option<Invoice>, InvoiceError> {
+    draft_with_advance(plans, period, consumer, segments, Vec::new(), adjustments)
+}
+
+/// [`draft`] with the base fees billed in advance ([`crate::advance`]);
+/// `None` when there is nothing to bill.
+pub fn draft_with_advance(
+    plans: &PlansFile,
+    period: Period,
+    consumer: &str,
+    segments: Vec<InvoiceSegment>,
+    advance: Vec<AdvanceLine>,
     adjustments: Vec<(String, Adjustment)>,
 ) -> Result<Option<Invoice>, InvoiceError> {
     let mut currency: Option<String> = None;
@@ -302,6 +330,10 @@ pub fn draft(
         let plan = plan_of(plans, &s.segment.plan, s.segment.version)?;
         check(plan.currency().code)?;
     }
+    for l in &advance {
+        let plan = plan_of(plans, &l.plan, l.version)?;
+        check(plan.currency().code)?;
+    }
     for (c, _) in &adjustments {
         check(c)?;
     }
@@ -310,6 +342,7 @@ pub fn draft(
     };
     let adjustments: Vec<Adjustment> = adjustments.into_iter().map(|(_, a)| a).collect();
     let total = segments.iter().map(|s| s.subtotal).sum::<Decimal>()
+        + advance.iter().map(|l| l.line.amount).sum::<Decimal>()
         + adjustments.iter().map(|a| a.amount).sum::<Decimal>();
     Ok(Some(Invoice {
         number: None,
@@ -319,6 +352,7 @@ pub fn draft(
         consumer: consumer.to_string(),
         currency,
         segments,
+        advance,
         adjustments,
         total,
     }))
@@ -363,6 +397,8 @@ pub fn adjustments(
         let before_lines: BTreeMap<_, &Line> = before
             .lines
             .iter()
+            // An advance fee is not the segment's (see rate_segment).
+            .filter(|l| l.kind != LineKind::AdvanceFee)
             .map(|l| (key(l.kind, &l.charge), l))
             .collect();
         let mut seen = Vec::new();
@@ -458,8 +494,8 @@ unit_price = "0.01"
         Segment {
             plan: "p".into(),
             version: 1,
-            from: NaiveDate::from_str(from).unwrap(),
-            to: NaiveDate::from_str(to).unwrap(),
+            from: Boundary::from_str(from).unwrap(),
+            to: Boundary::from_str(to).unwrap(),
             share: Decimal::from(days) / Decimal::from(31),
         }
     }

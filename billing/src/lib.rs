@@ -16,6 +16,10 @@
 //! - [`quantity`]: exact decimal quantities, whole numbers in files as before.
 //! - [`plan`]: `plans.toml`, its models and validation.
 //! - [`rate`]: rating: plan + usage → lines with tier breakdowns.
+//! - [`proration`]: instants in subscriptions ([`proration::Boundary`])
+//!   and a plan's proration (by day or by second) of part of a period.
+//! - [`advance`]: base fees billed in advance; the unused and remaining
+//!   time lines of a change in a prepaid period.
 //! - [`quote`]: a price for given usage over a period, a share or days.
 //! - [`period`]: billing periods (calendar months, UTC).
 //! - [`subscription`]: `subscriptions.toml`; segments of a period per plan.
@@ -24,11 +28,13 @@
 //! - [`config`]: `[billing]` settings; [`Billing`], the plans and
 //!   subscriptions parsed and validated together.
 
+pub mod advance;
 pub mod config;
 pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod plan;
+pub mod proration;
 pub mod quantity;
 pub mod quote;
 pub mod rate;
@@ -38,7 +44,7 @@ pub mod subscription;
 pub use config::{Billing, BillingConfig, ConfigError};
 pub use money::{Currency, Rounding};
 pub use plan::{
-    Charge, Enforcement, Metric, Model, PackageRounding, Plan, PlanError, PlanId, PlansFile, Quota,
-    QuotaWindow, RoundingScope, Tier,
+    BaseFeeTiming, Charge, Enforcement, Metric, Model, PackageRounding, Plan, PlanError, PlanId,
+    PlansFile, Quota, QuotaWindow, RoundingScope, Tier,
 };
 pub use rate::{Line, LineKind, Quantities, RateError, Rated, TierPart, rate};

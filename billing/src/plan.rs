@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, Rounding};
+pub use crate::proration::Proration;
 
 /// Identifies a plan (with its version).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -58,7 +59,7 @@ pub enum PlanError {
     },
 }
 
-fn at(line: Option<usize>, field: &Option<String>) -> String {
+pub(crate) fn at(line: Option<usize>, field: &Option<String>) -> String {
     let mut s = String::new();
     if let Some(l) = line {
         s.push_str(&format!(", line {l}"));
@@ -269,6 +270,33 @@ impl Quota {
     }
 }
 
+/// When a plan's base fee is billed (`base_fee_timing` in `plans.toml`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaseFeeTiming {
+    /// On the invoice of the period it pays for, after the period (the
+    /// default, and the only behaviour before it was a choice).
+    #[default]
+    Arrears,
+    /// On the invoice of the period before: October's invoice bills
+    /// November's fee. Usage and minimums stay in arrears.
+    Advance,
+}
+
+impl BaseFeeTiming {
+    /// The name used in plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            BaseFeeTiming::Arrears => "arrears",
+            BaseFeeTiming::Advance => "advance",
+        }
+    }
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 /// A price plan, one version of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -300,6 +328,16 @@ pub struct Plan {
     /// Whether rounding applies to each line (default) or to each tier.
     #[serde(default)]
     pub rounding_scope: RoundingScope,
+    /// When the base fee is billed: after its period (`arrears`, the
+    /// default) or on the invoice of the period before (`advance`; a
+    /// mid-period change then credits the unused time and bills the
+    /// remaining time, see `crate::advance`). Needs a `base_fee`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub base_fee_timing: BaseFeeTiming,
+    /// How the base fee and the minimums are prorated over part of a
+    /// period: by whole UTC `day` (the default) or by `second`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub proration: Proration,
     /// Usage charges.
     #[serde(default, rename = "charge")]
     pub charges: Vec<Charge>,
@@ -373,7 +411,7 @@ impl PlansFile {
 
 /// One step of a field's path in the plans file.
 #[derive(Debug, Clone)]
-enum Seg {
+pub(crate) enum Seg {
     Key(&'static str),
     /// 0-based here; shown 1-based.
     Index(usize),
@@ -413,14 +451,14 @@ impl Violation {
 }
 
 /// 1-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset).unwrap_or(text).matches('\n').count() + 1
 }
 
 /// Where `path` is in `text`: the start of its value, or of the deepest
 /// table on the path that is there (a field left out is reported at the
 /// table that should hold it).
-fn span_of(text: &str, path: &[Seg]) -> Option<usize> {
+pub(crate) fn span_of(text: &str, path: &[Seg]) -> Option<usize> {
     let doc = toml::de::DeTable::parse(text).ok()?;
     let mut found = None;
     let mut at: Option<&toml::Spanned<toml::de::DeValue>> = None;
@@ -440,7 +478,7 @@ fn span_of(text: &str, path: &[Seg]) -> Option<usize> {
 
 /// The key path of the value at byte `offset` (for TOML errors, which give
 /// a position but not always the key).
-fn field_at(text: &str, offset: usize) -> Option<String> {
+pub(crate) fn field_at(text: &str, offset: usize) -> Option<String> {
     use toml::de::DeValue;
     // Tables from `[[plan]]` headers span only their header, so search
     // every child rather than only those whose span holds the offset.
@@ -512,6 +550,12 @@ impl Plan {
                     format!("{what} is negative; prices and minimums are 0 or more"),
                 ));
             }
+        }
+        if self.base_fee_timing == BaseFeeTiming::Advance && self.base_fee.is_none() {
+            return Err(Violation::new(
+                vec![Key("base_fee_timing")],
+                "is \"advance\" but the plan has no base_fee; add base_fee or remove base_fee_timing",
+            ));
         }
         if self.minimum_includes_base_fee && self.minimum.is_none() {
             return Err(Violation::new(

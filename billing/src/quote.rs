@@ -1,14 +1,18 @@
 //! Quotes: a plan's price for a given usage, over a whole period, a share
-//! of one, or some days of one, without a lake. A quote for the days of a
+//! of one, or some days (or, for a plan prorated by the second, any
+//! instants) of one, without a lake. A quote for the time of a
 //! subscription segment is the segment's invoice lines, to the cent: both
-//! are [`rate_days`].
+//! are [`rate_part`]. A plan billed in advance shows its base fee as an
+//! "in advance" line: the fee for the time quoted, which its invoices bill
+//! a period ahead ([`crate::advance`]).
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::period::Period;
 use crate::plan::Plan;
-use crate::rate::{Quantities, RateError, Rated, rate, rate_days};
+use crate::proration::{Boundary, Proration};
+use crate::rate::{Quantities, RateError, Rated, rate, rate_part};
 
 /// The part of a billing period a quote covers: what prorates the base
 /// fee and the minimums (usage is never prorated).
@@ -23,6 +27,15 @@ pub enum PeriodPart {
         from: NaiveDate,
         /// First day not covered; at most the first day of the next month.
         to: NaiveDate,
+    },
+    /// The time `[from, to)` of one calendar month, to the second: for a
+    /// plan with `proration = "second"` (a plan prorated by day takes
+    /// [`PeriodPart::Days`]).
+    Span {
+        /// First instant covered.
+        from: Boundary,
+        /// First instant not covered; at most the start of the next month.
+        to: Boundary,
     },
 }
 
@@ -58,10 +71,38 @@ impl PeriodPart {
         Ok(part)
     }
 
-    /// The share of the period (days ÷ days in the month, exact, as for
-    /// subscription segments), after checking the part is one.
+    /// `from`..`to`: whole days when both are at midnight, else a span.
+    pub fn range(from: Boundary, to: Boundary) -> PeriodPart {
+        if from.is_midnight() && to.is_midnight() {
+            PeriodPart::Days {
+                from: from.date(),
+                to: to.date(),
+            }
+        } else {
+            PeriodPart::Span { from, to }
+        }
+    }
+
+    /// The share of the period (days ÷ days in the month, or seconds ÷
+    /// seconds in it for a span, exact, as for subscription segments),
+    /// after checking the part is one.
     pub fn share(self) -> Result<Decimal, QuoteError> {
         match self {
+            PeriodPart::Span { from, to } => {
+                let period = Period::of(from.date());
+                let end = Boundary::day(period.end());
+                if to <= from {
+                    return Err(QuoteError::Part(format!(
+                        "--to {to} must be after --from {from} (to is the first instant not covered)"
+                    )));
+                }
+                if to > end {
+                    return Err(QuoteError::Part(format!(
+                        "{from}..{to} runs past the period {period}; quote each month on its own (to at most {end})"
+                    )));
+                }
+                Ok(Proration::Second.coverage(period, from, to).share())
+            }
             PeriodPart::Share(s) if s > Decimal::ZERO && s <= Decimal::ONE => Ok(s),
             PeriodPart::Share(s) => Err(QuoteError::Part(format!(
                 "period share {s} must be more than 0 and at most 1"
@@ -90,13 +131,25 @@ pub fn quote(plan: &Plan, usage: &Quantities, part: PeriodPart) -> Result<Rated,
     let share = part.share()?;
     Ok(match part {
         PeriodPart::Share(_) => rate(plan, usage, share)?,
-        PeriodPart::Days { from, to } => rate_days(
+        PeriodPart::Days { from, to } => rate_part(
             plan,
             usage,
             share,
-            (to - from).num_days(),
-            Period::of(from).days(),
+            plan.proration
+                .coverage(Period::of(from), Boundary::day(from), Boundary::day(to)),
         )?,
+        PeriodPart::Span { from, to } => {
+            if plan.proration != Proration::Second {
+                return Err(QuoteError::Part(format!(
+                    "plan {} v{} prorates by {}: give --from and --to as dates (YYYY-MM-DD), or quote a plan with proration = \"second\"",
+                    plan.id,
+                    plan.version,
+                    plan.proration.name()
+                )));
+            }
+            let coverage = plan.proration.coverage(Period::of(from.date()), from, to);
+            rate_part(plan, usage, share, coverage)?
+        }
     })
 }
 

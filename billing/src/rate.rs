@@ -27,7 +27,8 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Model, PackageRounding, Plan, RoundingScope, Tier};
+use crate::plan::{BaseFeeTiming, Model, PackageRounding, Plan, RoundingScope, Tier};
+use crate::proration::Coverage;
 
 /// A rating failure.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -79,6 +80,29 @@ pub enum LineKind {
     /// Minimum true-up: the plan's (charge `minimum`) or a charge's (the
     /// charge's id).
     Minimum,
+    /// A base fee billed in advance (`base_fee_timing = "advance"`): on an
+    /// invoice, the next period's fee; in a quote, the period's own.
+    AdvanceFee,
+    /// A credit for prepaid time no longer on the plan that was prepaid (a
+    /// change or a cancellation inside a prepaid period). Negative.
+    UnusedTime,
+    /// A plan's fee for the part of a period that was not prepaid (a
+    /// change inside a prepaid period, or a first period).
+    RemainingTime,
+}
+
+impl LineKind {
+    /// The name in JSON, CSV and the `invoices` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            LineKind::BaseFee => "base_fee",
+            LineKind::Usage => "usage",
+            LineKind::Minimum => "minimum",
+            LineKind::AdvanceFee => "advance_fee",
+            LineKind::UnusedTime => "unused_time",
+            LineKind::RemainingTime => "remaining_time",
+        }
+    }
 }
 
 /// One invoice line, explainable on its own.
@@ -128,6 +152,12 @@ pub type Quantities = BTreeMap<String, Decimal>;
 /// recurring amounts, the base fee and the minimums (1 for a whole period;
 /// days in the segment ÷ days in the period). Usage is never prorated:
 /// tiers apply to the usage of the segment as given.
+///
+/// A plan billed in advance gives its base fee as an
+/// [`LineKind::AdvanceFee`] line: what the period's fee is, wherever it is
+/// billed (an invoice bills it a period ahead, see [`crate::advance`], and
+/// leaves it out of the segment; a quote shows it). It still counts toward
+/// `minimum_includes_base_fee`.
 pub fn rate(plan: &Plan, usage: &Quantities, period_share: Decimal) -> Result<Rated, RateError> {
     let currency = plan.currency();
     let round = |d: Decimal| plan.rounding.apply(d, currency);
@@ -144,13 +174,17 @@ pub fn rate(plan: &Plan, usage: &Quantities, period_share: Decimal) -> Result<Ra
     if let Some(fee) = plan.base_fee {
         let unrounded = prorate(fee, "base_fee")?;
         base_fee = round(unrounded);
+        let name = base_fee_name(plan);
         lines.push(Line {
-            kind: LineKind::BaseFee,
+            kind: match plan.base_fee_timing {
+                BaseFeeTiming::Arrears => LineKind::BaseFee,
+                BaseFeeTiming::Advance => LineKind::AdvanceFee,
+            },
             charge: "base_fee".into(),
             description: if period_share == Decimal::ONE {
-                "Base fee".into()
+                name.into()
             } else {
-                format!("Base fee × {period_share} of the period")
+                format!("{name} × {period_share} of the period")
             },
             metric: None,
             quantity: Decimal::ONE,
@@ -242,23 +276,30 @@ pub fn rate(plan: &Plan, usage: &Quantities, period_share: Decimal) -> Result<Ra
     })
 }
 
-/// Rates `usage` over `days` of a period of `period_days` (`share` is
-/// `days ÷ period_days`, exact), with the prorated lines described in
-/// days: what an invoice segment and a quote for those days both print.
-pub fn rate_days(
+/// Rates `usage` over the part of a period `coverage` says (`share` is its
+/// share, exact), with the prorated lines described in days or seconds:
+/// what an invoice segment and a quote for that time both print.
+pub fn rate_part(
     plan: &Plan,
     usage: &Quantities,
     share: Decimal,
-    days: i64,
-    period_days: i64,
+    coverage: Coverage,
 ) -> Result<Rated, RateError> {
     let mut rated = rate(plan, usage, share)?;
     for line in &mut rated.lines {
-        if let Some(d) = prorated_description(plan, line, days, period_days) {
+        if let Some(d) = prorated_description(plan, line, coverage) {
             line.description = d;
         }
     }
     Ok(rated)
+}
+
+/// "Base fee", or "Base fee in advance" for a plan that bills it so.
+pub fn base_fee_name(plan: &Plan) -> &'static str {
+    match plan.base_fee_timing {
+        BaseFeeTiming::Arrears => "Base fee",
+        BaseFeeTiming::Advance => "Base fee in advance",
+    }
 }
 
 fn plan_minimum_text(plan: &Plan, minimum: Decimal) -> String {
@@ -282,19 +323,14 @@ fn charge_minimum_text(charge: &str, minimum: Decimal, currency: &str) -> String
 }
 
 /// The description of a recurring line (base fee, a minimum's true-up)
-/// prorated over `days` of `period_days`, as invoices and quotes print it;
-/// `None` for lines that are not prorated (usage) or a whole period.
-pub fn prorated_description(
-    plan: &Plan,
-    line: &Line,
-    days: i64,
-    period_days: i64,
-) -> Option<String> {
-    if days == period_days {
+/// prorated over `coverage`, as invoices and quotes print it; `None` for
+/// lines that are not prorated (usage) or a whole period.
+pub fn prorated_description(plan: &Plan, line: &Line, coverage: Coverage) -> Option<String> {
+    if coverage.is_whole() {
         return None;
     }
     let base = match line.kind {
-        LineKind::BaseFee => "Base fee".to_string(),
+        LineKind::BaseFee | LineKind::AdvanceFee => base_fee_name(plan).to_string(),
         LineKind::Minimum if line.charge == "minimum" && plan.minimum.is_some() => {
             plan_minimum_text(plan, plan.minimum?)
         }
@@ -303,9 +339,9 @@ pub fn prorated_description(
             let name = c.description.clone().unwrap_or_else(|| c.id.clone());
             charge_minimum_text(&name, c.minimum?, plan.currency().code)
         }
-        LineKind::Usage => return None,
+        LineKind::Usage | LineKind::UnusedTime | LineKind::RemainingTime => return None,
     };
-    Some(format!("{base}, {days} of {period_days} days"))
+    Some(format!("{base}, {}", coverage.describe()))
 }
 
 /// The tier breakdown of `quantity` under `model`; `None` on overflow.

@@ -4,12 +4,11 @@
 //! table. Values only: turning rows into Arrow and Parquet is the
 //! invoicing crate's (`tollgate_invoicing::table`).
 
-use chrono::NaiveDate;
 use maud::{Markup, PreEscaped, html};
 use rust_decimal::Decimal;
 
 use crate::invoice::{Invoice, Usage};
-use crate::rate::LineKind;
+use crate::proration::Boundary;
 
 /// The stored form: pretty JSON with a final newline. Field order is fixed
 /// by the types, so the same invoice always gives the same bytes.
@@ -35,7 +34,8 @@ pub struct Row {
     pub currency: String,
     /// 1-based line number.
     pub line: i32,
-    /// base_fee / usage / minimum / adjustment.
+    /// base_fee / usage / minimum / advance_fee / unused_time /
+    /// remaining_time / adjustment.
     pub kind: &'static str,
     /// Charge id.
     pub charge: String,
@@ -47,10 +47,11 @@ pub struct Row {
     pub plan: String,
     /// Plan version.
     pub plan_version: u32,
-    /// First day covered.
-    pub from: NaiveDate,
-    /// First day after.
-    pub to: NaiveDate,
+    /// Start of the time covered: the segment's, or an advance line's
+    /// (a date when at midnight).
+    pub from: Boundary,
+    /// End of it, exclusive.
+    pub to: Boundary,
     /// Quantity (an adjustment's: what was added, 0 if usage went down).
     pub quantity: Decimal,
     /// Amount (rounded).
@@ -63,14 +64,6 @@ pub struct Row {
     pub adjusts_period: Option<String>,
     /// Invoice total.
     pub invoice_total: Decimal,
-}
-
-fn kind_name(k: LineKind) -> &'static str {
-    match k {
-        LineKind::BaseFee => "base_fee",
-        LineKind::Usage => "usage",
-        LineKind::Minimum => "minimum",
-    }
 }
 
 /// The invoice as rows, in invoice order.
@@ -89,8 +82,8 @@ pub fn rows(inv: &Invoice) -> Vec<Row> {
         metric: None,
         plan: String::new(),
         plan_version: 0,
-        from: inv.period.start(),
-        to: inv.period.end(),
+        from: Boundary::day(inv.period.start()),
+        to: Boundary::day(inv.period.end()),
         quantity: Decimal::ZERO,
         amount: Decimal::ZERO,
         usage: None,
@@ -101,7 +94,7 @@ pub fn rows(inv: &Invoice) -> Vec<Row> {
     for s in &inv.segments {
         for l in &s.lines {
             out.push(Row {
-                kind: kind_name(l.line.kind),
+                kind: l.line.kind.name(),
                 charge: l.line.charge.clone(),
                 description: l.line.description.clone(),
                 metric: l.line.metric.clone(),
@@ -115,6 +108,21 @@ pub fn rows(inv: &Invoice) -> Vec<Row> {
                 ..base(out.len() + 1)
             });
         }
+    }
+    for a in &inv.advance {
+        out.push(Row {
+            kind: a.line.kind.name(),
+            charge: a.line.charge.clone(),
+            description: a.line.description.clone(),
+            metric: None,
+            plan: a.plan.clone(),
+            plan_version: a.version,
+            from: a.from,
+            to: a.to,
+            quantity: a.line.quantity,
+            amount: a.line.amount,
+            ..base(out.len() + 1)
+        });
     }
     for a in &inv.adjustments {
         out.push(Row {
@@ -206,6 +214,18 @@ fn title(inv: &Invoice) -> String {
     }
 }
 
+/// The time a row covers as the invoice page shows it: whole days as
+/// first – last day (inclusive), other ranges as their exact instants with
+/// the end exclusive.
+fn covered(from: Boundary, to: Boundary) -> String {
+    if from.is_midnight() && to.is_midnight() {
+        let last = to.date().pred_opt().unwrap_or(to.date());
+        format!("{from} – {last}")
+    } else {
+        format!("{from} – {to} (exclusive)")
+    }
+}
+
 /// A printable, self-contained HTML page (no external assets).
 ///
 /// Built with [`maud`], as the dashboard's pages are: every value (a
@@ -235,6 +255,9 @@ pub fn html_body(inv: &Invoice) -> Markup {
         for l in &s.lines {
             tiers_of.push(&l.line.tiers);
         }
+    }
+    for a in &inv.advance {
+        tiers_of.push(&a.line.tiers);
     }
     for a in &inv.adjustments {
         tiers_of.push(&a.tiers);
@@ -287,7 +310,7 @@ pub fn html_body(inv: &Invoice) -> Markup {
                             }
                         }
                         td { (r.plan) " v" (r.plan_version) }
-                        td { (r.from) " – " (r.to.pred_opt().unwrap_or(r.to)) }
+                        td { (covered(r.from, r.to)) }
                         td class="n" { (r.quantity) }
                         td class="n" { (r.amount) " " (r.currency) }
                     }
@@ -323,6 +346,7 @@ mod tests {
             consumer: "<script>alert(\"c\")</script>&co".into(),
             currency: "U\"S&D".into(),
             segments: Vec::new(),
+            advance: Vec::new(),
             adjustments: Vec::new(),
             total: Decimal::from(12),
         }

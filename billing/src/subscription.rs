@@ -11,23 +11,29 @@
 //! end = "2026-10-16"     # optional: first day NOT covered (exclusive)
 //! ```
 //!
-//! A plan change is a second subscription starting on the day the first
-//! ends. Subscriptions of one consumer must not overlap. Within a period,
-//! each subscription covers a *segment* of whole days; recurring fees and
-//! minimums are prorated by `days in segment ÷ days in period`, and usage
-//! is rated per segment on the usage of those days (tiers restart with
+//! `start` and `end` are dates (midnight UTC) or RFC 3339 instants
+//! (`"2026-10-16T14:30:00Z"`, any offset, whole seconds): see
+//! [`Boundary`].
+//!
+//! A plan change is a second subscription starting when the first ends.
+//! Subscriptions of one consumer must not overlap. Within a period, each
+//! subscription covers a *segment*; recurring fees and minimums are
+//! prorated by the share of the period the segment covers, in the plan's
+//! [`Proration`] (whole days by default, or seconds), and usage is rated
+//! per segment on the usage of its exact time range (tiers restart with
 //! each segment: the customer was on a different contract).
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::period::Period;
-use crate::plan::PlansFile;
+use crate::plan::{PlansFile, Seg, at, field_at, line_of, span_of};
+use crate::proration::{Boundary, Coverage, Proration};
 
-/// One consumer on one plan version for a range of days.
+/// One consumer on one plan version for a range of time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
@@ -38,11 +44,15 @@ pub struct Subscription {
     /// Plan version; the highest version in the plans file when absent.
     #[serde(default)]
     pub version: Option<u32>,
-    /// First day covered, `YYYY-MM-DD` (UTC).
-    pub start: NaiveDate,
-    /// First day not covered (exclusive); open-ended when absent.
+    /// First instant covered: a date `YYYY-MM-DD` (midnight UTC) or an
+    /// RFC 3339 instant.
+    pub start: Boundary,
+    /// First instant not covered (exclusive); open-ended when absent.
     #[serde(default)]
-    pub end: Option<NaiveDate>,
+    pub end: Option<Boundary>,
+    /// The plan's proration, resolved on load with the version.
+    #[serde(skip)]
+    pub proration: Proration,
 }
 
 /// The whole `subscriptions.toml`, validated against the plans.
@@ -54,19 +64,37 @@ pub struct SubscriptionsFile {
     pub subscriptions: Vec<Subscription>,
 }
 
-/// A subscriptions file that cannot be used.
+/// A subscriptions file that cannot be used. Both kinds name the file and
+/// the line, and the field when one is to blame.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SubscriptionError {
-    /// Not valid TOML, or unknown keys.
-    #[error("subscriptions file: {0}")]
-    Parse(String),
+    /// Not valid TOML, unknown keys, or a value that cannot be read (a
+    /// start that is neither a date nor an instant).
+    #[error("{file}{}: {message}", at(*line, field))]
+    Parse {
+        /// The file (as given to [`SubscriptionsFile::parse_file`]).
+        file: String,
+        /// 1-based line of the offending value, when known.
+        line: Option<usize>,
+        /// The key path of the offending value (`subscription[2].start`).
+        field: Option<String>,
+        /// What the TOML reader said.
+        message: String,
+    },
     /// A rule is broken.
-    #[error("subscription of {consumer} starting {start}: {why}")]
+    #[error("{file}{}: subscription of {consumer} starting {start}: {why}", at(line.map(|l| l as usize), &Some(field.clone())))]
     Invalid {
+        /// The file (as given to [`SubscriptionsFile::parse_file`]).
+        file: String,
+        /// 1-based line of the field, when known (32 bits keep the error
+        /// small enough to return by value).
+        line: Option<u32>,
+        /// The field: `subscription[2].end` (1-based).
+        field: String,
         /// The consumer.
         consumer: String,
-        /// Its start day.
-        start: NaiveDate,
+        /// Its start.
+        start: Boundary,
         /// What is wrong and what to do.
         why: String,
     },
@@ -79,62 +107,113 @@ pub struct Segment {
     pub plan: String,
     /// Plan version (resolved).
     pub version: u32,
-    /// First day (inclusive).
-    pub from: NaiveDate,
-    /// First day after the segment (exclusive).
-    pub to: NaiveDate,
-    /// Days in the segment ÷ days in the period (exact).
+    /// First instant (inclusive); a date when at midnight.
+    pub from: Boundary,
+    /// First instant after the segment (exclusive); a date when at midnight.
+    pub to: Boundary,
+    /// The share of the period the recurring fees are prorated by, in the
+    /// plan's proration: days (or seconds) in the segment ÷ in the period
+    /// (exact).
     #[serde(with = "rust_decimal::serde::str")]
     pub share: Decimal,
 }
 
+impl Segment {
+    /// The billing period the segment is in.
+    pub fn period(&self) -> Period {
+        Period::of(self.from.date())
+    }
+
+    /// Whether the instant `t` (epoch ms) is in the segment.
+    pub fn holds_ms(&self, t: i64) -> bool {
+        self.from.millis() <= t && t < self.to.millis()
+    }
+}
+
 impl SubscriptionsFile {
-    /// Parses `text` and checks it against `plans`: the plan (and version)
-    /// exists, `start < end`, and one consumer's subscriptions do not overlap.
-    /// Versions left out are resolved to the plan's highest version.
+    /// Parses and validates `text` against `plans`; errors name it
+    /// "subscriptions file".
     pub fn parse(text: &str, plans: &PlansFile) -> Result<SubscriptionsFile, SubscriptionError> {
-        let mut file: SubscriptionsFile =
-            toml::from_str(text).map_err(|e| SubscriptionError::Parse(e.to_string()))?;
-        for s in &mut file.subscriptions {
-            let invalid = |why: String| SubscriptionError::Invalid {
+        SubscriptionsFile::parse_file("subscriptions file", text, plans)
+    }
+
+    /// Parses the text of the subscriptions file `file` (its name, for
+    /// errors) and checks it against `plans`: the plan (and version)
+    /// exists, `start < end`, and one consumer's subscriptions do not
+    /// overlap. Versions left out are resolved to the plan's highest
+    /// version, and each subscription gets its plan's proration. Every
+    /// error names the file, the line and the field.
+    pub fn parse_file(
+        file: &str,
+        text: &str,
+        plans: &PlansFile,
+    ) -> Result<SubscriptionsFile, SubscriptionError> {
+        let mut parsed: SubscriptionsFile = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start);
+            SubscriptionError::Parse {
+                file: file.to_string(),
+                line: offset.map(|o| line_of(text, o)),
+                field: offset.and_then(|o| field_at(text, o)),
+                message: e.message().trim_end().to_string(),
+            }
+        })?;
+        let invalid = |i: usize, s: &Subscription, key: &'static str, why: String| {
+            let path = [Seg::Key("subscription"), Seg::Index(i), Seg::Key(key)];
+            SubscriptionError::Invalid {
+                file: file.to_string(),
+                line: span_of(text, &path).and_then(|o| u32::try_from(line_of(text, o)).ok()),
+                field: format!("subscription[{}].{key}", i + 1),
                 consumer: s.consumer.clone(),
                 start: s.start,
                 why,
+            }
+        };
+        for (i, s) in parsed.subscriptions.iter_mut().enumerate() {
+            let Some(plan) = plans.get(&s.plan, s.version) else {
+                let (key, what) = match s.version {
+                    Some(v) => ("version", format!(" version {v}")),
+                    None => ("plan", String::new()),
+                };
+                return Err(invalid(
+                    i,
+                    s,
+                    key,
+                    format!("plan {:?}{what} is not in the plans file", s.plan),
+                ));
             };
-            let plan = plans.get(&s.plan, s.version).ok_or_else(|| {
-                invalid(format!(
-                    "plan {:?}{} is not in the plans file",
-                    s.plan,
-                    s.version
-                        .map(|v| format!(" version {v}"))
-                        .unwrap_or_default()
-                ))
-            })?;
             s.version = Some(plan.version);
+            s.proration = plan.proration;
             if s.end.is_some_and(|e| e <= s.start) {
-                return Err(invalid("end must be after start (end is exclusive)".into()));
+                return Err(invalid(
+                    i,
+                    s,
+                    "end",
+                    "end must be after start (end is exclusive)".into(),
+                ));
             }
         }
-        let mut by_consumer: BTreeMap<&str, Vec<&Subscription>> = BTreeMap::new();
-        for s in &file.subscriptions {
-            by_consumer.entry(&s.consumer).or_default().push(s);
+        let mut by_consumer: BTreeMap<&str, Vec<(usize, &Subscription)>> = BTreeMap::new();
+        for (i, s) in parsed.subscriptions.iter().enumerate() {
+            by_consumer.entry(&s.consumer).or_default().push((i, s));
         }
         for subs in by_consumer.values_mut() {
-            subs.sort_by_key(|s| s.start);
+            subs.sort_by_key(|(_, s)| s.start);
             for w in subs.windows(2) {
-                if w[0].end.is_none_or(|e| e > w[1].start) {
-                    return Err(SubscriptionError::Invalid {
-                        consumer: w[1].consumer.clone(),
-                        start: w[1].start,
-                        why: format!(
-                            "overlaps the subscription starting {}; end that one on {} (end is exclusive)",
-                            w[0].start, w[1].start
+                let ((_, a), (i, b)) = (w[0], w[1]);
+                if a.end.is_none_or(|e| e > b.start) {
+                    return Err(invalid(
+                        i,
+                        b,
+                        "start",
+                        format!(
+                            "overlaps the subscription starting {}; end that one at {} (end is exclusive)",
+                            a.start, b.start
                         ),
-                    });
+                    ));
                 }
             }
         }
-        Ok(file)
+        Ok(parsed)
     }
 
     /// Every consumer with a subscription covering part of `period`.
@@ -150,15 +229,16 @@ impl SubscriptionsFile {
         out
     }
 
-    /// The subscriptions in force on `day` (at most one per consumer), in
+    /// The subscriptions in force at `t` (at most one per consumer), in
     /// file order; versions are resolved.
-    pub fn active_on(&self, day: NaiveDate) -> impl Iterator<Item = &Subscription> {
+    pub fn active_at(&self, t: DateTime<Utc>) -> impl Iterator<Item = &Subscription> {
         self.subscriptions
             .iter()
-            .filter(move |s| s.start <= day && s.end.is_none_or(|e| day < e))
+            .filter(move |s| s.start.instant() <= t && s.end.is_none_or(|e| t < e.instant()))
     }
 
-    /// The segments of `period` covered for `consumer`, in time order.
+    /// The segments of `period` covered for `consumer`, in time order,
+    /// each with its share in its plan's proration.
     pub fn segments(&self, consumer: &str, period: Period) -> Vec<Segment> {
         let mut out: Vec<Segment> = self
             .subscriptions
@@ -166,13 +246,12 @@ impl SubscriptionsFile {
             .filter(|s| s.consumer == consumer)
             .filter_map(|s| {
                 let (from, to) = overlap(s, period)?;
-                let days = (to - from).num_days();
                 Some(Segment {
                     plan: s.plan.clone(),
                     version: s.version.unwrap_or(1),
                     from,
                     to,
-                    share: Decimal::from(days) / Decimal::from(period.days()),
+                    share: s.proration.coverage(period, from, to).share(),
                 })
             })
             .collect();
@@ -181,9 +260,16 @@ impl SubscriptionsFile {
     }
 }
 
-fn overlap(s: &Subscription, period: Period) -> Option<(NaiveDate, NaiveDate)> {
-    let from = s.start.max(period.start());
-    let to = s.end.map_or(period.end(), |e| e.min(period.end()));
+/// What `[from, to)` covers of its period in `proration` (see
+/// [`Proration::coverage`]).
+pub fn coverage(proration: Proration, from: Boundary, to: Boundary) -> Coverage {
+    proration.coverage(Period::of(from.date()), from, to)
+}
+
+fn overlap(s: &Subscription, period: Period) -> Option<(Boundary, Boundary)> {
+    let (start, end) = (Boundary::day(period.start()), Boundary::day(period.end()));
+    let from = s.start.max(start);
+    let to = s.end.map_or(end, |e| e.min(end));
     (from < to).then_some((from, to))
 }
 

@@ -473,7 +473,7 @@ proptest! {
             let q = quote(
                 plan,
                 &usage(&[("calls", &calls.to_string()), ("request_bytes", &bytes.to_string()), ("response_bytes", &bytes.to_string())]),
-                PeriodPart::Days { from: seg.from, to: seg.to },
+                PeriodPart::range(seg.from, seg.to),
             )
             .unwrap();
             let lines: Vec<_> = invoiced.lines.into_iter().map(|l| l.line).collect();

@@ -8,6 +8,16 @@
 //! sequence without gaps. Usage arriving late for a finalized period is
 //! billed as adjustment lines on the next run of a later period (looking
 //! back `adjust_lookback_months`).
+//!
+//! Base fees billed in advance: the run of P bills the next period's fees
+//! of plans billed in advance, and reconciles P against what the
+//! *finalized* invoice of P−1 prepaid for it, read from the ledger
+//! ([`tollgate_billing::advance`]).
+//!
+//! Usage belongs to a segment by its event's exact timestamp. When a
+//! segment starts or ends inside a day, the period is cut at those
+//! instants and each piece is queried on its own, so no row of usage
+//! straddles two segments; without such instants it is one query.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,11 +25,14 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 use tollgate_aggregator::Lake;
 use tollgate_aggregator::usage::{DayUsage, MeterUsage, daily_usage};
+use tollgate_billing::advance::{AdvanceLine, advance_fees, advance_lines};
 use tollgate_billing::invoice::{
-    Adjustment, Invoice, InvoiceNumber, SegmentUsage, Status, Usage, adjustments, draft,
-    rate_segment,
+    Adjustment, Invoice, InvoiceNumber, SegmentUsage, Status, Usage, adjustments,
+    draft_with_advance, rate_segment,
 };
 use tollgate_billing::period::Period;
+use tollgate_billing::proration::Boundary;
+use tollgate_billing::rate::LineKind;
 use tollgate_billing::subscription::Segment;
 use tollgate_billing::{Billing, BillingConfig};
 use tollgate_schemas::EpochMillis;
@@ -41,14 +54,20 @@ fn ms(t: Option<i64>) -> Option<EpochMillis> {
     t.map(EpochMillis)
 }
 
-/// Sums the days of `days` that fall in `segment` into per-meter usage.
-fn segment_usage(days: &[&DayUsage], meters: &[Meter], segment: &Segment) -> SegmentUsage {
+/// One consumer's usage of one day, from `start` (epoch ms: the day's
+/// midnight, or the cut inside the day the piece it was queried in starts
+/// at) to the end of that day or piece.
+#[derive(Debug)]
+struct Piece {
+    start: i64,
+    usage: DayUsage,
+}
+
+/// Sums the usage in `days` that falls in `segment` into per-meter usage.
+fn segment_usage(days: &[&Piece], meters: &[Meter], segment: &Segment) -> SegmentUsage {
     let mut sum: BTreeMap<&Meter, MeterUsage> = BTreeMap::new();
-    for d in days
-        .iter()
-        .filter(|d| d.day >= segment.from && d.day < segment.to)
-    {
-        for (m, u) in meters.iter().zip(&d.meters) {
+    for d in days.iter().filter(|d| segment.holds_ms(d.start)) {
+        for (m, u) in meters.iter().zip(&d.usage.meters) {
             sum.entry(m).or_default().add(u);
         }
     }
@@ -73,31 +92,86 @@ fn period_range(p: Period, until: Option<DateTime<Utc>>) -> (DateTime<Utc>, Date
     (at(p.start()), until.map_or(end, |u| u.min(end)))
 }
 
-/// Usage of `period` (up to `until`) per consumer and day.
+/// The instants inside `period` where one of `segments` starts or ends
+/// off midnight: where the period's usage must be cut.
+fn cuts<'a>(period: Period, segments: impl IntoIterator<Item = &'a Segment>) -> BTreeSet<Boundary> {
+    let (start, end) = (Boundary::day(period.start()), Boundary::day(period.end()));
+    segments
+        .into_iter()
+        .flat_map(|s| [s.from, s.to])
+        .filter(|b| !b.is_midnight() && start < *b && *b < end)
+        .collect()
+}
+
+/// `[from, to)` cut at `cuts`: the pieces to query, in order (just
+/// `[from, to)` without cuts; none when it is empty).
+fn piece_bounds(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    cuts: &BTreeSet<Boundary>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut bounds = vec![from];
+    bounds.extend(
+        cuts.iter()
+            .map(|c| c.instant())
+            .filter(|c| from < *c && *c < to),
+    );
+    bounds.push(to);
+    bounds
+        .windows(2)
+        .filter(|w| w[0] < w[1])
+        .map(|w| (w[0], w[1]))
+        .collect()
+}
+
+/// A period's usage per consumer and day (and piece).
+#[derive(Debug, Default)]
+struct PeriodUsage {
+    pieces: Vec<Piece>,
+    /// Rows dropped as duplicates (same `event_id`).
+    duplicates: u64,
+    /// Indices into `pieces` per consumer.
+    by: BTreeMap<Option<String>, Vec<usize>>,
+}
+
+impl PeriodUsage {
+    fn of(&self, consumer: &str) -> Vec<&Piece> {
+        self.by
+            .get(&Some(consumer.to_string()))
+            .map(|ix| ix.iter().map(|&i| &self.pieces[i]).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Usage of `period` (up to `until`) per consumer and day, in pieces cut
+/// at `cuts` (one query per piece; one query when there are none). A
+/// duplicate of an event carries its timestamp, so it falls in the same
+/// piece and is still counted once.
 async fn usage_by_consumer(
     lake: &Lake,
     period: Period,
     until: Option<DateTime<Utc>>,
     consumer: Option<&str>,
     meters: &[Meter],
-) -> Result<
-    (
-        tollgate_aggregator::usage::UsageReport,
-        BTreeMap<Option<String>, Vec<usize>>,
-    ),
-    InvoicingError,
-> {
+    cuts: &BTreeSet<Boundary>,
+) -> Result<PeriodUsage, InvoicingError> {
     let (from, to) = period_range(period, until);
-    let report = if to > from {
-        daily_usage(lake, from, to, consumer, meters).await?
-    } else {
-        Default::default()
-    };
-    let mut by: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-    for (i, d) in report.days.iter().enumerate() {
-        by.entry(d.consumer.clone()).or_default().push(i);
+    let mut out = PeriodUsage::default();
+    for (a, b) in piece_bounds(from, to, cuts) {
+        let report = daily_usage(lake, a, b, consumer, meters).await?;
+        out.duplicates += report.duplicates;
+        for d in report.days {
+            let midnight = Boundary::day(d.day).instant();
+            out.pieces.push(Piece {
+                start: a.max(midnight).timestamp_millis(),
+                usage: d,
+            });
+        }
     }
-    Ok((report, by))
+    for (i, d) in out.pieces.iter().enumerate() {
+        out.by.entry(d.usage.consumer.clone()).or_default().push(i);
+    }
+    Ok(out)
 }
 
 /// Computes the draft invoices of `period` and writes them (see the module
@@ -133,9 +207,17 @@ pub async fn run(
         )));
     }
     let meters = billing.meters();
-    let (usage, by_consumer) = usage_by_consumer(lake, period, None, None, &meters).await?;
+    let subscribed = billing.subscriptions.consumers(period);
+    let period_cuts = cuts(
+        period,
+        &subscribed
+            .iter()
+            .flat_map(|c| billing.subscriptions.segments(c, period))
+            .collect::<Vec<_>>(),
+    );
+    let usage = usage_by_consumer(lake, period, None, None, &meters, &period_cuts).await?;
     let mut report = RunReport {
-        events: usage.days.iter().map(|d| d.events).sum(),
+        events: usage.pieces.iter().map(|d| d.usage.events).sum(),
         duplicates: usage.duplicates,
         ..RunReport::default()
     };
@@ -155,12 +237,15 @@ pub async fn run(
         // adjustment made after `p` when `p` is examined.
         let invoices = ledger.invoices(p).await?;
         if p >= lookback {
-            let (fresh, fresh_by) = usage_by_consumer(lake, p, None, None, &meters).await?;
+            let p_cuts = cuts(
+                p,
+                invoices
+                    .iter()
+                    .flat_map(|i| i.segments.iter().map(|s| &s.segment)),
+            );
+            let fresh = usage_by_consumer(lake, p, None, None, &meters, &p_cuts).await?;
             for original in &invoices {
-                let days: Vec<&DayUsage> = fresh_by
-                    .get(&Some(original.consumer.clone()))
-                    .map(|ix| ix.iter().map(|&i| &fresh.days[i]).collect())
-                    .unwrap_or_default();
+                let days = fresh.of(&original.consumer);
                 let seg_usage: Vec<SegmentUsage> = original
                     .segments
                     .iter()
@@ -188,31 +273,32 @@ pub async fn run(
         }
     }
 
-    let mut consumers: BTreeSet<String> = billing
-        .subscriptions
-        .consumers(period)
-        .into_iter()
-        .map(String::from)
-        .collect();
+    // What the finalized invoices of the period before prepaid for this
+    // one: the ledger's word, not today's subscriptions file.
+    let prepaid = prepaid_for(ledger, &finalized, period).await?;
+    let mut consumers: BTreeSet<String> = subscribed.into_iter().map(String::from).collect();
     consumers.extend(adjusted.keys().cloned());
+    // A prepaid consumer no longer subscribed gets its credit.
+    consumers.extend(prepaid.keys().cloned());
     let mut invoices = Vec::new();
     for consumer in &consumers {
         let consumer = consumer.as_str();
-        let days: Vec<&DayUsage> = by_consumer
-            .get(&Some(consumer.to_string()))
-            .map(|ix| ix.iter().map(|&i| &usage.days[i]).collect())
-            .unwrap_or_default();
+        let days = usage.of(consumer);
         let segments = billing.subscriptions.segments(consumer, period);
+        let next = billing.subscriptions.segments(consumer, period.next());
+        let paid = prepaid.get(consumer).map_or(&[][..], Vec::as_slice);
         let result = segments
             .iter()
             .map(|s| rate_segment(&billing.plans, s, &segment_usage(&days, &meters, s)))
             .collect::<Result<Vec<_>, _>>()
             .and_then(|rated| {
-                draft(
+                let advance = advance_lines(&billing.plans, period, paid, &segments, &next)?;
+                draft_with_advance(
                     &billing.plans,
                     period,
                     consumer,
                     rated,
+                    advance,
                     adjusted.remove(consumer).unwrap_or_default(),
                 )
             });
@@ -225,15 +311,16 @@ pub async fn run(
             }),
         }
     }
-    // Traffic on days no subscription covers.
-    for (consumer, ix) in &by_consumer {
+    // Traffic at times no subscription covers.
+    for (consumer, ix) in &usage.by {
         let segments = consumer
             .as_deref()
             .map(|c| billing.subscriptions.segments(c, period))
             .unwrap_or_default();
         let mut u: Option<Unbilled> = None;
-        for d in ix.iter().map(|&i| &usage.days[i]) {
-            if d.events == 0 || segments.iter().any(|s| d.day >= s.from && d.day < s.to) {
+        for p in ix.iter().map(|&i| &usage.pieces[i]) {
+            let d = &p.usage;
+            if d.events == 0 || segments.iter().any(|s| s.holds_ms(p.start)) {
                 continue;
             }
             let e = u.get_or_insert(Unbilled {
@@ -274,6 +361,33 @@ pub async fn run(
     }
     ledger.write_period(&state, &invoices).await?;
     Ok(RunOutcome::Drafted(state))
+}
+
+/// The advance fees for `period` on the finalized invoices of the period
+/// before, per consumer (none when that period is not finalized: a draft
+/// of `period` computed before it is must be run again before it can be
+/// finalized, see [`finalize`]).
+async fn prepaid_for(
+    ledger: &Ledger,
+    finalized: &[Period],
+    period: Period,
+) -> Result<BTreeMap<String, Vec<AdvanceLine>>, InvoicingError> {
+    let prev = period.prev();
+    if !finalized.contains(&prev) {
+        return Ok(BTreeMap::new());
+    }
+    let mut out = BTreeMap::new();
+    for inv in ledger.invoices(prev).await? {
+        let lines: Vec<AdvanceLine> = inv
+            .advance
+            .into_iter()
+            .filter(|l| l.line.kind == LineKind::AdvanceFee && l.period == period)
+            .collect();
+        if !lines.is_empty() {
+            out.insert(inv.consumer, lines);
+        }
+    }
+    Ok(out)
 }
 
 /// Freezes the drafts of `period` as they are, with sequential numbers.
@@ -368,21 +482,40 @@ pub async fn preview(
 ) -> Result<Option<Invoice>, InvoicingError> {
     let period = Period::of(as_of.date_naive());
     let meters = billing.meters();
-    let (usage, _) = usage_by_consumer(lake, period, Some(as_of), Some(consumer), &meters).await?;
-    let days: Vec<&DayUsage> = usage.days.iter().collect();
-    let segments = billing
-        .subscriptions
-        .segments(consumer, period)
-        .iter()
-        .map(|s| rate_segment(&billing.plans, s, &segment_usage(&days, &meters, s)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(draft(
-        &billing.plans,
+    let segments = billing.subscriptions.segments(consumer, period);
+    let usage = usage_by_consumer(
+        lake,
         period,
-        consumer,
-        segments,
-        Vec::new(),
-    )?)
+        Some(as_of),
+        Some(consumer),
+        &meters,
+        &cuts(period, &segments),
+    )
+    .await?;
+    let days: Vec<&Piece> = usage.pieces.iter().collect();
+    Ok(estimate(billing, period, consumer, &days, &meters)?)
+}
+
+/// The draft of `consumer` for `period` with `days` of usage, as a preview:
+/// the current period taken as prepaid as the subscriptions say now (the
+/// run reconciles it with the ledger), the next period's advance fees as
+/// the run would bill them.
+fn estimate(
+    billing: &Billing,
+    period: Period,
+    consumer: &str,
+    days: &[&Piece],
+    meters: &[Meter],
+) -> Result<Option<Invoice>, tollgate_billing::invoice::InvoiceError> {
+    let segments = billing.subscriptions.segments(consumer, period);
+    let next = billing.subscriptions.segments(consumer, period.next());
+    let rated = segments
+        .iter()
+        .map(|s| rate_segment(&billing.plans, s, &segment_usage(days, meters, s)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let prepaid = advance_fees(&billing.plans, &segments)?;
+    let advance = advance_lines(&billing.plans, period, &prepaid, &segments, &next)?;
+    draft_with_advance(&billing.plans, period, consumer, rated, advance, Vec::new())
 }
 
 /// Month-to-date estimates: what each subscribed consumer would owe for
@@ -410,26 +543,35 @@ pub async fn estimates(
 ) -> Result<Estimates, InvoicingError> {
     let period = Period::of(as_of.date_naive());
     let meters = billing.meters();
+    let subscribed = billing.subscriptions.consumers(period);
+    let period_cuts = cuts(
+        period,
+        &subscribed
+            .iter()
+            .flat_map(|c| billing.subscriptions.segments(c, period))
+            .collect::<Vec<_>>(),
+    );
     let (from, to) = period_range(period, Some(as_of));
-    let usage = if to > from {
-        tollgate_aggregator::usage::rollup_usage(lake, from, to, &meters).await?
-    } else {
-        Default::default()
-    };
-    let mut by: BTreeMap<Option<&str>, Vec<&DayUsage>> = BTreeMap::new();
-    for d in &usage.days {
-        by.entry(d.consumer.as_deref()).or_default().push(d);
+    // Cut as the run cuts; an hour is in the piece it starts in.
+    let mut pieces = Vec::new();
+    for (a, b) in piece_bounds(from, to, &period_cuts) {
+        let usage = tollgate_aggregator::usage::rollup_usage(lake, a, b, &meters).await?;
+        for d in usage.days {
+            let midnight = Boundary::day(d.day).instant();
+            pieces.push(Piece {
+                start: a.max(midnight).timestamp_millis(),
+                usage: d,
+            });
+        }
+    }
+    let mut by: BTreeMap<Option<&str>, Vec<&Piece>> = BTreeMap::new();
+    for d in &pieces {
+        by.entry(d.usage.consumer.as_deref()).or_default().push(d);
     }
     let mut invoices = BTreeMap::new();
-    for consumer in billing.subscriptions.consumers(period) {
+    for consumer in subscribed {
         let days = by.get(&Some(consumer)).cloned().unwrap_or_default();
-        let segments = billing
-            .subscriptions
-            .segments(consumer, period)
-            .iter()
-            .map(|s| rate_segment(&billing.plans, s, &segment_usage(&days, &meters, s)))
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(inv) = draft(&billing.plans, period, consumer, segments, Vec::new())? {
+        if let Some(inv) = estimate(billing, period, consumer, &days, &meters)? {
             invoices.insert(consumer.to_string(), inv);
         }
     }

@@ -96,8 +96,11 @@ pub fn record_batch(invoices: &[Invoice]) -> Result<RecordBatch, arrow_schema::A
             metric.append_option(r.metric);
             plan.append_value(&r.plan);
             version.append_value(r.plan_version as i32);
-            from.append_value(days(r.from));
-            to.append_value(days(r.to));
+            // Dates: the day the time starts in, and the first day after
+            // the day it ends in (exclusive, as for whole days); the exact
+            // instants are in the JSON and the description.
+            from.append_value(days(r.from.date()));
+            to.append_value(days(r.to.ceil_date()));
             // Whole-number metrics (every metric today) give whole
             // quantities; the column is an integer until a fractional
             // metric exists (issue 16, item 2). A quantity it cannot hold

@@ -135,7 +135,7 @@ pub async fn current(
 ) -> Result<Vec<QuotaUsage>, SignalsError> {
     // (consumer, plan, version, quota) for every active quota.
     let mut wanted = Vec::new();
-    for s in billing.subscriptions.active_on(now.date_naive()) {
+    for s in billing.subscriptions.active_at(now) {
         if consumer.is_some_and(|c| c != s.consumer) {
             continue;
         }

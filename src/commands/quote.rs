@@ -1,16 +1,18 @@
 //! `tollgate quote`: price a given usage with a plan, line by line with
 //! the tier breakdown, without touching the lake: over a whole period, a
 //! share of one (`--share 10/31`) or some days of one (`--from`, `--to`),
-//! as an invoice segment for those days would.
+//! as an invoice segment for those days would. For a plan prorated by the
+//! second, `--from`/`--to` may be instants (`2026-10-16T14:30:00Z`); a plan
+//! billed in advance shows its base fee as "Base fee in advance".
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use tollgate_billing::period::Period;
+use tollgate_billing::proration::Boundary;
 use tollgate_billing::quote::{PeriodPart, quote};
 
 use super::common::DocFormat;
@@ -36,13 +38,15 @@ pub struct QuoteArgs {
     #[arg(long, conflicts_with_all = ["from", "to"], value_parser = parse_share)]
     pub share: Option<PeriodPart>,
     /// First day covered (UTC, YYYY-MM-DD): prorate as an invoice segment
-    /// from this day would.
-    #[arg(long)]
-    pub from: Option<NaiveDate>,
-    /// First day not covered (exclusive, as in subscriptions.toml); default
-    /// the first day of the next month. Needs --from.
-    #[arg(long, requires = "from")]
-    pub to: Option<NaiveDate>,
+    /// from this day would. An RFC 3339 instant (2026-10-16T14:30:00Z) for
+    /// a plan with proration = "second".
+    #[arg(long, value_parser = parse_boundary)]
+    pub from: Option<Boundary>,
+    /// First day (or instant) not covered (exclusive, as in
+    /// subscriptions.toml); default the first day of the next month. Needs
+    /// --from.
+    #[arg(long, requires = "from", value_parser = parse_boundary)]
+    pub to: Option<Boundary>,
     /// table or json.
     #[arg(long, short, value_enum, default_value_t = DocFormat::Table)]
     pub format: DocFormat,
@@ -59,6 +63,11 @@ fn parse_usage(s: &str) -> Result<(String, Decimal), String> {
         .filter(|n| !n.is_sign_negative())
         .ok_or_else(|| format!("{v:?} is not a quantity (a number of units, 0 or more)"))?;
     Ok((k.trim().to_string(), n.normalize()))
+}
+
+fn parse_boundary(s: &str) -> Result<Boundary, String> {
+    s.parse()
+        .map_err(|e: tollgate_billing::proration::BoundaryError| e.to_string())
 }
 
 fn parse_share(s: &str) -> Result<PeriodPart, String> {
@@ -107,10 +116,11 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
     }
     let part = match (args.share, args.from) {
         (Some(share), _) => share,
-        (None, Some(from)) => PeriodPart::Days {
+        (None, Some(from)) => PeriodPart::range(
             from,
-            to: args.to.unwrap_or_else(|| Period::of(from).end()),
-        },
+            args.to
+                .unwrap_or_else(|| Boundary::day(Period::of(from.date()).end())),
+        ),
         (None, None) => PeriodPart::Share(Decimal::ONE),
     };
     let usage = args.usage.into_iter().collect();
@@ -126,6 +136,7 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
         PeriodPart::Share(s) if s == Decimal::ONE => String::new(),
         PeriodPart::Share(s) => format!(", {} of the period", s.round_dp(6).normalize()),
         PeriodPart::Days { from, to } => format!(", {from} to {to} (exclusive)"),
+        PeriodPart::Span { from, to } => format!(", {from} to {to} (exclusive)"),
     };
     writeln!(
         out,

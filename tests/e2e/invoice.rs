@@ -405,3 +405,164 @@ fn ingested_usage_becomes_finalized_invoices_and_late_usage_an_adjustment() {
     let v: Value = serde_json::from_slice(&p.stdout).unwrap();
     assert_eq!(v["total"], "30.00");
 }
+
+/// Plans billed in advance, prorated by the second.
+const ADVANCE_PLANS: &str = r#"
+[[plan]]
+id = "team"
+version = 1
+currency = "USD"
+base_fee = "31.00"
+base_fee_timing = "advance"
+proration = "second"
+[[plan.charge]]
+id = "calls"
+metric = "calls"
+[plan.charge.price]
+model = "per_unit"
+unit_price = "0.01"
+
+[[plan]]
+id = "business"
+version = 1
+currency = "USD"
+base_fee = "62.00"
+base_fee_timing = "advance"
+proration = "second"
+[[plan.charge]]
+id = "calls"
+metric = "calls"
+[plan.charge.price]
+model = "per_unit"
+unit_price = "0.10"
+"#;
+
+#[test]
+fn a_plan_billed_in_advance_credits_unused_time_after_a_change_at_an_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let plans = dir.path().join("plans.toml");
+    let subs = dir.path().join("subscriptions.toml");
+    std::fs::write(&plans, ADVANCE_PLANS).unwrap();
+    let on_team =
+        "[[subscription]]\nconsumer = \"dana\"\nplan = \"team\"\nstart = \"2026-09-01\"\n";
+    std::fs::write(&subs, on_team).unwrap();
+    let config = dir.path().join("tollgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lake]\nlocation = {lake:?}\n[billing]\nplans = {plans:?}\nsubscriptions = {subs:?}\nnumber_prefix = \"A-\"\n"
+        ),
+    )
+    .unwrap();
+    // One call in September; in October one call a millisecond before
+    // 14:30 on the 16th and two from 14:30 on.
+    let mut log = Vec::new();
+    for (id, ts) in [
+        ("s1", "2026-09-10T10:00:00.000Z"),
+        ("o1", "2026-10-16T14:29:59.999Z"),
+        ("o2", "2026-10-16T14:30:00.000Z"),
+        ("o3", "2026-10-30T10:00:00.000Z"),
+    ] {
+        log.extend(event(id, "dana", ts, 200));
+        log.push(b'\n');
+    }
+    let file = dir.path().join("gw.jsonl");
+    std::fs::write(&file, log).unwrap();
+    let out = tollgate()
+        .arg("import")
+        .arg("--lake")
+        .arg(&lake)
+        .arg(&file)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // September: first period, so its own fee as remaining time (31.00),
+    // 1 call (0.01) and October in advance (31.00): 62.01.
+    let now = ["--now", "2026-10-02T00:00:00Z"];
+    run(
+        &config,
+        &[&["run", "--period", "2026-09"][..], &now].concat(),
+    );
+    run(
+        &config,
+        &[&["finalize", "--period", "2026-09"][..], &now].concat(),
+    );
+    let (_, sep) = invoice_json(&config, "2026-09", "dana");
+    assert_eq!(sep["total"], "62.01", "{sep:#}");
+    assert_eq!(sep["advance"][1]["kind"], "advance_fee");
+    assert_eq!(sep["advance"][1]["from"], "2026-10-01");
+
+    // The upgrade at 14:30 on 16 October, entered afterwards.
+    std::fs::write(
+        &subs,
+        "[[subscription]]\nconsumer = \"dana\"\nplan = \"team\"\nstart = \"2026-09-01\"\nend = \"2026-10-16T14:30:00Z\"\n\
+         [[subscription]]\nconsumer = \"dana\"\nplan = \"business\"\nstart = \"2026-10-16T14:30:00Z\"\n",
+    )
+    .unwrap();
+    run(
+        &config,
+        &[
+            "run",
+            "--period",
+            "2026-10",
+            "--now",
+            "2026-11-02T00:00:00Z",
+        ],
+    );
+    let (_, oct) = invoice_json(&config, "2026-10", "dana");
+    // Usage: 1 call on team (0.01), 2 on business (0.20). 16 Oct 14:30 →
+    // 1 Nov = 1,330,200 of 2,678,400 s: unused team −15.40 (31 × that =
+    // 15.3958…), remaining business 30.79 (62 × that = 30.7916…),
+    // November in advance 62.00. Total 0.01 + 0.20 − 15.40 + 30.79 + 62.00
+    // = 77.60.
+    assert_eq!(
+        amounts(&oct),
+        [
+            ("calls".into(), "0.01".into()),
+            ("calls".into(), "0.20".into())
+        ]
+    );
+    let advance: Vec<(&str, &str, &str)> = oct["advance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap(),
+                l["plan"].as_str().unwrap(),
+                l["amount"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        advance,
+        [
+            ("unused_time", "team", "-15.40"),
+            ("remaining_time", "business", "30.79"),
+            ("advance_fee", "business", "62.00"),
+        ]
+    );
+    assert_eq!(oct["advance"][0]["from"], "2026-10-16T14:30:00Z");
+    assert_eq!(oct["total"], "77.60", "{oct:#}");
+
+    // A quote of the same time on team, to the second: 15.40.
+    let q = tollgate()
+        .args(["quote", "--plans"])
+        .arg(&plans)
+        .args(["--plan", "team", "--from", "2026-10-16T14:30:00Z"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&q.stdout);
+    assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+    assert!(
+        text.contains("Base fee in advance, 1330200 of 2678400 seconds") && text.contains("15.40"),
+        "{text}"
+    );
+}
