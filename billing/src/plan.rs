@@ -58,7 +58,7 @@ pub enum PlanError {
     },
 }
 
-fn at(line: Option<usize>, field: &Option<String>) -> String {
+pub(crate) fn at(line: Option<usize>, field: &Option<String>) -> String {
     let mut s = String::new();
     if let Some(l) = line {
         s.push_str(&format!(", line {l}"));
@@ -373,7 +373,7 @@ impl PlansFile {
 
 /// One step of a field's path in the plans file.
 #[derive(Debug, Clone)]
-enum Seg {
+pub(crate) enum Seg {
     Key(&'static str),
     /// 0-based here; shown 1-based.
     Index(usize),
@@ -413,14 +413,14 @@ impl Violation {
 }
 
 /// 1-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset).unwrap_or(text).matches('\n').count() + 1
 }
 
 /// Where `path` is in `text`: the start of its value, or of the deepest
 /// table on the path that is there (a field left out is reported at the
 /// table that should hold it).
-fn span_of(text: &str, path: &[Seg]) -> Option<usize> {
+pub(crate) fn span_of(text: &str, path: &[Seg]) -> Option<usize> {
     let doc = toml::de::DeTable::parse(text).ok()?;
     let mut found = None;
     let mut at: Option<&toml::Spanned<toml::de::DeValue>> = None;
@@ -440,7 +440,7 @@ fn span_of(text: &str, path: &[Seg]) -> Option<usize> {
 
 /// The key path of the value at byte `offset` (for TOML errors, which give
 /// a position but not always the key).
-fn field_at(text: &str, offset: usize) -> Option<String> {
+pub(crate) fn field_at(text: &str, offset: usize) -> Option<String> {
     use toml::de::DeValue;
     // Tables from `[[plan]]` headers span only their header, so search
     // every child rather than only those whose span holds the offset.
