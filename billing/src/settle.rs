@@ -841,7 +841,12 @@ granted = "2026-11-05"
         assert_eq!(oct.total, d("30.00"));
         assert_eq!(oct.credits.len(), 1);
         assert_eq!(oct.credits[0].balance_after, d("10.00"));
-        let statement = wallet(oct.period, &b2.customers, &Used::new(), std::slice::from_ref(&oct));
+        let statement = wallet(
+            oct.period,
+            &b2.customers,
+            &Used::new(),
+            std::slice::from_ref(&oct),
+        );
         let rows: Vec<_> = statement
             .iter()
             .map(|e| {
@@ -946,7 +951,12 @@ granted = "2026-11-05"
     fn a_used_grant_may_not_change() {
         let b = billing(WALLET);
         let oct = settled(&b, "2026-10", 0, &Used::new());
-        let st = wallet(oct.period, &b.customers, &Used::new(), std::slice::from_ref(&oct));
+        let st = wallet(
+            oct.period,
+            &b.customers,
+            &Used::new(),
+            std::slice::from_ref(&oct),
+        );
         let finalized = vec![(oct.period, st)];
         assert_eq!(check_used_grants(&b.customers, &finalized), Ok(()));
         // "open" paid 50.00 in October: its amount is frozen.
