@@ -60,7 +60,7 @@ fn invoice(b: &Billing, period: Period, events: &[(bool, u64)]) -> Invoice {
     let mut usage = SegmentUsage::new();
     for &(good, n) in events {
         let mut add = |m: &Meter| {
-            let u = usage.entry(m.clone()).or_insert(Usage::default());
+            let u = usage.entry(m.clone()).or_default();
             u.quantity += n;
             u.events += 1;
         };
