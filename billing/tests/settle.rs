@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use tollgate_billing::customers::{Coupon, CouponUse, Customer, CustomersFile, Grant, TaxRate};
-use tollgate_billing::invoice::{Invoice, SegmentUsage, Usage, draft, rate_segment};
+use tollgate_billing::invoice::{Invoice, SegmentUsage, draft, rate_segment};
 use tollgate_billing::period::Period;
 use tollgate_billing::settle::{Used, settle, used, wallet};
 use tollgate_billing::{Billing, BillingConfig, Rounding};
