@@ -714,6 +714,26 @@ granted = "2026-09-01"
             rows[6].description,
             "Prepaid credit second (balance 100.00 → 47.66)"
         );
+        // The HTML shows every step, with the balances; the CSV one row each.
+        let page = crate::render::html(&inv);
+        assert!(
+            page.contains("<th class=\"n\" id=\"subtotal\">120.00 EUR</th>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("VAT 19% (0.19 × 86.00)</td><td class=\"n\">16.34 EUR</td>"),
+            "{page}"
+        );
+        assert!(page.contains("balance 100.00 → 47.66 EUR"), "{page}");
+        assert!(
+            page.contains("<th class=\"n\" id=\"amount-due\">0.00 EUR</th>"),
+            "{page}"
+        );
+        let csv = crate::render::csv(std::slice::from_ref(&inv));
+        assert!(
+            csv.contains(",5,tax,de-vat,VAT 19% (0.19 × 86.00),,,0,2026-10-01,2026-11-01,1,16.34,"),
+            "{csv}"
+        );
         // The coupon ran for two periods (October, November): December has
         // only ten-off. 100.00 − 10.00 = 90.00, tax 17.10, total 107.10.
         let dec = settled(&b, "2026-12", 0, &Used::new());

@@ -265,3 +265,19 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn the_shipped_customers_file_loads() {
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("{}/../deploy/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    let b = Billing::parse_with_customers(
+        BillingConfig::default(),
+        &read("plans.toml"),
+        &read("subscriptions.toml"),
+        Some(&read("customers.toml")),
+    )
+    .unwrap();
+    assert_eq!(b.customers.grants.len(), 2);
+    assert_eq!(b.customers.tax("de-vat").unwrap().rate, d("0.19"));
+}

@@ -234,6 +234,18 @@ async fn finalization_burns_credits_into_the_ledger_and_the_wallet_table() {
             oct_number(&ledger).await
         )
     );
+    // The docs' query: each grant's balance after its last finalized period.
+    let balances = sql(
+        dir.path(),
+        "SELECT consumer, grant_id, currency, balance_after FROM wallet w \
+         WHERE status = 'finalized' AND period = (SELECT max(period) FROM wallet v \
+         WHERE v.grant_id = w.grant_id AND v.status = 'finalized') ORDER BY grant_id",
+    )
+    .await;
+    assert_eq!(
+        balances,
+        "consumer,grant_id,currency,balance_after\nacme,promo,EUR,0.0000\nacme,topup,EUR,0.0000\n"
+    );
     // Every step is a row of the invoices table; they add up to what is due.
     let lines = sql(
         dir.path(),
