@@ -27,7 +27,9 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use serde::{Deserialize, Serialize};
 use tollgate_lake::layout;
 use tollgate_lake::schema::{rollup_schema, summary_schema};
-use tollgate_schemas::lake::{invoice_line_schema, lake_event_schema, quarantine_schema};
+use tollgate_schemas::lake::{
+    invoice_line_schema, lake_event_schema, quarantine_schema, wallet_schema,
+};
 
 use crate::AnalyticsError;
 
@@ -208,6 +210,7 @@ impl Lake {
             .await?;
         lake.register("invoices", &base, invoice_line_schema())
             .await?;
+        lake.register("wallet", &base, wallet_schema()).await?;
         Ok(lake)
     }
 
@@ -231,10 +234,11 @@ impl Lake {
             "rollups_summary" => layout::ROLLUPS_SUMMARY,
             "rollups_summary_month" => layout::ROLLUPS_SUMMARY_MONTH,
             "invoices" => layout::INVOICES,
+            "wallet" => layout::WALLET,
             other => other,
         };
         let partition = match table {
-            "invoices" => PERIOD_COL,
+            "invoices" | "wallet" => PERIOD_COL,
             "rollups_summary_month" => "month",
             _ => DATE_COL,
         };

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tollgate_schemas::meter::Meter;
 
+use crate::customers::{CustomersError, CustomersFile};
 use crate::invoice::meters;
 use crate::plan::{PlanError, PlansFile};
 use crate::subscription::{SubscriptionError, SubscriptionsFile};
@@ -22,6 +23,10 @@ pub struct BillingConfig {
     pub plans: PathBuf,
     /// Who is on which plan (see `deploy/subscriptions.toml`).
     pub subscriptions: PathBuf,
+    /// Tax rates, coupons and prepaid credit grants (see
+    /// `deploy/customers.toml`). Optional: when the file does not exist,
+    /// no invoice has a discount, a tax or a credit line.
+    pub customers: PathBuf,
     /// Prefix of invoice numbers: `INV-2026-000001`.
     pub number_prefix: String,
     /// How many finalized months back a run looks for late usage.
@@ -33,6 +38,7 @@ impl Default for BillingConfig {
         BillingConfig {
             plans: "plans.toml".into(),
             subscriptions: "subscriptions.toml".into(),
+            customers: "customers.toml".into(),
             number_prefix: "INV-".into(),
             adjust_lookback_months: 3,
         }
@@ -50,6 +56,9 @@ pub enum ConfigError {
     /// unboxed would make every result carrying them large).
     #[error(transparent)]
     Subscription(#[from] Box<SubscriptionError>),
+    /// The customers file is wrong.
+    #[error(transparent)]
+    Customers(#[from] CustomersError),
 }
 
 /// Plans, subscriptions and settings, parsed and validated.
@@ -59,6 +68,8 @@ pub struct Billing {
     pub plans: PlansFile,
     /// The subscriptions.
     pub subscriptions: SubscriptionsFile,
+    /// Taxes, coupons and credit grants (empty without a customers file).
+    pub customers: CustomersFile,
     /// The settings.
     pub config: BillingConfig,
 }
@@ -81,8 +92,29 @@ impl Billing {
         Ok(Billing {
             plans,
             subscriptions,
+            customers: CustomersFile::default(),
             config,
         })
+    }
+
+    /// [`Billing::parse`], plus the customers file's text when there is
+    /// one (validated against the plans and subscriptions).
+    pub fn parse_with_customers(
+        config: BillingConfig,
+        plans: &str,
+        subscriptions: &str,
+        customers: Option<&str>,
+    ) -> Result<Billing, ConfigError> {
+        let mut b = Billing::parse(config, plans, subscriptions)?;
+        if let Some(text) = customers {
+            b.customers = CustomersFile::parse_file(
+                &b.config.customers.display().to_string(),
+                text,
+                &b.plans,
+                &b.subscriptions,
+            )?;
+        }
+        Ok(b)
     }
 
     /// Every meter any plan reads, once each, in a stable order: what an

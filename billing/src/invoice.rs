@@ -155,6 +155,62 @@ pub struct Adjustment {
     pub usage: Option<Usage>,
 }
 
+/// A coupon's discount on an invoice (before tax). Negative.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscountLine {
+    /// The coupon.
+    pub coupon: String,
+    /// Text on the invoice.
+    pub description: String,
+    /// Percent off, for a percentage coupon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<Decimal>,
+    /// The plans whose lines it discounted.
+    pub plans: Vec<String>,
+    /// What those lines came to before this coupon (after earlier ones).
+    pub base: Decimal,
+    /// The discount: negative, never more than `base`.
+    pub amount: Decimal,
+}
+
+/// The invoice's tax: one line, rounded once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxLine {
+    /// The tax id.
+    pub tax: String,
+    /// Text on the invoice ("VAT 19%").
+    pub name: String,
+    /// The rate, a fraction (0.19).
+    pub rate: Decimal,
+    /// The taxed amount: subtotal plus discounts.
+    pub taxable: Decimal,
+    /// `rate × taxable`, rounded with the tax's rounding.
+    pub amount: Decimal,
+}
+
+/// Prepaid credit burned on an invoice (after tax). Negative.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditLine {
+    /// The grant.
+    pub grant: String,
+    /// Text on the invoice.
+    pub description: String,
+    /// Its burn priority (lower first).
+    pub priority: i64,
+    /// Its expiry (exclusive), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<NaiveDate>,
+    /// The charges it may pay; the whole invoice when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charges: Option<Vec<String>>,
+    /// The grant's balance before this invoice.
+    pub balance_before: Decimal,
+    /// What it paid: negative.
+    pub amount: Decimal,
+    /// The grant's balance after this invoice: `balance_before + amount`.
+    pub balance_after: Decimal,
+}
+
 /// One consumer's invoice for one period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
@@ -181,8 +237,35 @@ pub struct Invoice {
     /// Corrections of earlier finalized invoices.
     #[serde(default)]
     pub adjustments: Vec<Adjustment>,
-    /// Sum of every line and adjustment amount.
+    /// Sum of every line and adjustment amount, when the consumer has
+    /// discounts, a tax or credits (`customers.toml`); absent otherwise,
+    /// and `total` is that sum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtotal: Option<Decimal>,
+    /// One line per coupon, before tax (see [`crate::settle`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discounts: Vec<DiscountLine>,
+    /// The tax line, when a tax rate applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax: Option<TaxLine>,
+    /// What the invoice bills: the lines and adjustments, plus discounts
+    /// and tax (as Stripe's `total`). Credits pay part of it.
     pub total: Decimal,
+    /// One line per grant burned, after tax, in burn order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credits: Vec<CreditLine>,
+    /// `total` plus the (negative) credits, when `subtotal` is present:
+    /// what is left to pay. Never below zero because of credits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_due: Option<Decimal>,
+}
+
+impl Invoice {
+    /// What is left to pay: `amount_due`, or `total` when the invoice has
+    /// no settlement.
+    pub fn due(&self) -> Decimal {
+        self.amount_due.unwrap_or(self.total)
+    }
 }
 
 /// Why an invoice could not be made.
@@ -354,7 +437,12 @@ pub fn draft_with_advance(
         segments,
         advance,
         adjustments,
+        subtotal: None,
+        discounts: Vec::new(),
+        tax: None,
         total,
+        credits: Vec::new(),
+        amount_due: None,
     }))
 }
 

@@ -23,13 +23,17 @@
 //! - [`quote`]: a price for given usage over a period, a share or days.
 //! - [`period`]: billing periods (calendar months, UTC).
 //! - [`subscription`]: `subscriptions.toml`; segments of a period per plan.
+//! - [`customers`]: `customers.toml`: tax rates, coupons, customers'
+//!   settings and prepaid credit grants.
 //! - [`invoice`]: invoices, their evidence, and late-usage adjustments.
+//! - [`settle`]: discounts, tax and credits on an invoice; wallet statements.
 //! - [`render`]: JSON, HTML, CSV and the `invoices` table rows.
 //! - [`config`]: `[billing]` settings; [`Billing`], the plans and
 //!   subscriptions parsed and validated together.
 
 pub mod advance;
 pub mod config;
+pub mod customers;
 pub mod invoice;
 pub mod money;
 pub mod period;
@@ -39,6 +43,7 @@ pub mod quantity;
 pub mod quote;
 pub mod rate;
 pub mod render;
+pub mod settle;
 pub mod subscription;
 
 pub use config::{Billing, BillingConfig, ConfigError};

@@ -7,8 +7,9 @@
 use maud::{Markup, PreEscaped, html};
 use rust_decimal::Decimal;
 
-use crate::invoice::{Invoice, Usage};
+use crate::invoice::{CreditLine, Invoice, TaxLine, Usage};
 use crate::proration::Boundary;
+use crate::rate::LineKind;
 
 /// The stored form: pretty JSON with a final newline. Field order is fixed
 /// by the types, so the same invoice always gives the same bytes.
@@ -35,7 +36,8 @@ pub struct Row {
     /// 1-based line number.
     pub line: i32,
     /// base_fee / usage / minimum / advance_fee / unused_time /
-    /// remaining_time / adjustment.
+    /// remaining_time / adjustment, then the settlement's discount / tax /
+    /// credit (see [`crate::settle`]).
     pub kind: &'static str,
     /// Charge id.
     pub charge: String,
@@ -142,7 +144,51 @@ pub fn rows(inv: &Invoice) -> Vec<Row> {
             ..base(out.len() + 1)
         });
     }
+    for d in &inv.discounts {
+        out.push(Row {
+            kind: "discount",
+            charge: d.coupon.clone(),
+            description: d.description.clone(),
+            plan: d.plans.join(","),
+            quantity: Decimal::ONE,
+            amount: d.amount,
+            ..base(out.len() + 1)
+        });
+    }
+    if let Some(t) = &inv.tax {
+        out.push(Row {
+            kind: "tax",
+            charge: t.tax.clone(),
+            description: tax_text(t),
+            quantity: Decimal::ONE,
+            amount: t.amount,
+            ..base(out.len() + 1)
+        });
+    }
+    for c in &inv.credits {
+        out.push(Row {
+            kind: "credit",
+            charge: c.grant.clone(),
+            description: credit_text(c),
+            quantity: Decimal::ONE,
+            amount: c.amount,
+            ..base(out.len() + 1)
+        });
+    }
     out
+}
+
+/// "VAT 19% (0.19 × 80.00)".
+fn tax_text(t: &TaxLine) -> String {
+    format!("{} ({} × {})", t.name, t.rate.normalize(), t.taxable)
+}
+
+/// "Prepaid credit g1 (balance 100.00 → 60.00)".
+fn credit_text(c: &CreditLine) -> String {
+    format!(
+        "{} (balance {} → {})",
+        c.description, c.balance_before, c.balance_after
+    )
 }
 
 /// The CSV header of [`csv`].
@@ -262,6 +308,8 @@ pub fn html_body(inv: &Invoice) -> Markup {
     for a in &inv.adjustments {
         tiers_of.push(&a.tiers);
     }
+    // The charge lines are the body; the settlement's lines (discounts,
+    // tax, credits: the rows after them) are in the footer.
     let per_tier = tiers_of
         .iter()
         .flat_map(|t| t.iter())
@@ -317,9 +365,45 @@ pub fn html_body(inv: &Invoice) -> Markup {
                 }
             }
             tfoot {
+                @if let Some(sub) = inv.subtotal {
+                    tr {
+                        th colspan="5" { "Subtotal" }
+                        th class="n" id="subtotal" { (sub) " " (inv.currency) }
+                    }
+                    @for d in &inv.discounts {
+                        tr class="discount" {
+                            td colspan="5" { (d.description) }
+                            td class="n" { (d.amount) " " (inv.currency) }
+                        }
+                    }
+                    @if let Some(t) = &inv.tax {
+                        tr class="tax" {
+                            td colspan="5" { (tax_text(t)) }
+                            td class="n" { (t.amount) " " (inv.currency) }
+                        }
+                    }
+                }
                 tr {
                     th colspan="5" { "Total" }
                     th class="n" id="total" { (inv.total) " " (inv.currency) }
+                }
+                @if let Some(due) = inv.amount_due {
+                    @for c in &inv.credits {
+                        tr class="credit" {
+                            td colspan="5" {
+                                (c.description)
+                                div class="tiers" {
+                                    "balance " (c.balance_before) " → " (c.balance_after) " " (inv.currency)
+                                    @if let Some(e) = c.expires { " · valid until " (e.pred_opt().unwrap_or(e)) }
+                                }
+                            }
+                            td class="n" { (c.amount) " " (inv.currency) }
+                        }
+                    }
+                    tr {
+                        th colspan="5" { "Amount due" }
+                        th class="n" id="amount-due" { (due) " " (inv.currency) }
+                    }
                 }
             }
         }
@@ -348,7 +432,12 @@ mod tests {
             segments: Vec::new(),
             advance: Vec::new(),
             adjustments: Vec::new(),
+            subtotal: None,
+            discounts: Vec::new(),
+            tax: None,
             total: Decimal::from(12),
+            credits: Vec::new(),
+            amount_due: None,
         }
     }
 

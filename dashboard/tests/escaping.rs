@@ -244,6 +244,7 @@ async fn invoice_pages_escape_the_consumer_and_the_lines() {
     let billing = Billing {
         plans,
         subscriptions,
+        customers: Default::default(),
         config: BillingConfig::default(),
     };
     let lake = Lake::open(&location, &AnalyticsConfig::default())

@@ -8,7 +8,12 @@
 //! - `billing/periods/<YYYY-MM>.json`: the period's state ([`PeriodState`]),
 //!   written last: it is the commit point of a run and of a finalization;
 //! - `invoices/period=<YYYY-MM>/lines.parquet`: the `invoices` SQL table
-//!   ([`crate::table`]).
+//!   ([`crate::table`]);
+//! - `billing/wallet/<YYYY-MM>.json`: the period's prepaid credit statement
+//!   ([`WalletStatement`]), written with the drafts (before the period's
+//!   state) and frozen with them; only for periods with grants;
+//! - `wallet/period=<YYYY-MM>/grants.parquet`: the `wallet` SQL table
+//!   ([`crate::wallet`]).
 //!
 //! The two JSON folders are a [`JsonLedger`] under `billing/` in the
 //! [`JsonStyle::PrettyLine`] style, which is byte for byte the form these
@@ -26,6 +31,7 @@ use tollgate_lake::{JsonLedger, JsonStyle, LakeStore, LedgerError};
 
 use crate::InvoicingError;
 use crate::table;
+use crate::wallet::{self, WalletStatement};
 
 /// One invoice in a period's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +161,41 @@ impl Ledger {
 
     fn invoice_key(p: Period, consumer: &str) -> String {
         format!("invoices/{p}/{}.json", encode(consumer))
+    }
+
+    fn wallet_key(p: Period) -> String {
+        format!("wallet/{p}.json")
+    }
+
+    /// The prepaid credit statement of `period`, if it has one.
+    pub async fn wallet(&self, period: Period) -> Result<Option<WalletStatement>, InvoicingError> {
+        Ok(self.book.get(&Self::wallet_key(period)).await?)
+    }
+
+    /// Writes a period's credit statement and its `wallet` table file; an
+    /// empty statement removes both (a period without grants has none).
+    /// Call before [`Ledger::write_period`]: the period's state commits it.
+    pub(crate) async fn write_wallet(&self, st: &WalletStatement) -> Result<(), InvoicingError> {
+        let table = wallet::path(st.period);
+        if st.entries.is_empty() {
+            if self.wallet(st.period).await?.is_some() {
+                self.book.delete(&Self::wallet_key(st.period)).await?;
+                self.book
+                    .store()
+                    .delete(&table)
+                    .await
+                    .map_err(LedgerError::from)?;
+            }
+            return Ok(());
+        }
+        self.book.put(&Self::wallet_key(st.period), st).await?;
+        let bytes = wallet::parquet(st)?;
+        self.book
+            .store()
+            .put(&table, Bytes::from(bytes))
+            .await
+            .map_err(LedgerError::from)?;
+        Ok(())
     }
 
     /// The state of `period`, if it was ever run.

@@ -16,14 +16,18 @@
 //! # Layout
 //!
 //! - [`table`]: the `invoices` table: invoice rows to Arrow and Parquet.
-//! - [`ledger`]: [`Ledger`], the invoices and period states in the lake
-//!   (a [`tollgate_lake::JsonLedger`] under `billing/`), and the table.
+//! - [`wallet`]: the `wallet` table: prepaid credit statements to Arrow
+//!   and Parquet.
+//! - [`ledger`]: [`Ledger`], the invoices, period states and credit
+//!   statements in the lake (a [`tollgate_lake::JsonLedger`] under
+//!   `billing/`), and the tables.
 //! - [`run`]: invoice runs, finalization, preview and month-to-date
 //!   estimates; usage from the aggregator.
 
 pub mod ledger;
 pub mod run;
 pub mod table;
+pub mod wallet;
 
 use std::path::PathBuf;
 
@@ -49,6 +53,9 @@ pub enum InvoicingError {
     /// An invoice could not be made.
     #[error(transparent)]
     Invoice(#[from] tollgate_billing::invoice::InvoiceError),
+    /// Discounts, tax or credits could not be applied.
+    #[error(transparent)]
+    Settle(#[from] tollgate_billing::settle::SettleError),
     /// The lake could not be queried.
     #[error(transparent)]
     Analytics(#[from] tollgate_aggregator::AnalyticsError),
@@ -63,8 +70,9 @@ pub enum InvoicingError {
     Refused(String),
 }
 
-/// Reads the plans and subscriptions files `config` names, and validates
-/// them ([`Billing::parse`]).
+/// Reads the plans and subscriptions files `config` names, and the
+/// customers file when it exists, and validates them together
+/// ([`Billing::parse_with_customers`]).
 pub fn load(config: BillingConfig) -> Result<Billing, InvoicingError> {
     let read = |p: &PathBuf| {
         std::fs::read_to_string(p).map_err(|e| InvoicingError::File {
@@ -74,7 +82,23 @@ pub fn load(config: BillingConfig) -> Result<Billing, InvoicingError> {
     };
     let plans = read(&config.plans)?;
     let subscriptions = read(&config.subscriptions)?;
-    Ok(Billing::parse(config, &plans, &subscriptions)?)
+    // Optional: without it, invoices have no discount, tax or credit line.
+    let customers = match std::fs::read_to_string(&config.customers) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(InvoicingError::File {
+                path: config.customers.clone(),
+                why: format!("{e}; set billing.customers in tollgate.toml"),
+            });
+        }
+    };
+    Ok(Billing::parse_with_customers(
+        config,
+        &plans,
+        &subscriptions,
+        customers.as_deref(),
+    )?)
 }
 
 #[cfg(test)]

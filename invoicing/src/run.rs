@@ -18,6 +18,13 @@
 //! segment starts or ends inside a day, the period is cut at those
 //! instants and each piece is queried on its own, so no row of usage
 //! straddles two segments; without such instants it is one query.
+//!
+//! Discounts, tax and prepaid credits (`customers.toml`) are applied to
+//! every draft by [`tollgate_billing::settle::settle`]. Credit balances
+//! come from the finalized periods' wallet statements; a run writes its
+//! period's statement with the drafts (projected burns), and finalization
+//! freezes it with them. A run refuses to start when a grant a finalized
+//! period used has changed or gone from the customers file.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +40,7 @@ use tollgate_billing::invoice::{
 use tollgate_billing::period::Period;
 use tollgate_billing::proration::Boundary;
 use tollgate_billing::rate::LineKind;
+use tollgate_billing::settle::{Used, check_used_grants, settle, used, wallet};
 use tollgate_billing::subscription::Segment;
 use tollgate_billing::{Billing, BillingConfig};
 use tollgate_schemas::EpochMillis;
@@ -40,6 +48,25 @@ use tollgate_schemas::meter::Meter;
 
 use crate::InvoicingError;
 use crate::ledger::{InvoiceSummary, Ledger, PeriodState, Problem, RunReport, Unbilled};
+use crate::wallet::WalletStatement;
+
+/// What finalized periods burned or expired of each grant, after checking
+/// that those grants are unchanged in the customers file.
+async fn credit_used(
+    ledger: &Ledger,
+    billing: &Billing,
+    finalized: &[Period],
+) -> Result<Used, InvoicingError> {
+    let mut statements = Vec::new();
+    for &p in finalized {
+        if let Some(st) = ledger.wallet(p).await? {
+            statements.push((p, st.entries));
+        }
+    }
+    check_used_grants(&billing.customers, &statements)
+        .map_err(tollgate_billing::ConfigError::from)?;
+    Ok(used(statements.iter().flat_map(|(_, e)| e)))
+}
 
 /// What `run` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +233,7 @@ pub async fn run(
             "period {period} is before the finalized period {last}; late usage for it is billed as adjustments on the next run of an open period"
         )));
     }
+    let credit = credit_used(ledger, billing, &finalized).await?;
     let meters = billing.meters();
     let subscribed = billing.subscriptions.consumers(period);
     let period_cuts = cuts(
@@ -301,13 +329,20 @@ pub async fn run(
                     advance,
                     adjusted.remove(consumer).unwrap_or_default(),
                 )
+            })
+            .map_err(|e| e.to_string())
+            .and_then(|inv| match inv {
+                Some(mut inv) => settle(&mut inv, billing, Some(&credit))
+                    .map(|()| Some(inv))
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
             });
         match result {
             Ok(Some(inv)) => invoices.push(inv),
             Ok(None) => {}
-            Err(e) => report.problems.push(Problem {
+            Err(message) => report.problems.push(Problem {
                 consumer: consumer.to_string(),
-                message: e.to_string(),
+                message,
             }),
         }
     }
@@ -359,6 +394,12 @@ pub async fn run(
             ledger.delete_invoice(period, &s.consumer).await?;
         }
     }
+    let statement = WalletStatement {
+        period,
+        status: Status::Draft,
+        entries: wallet(period, &billing.customers, &credit, &invoices),
+    };
+    ledger.write_wallet(&statement).await?;
     ledger.write_period(&state, &invoices).await?;
     Ok(RunOutcome::Drafted(state))
 }
@@ -461,6 +502,20 @@ pub async fn finalize(
         inv.status = Status::Finalized;
         inv.issued = Some(now.date_naive());
     }
+    // The credit statement computed with the drafts becomes real: its
+    // burns now count toward the grants' balances.
+    if let Some(mut st) = ledger.wallet(period).await? {
+        st.status = Status::Finalized;
+        for e in &mut st.entries {
+            if !e.burned.is_zero() {
+                e.invoice = invoices
+                    .iter()
+                    .find(|i| i.consumer == e.consumer)
+                    .and_then(|i| i.number.clone());
+            }
+        }
+        ledger.write_wallet(&st).await?;
+    }
     let state = PeriodState {
         status: Status::Finalized,
         finalized_at: Some(now),
@@ -506,7 +561,7 @@ fn estimate(
     consumer: &str,
     days: &[&Piece],
     meters: &[Meter],
-) -> Result<Option<Invoice>, tollgate_billing::invoice::InvoiceError> {
+) -> Result<Option<Invoice>, InvoicingError> {
     let segments = billing.subscriptions.segments(consumer, period);
     let next = billing.subscriptions.segments(consumer, period.next());
     let rated = segments
@@ -515,7 +570,12 @@ fn estimate(
         .collect::<Result<Vec<_>, _>>()?;
     let prepaid = advance_fees(&billing.plans, &segments)?;
     let advance = advance_lines(&billing.plans, period, &prepaid, &segments, &next)?;
-    draft_with_advance(&billing.plans, period, consumer, rated, advance, Vec::new())
+    let mut inv = draft_with_advance(&billing.plans, period, consumer, rated, advance, Vec::new())?;
+    // Discounts and tax; credits need the ledger, which an estimate does not read.
+    if let Some(inv) = &mut inv {
+        settle(inv, billing, None)?;
+    }
+    Ok(inv)
 }
 
 /// Month-to-date estimates: what each subscribed consumer would owe for

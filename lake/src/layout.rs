@@ -10,6 +10,7 @@
 //! rollups/summary/date=<day>/summary.parquet            the day's views
 //! rollups/summary_month/month=<YYYY-MM>/summary.parquet the month's views
 //! invoices/period=<YYYY-MM>/lines.parquet   invoice lines
+//! wallet/period=<YYYY-MM>/grants.parquet    prepaid credit statements
 //! _tollgate/offsets/<topic>/<partition>.json   ingest's commit markers
 //! _tollgate/pending/<topic>/<partition>.json   ingest's pending flushes
 //! _tollgate/imports/<hash>.json, <hash>/       an import's marker, chunks
@@ -45,6 +46,9 @@ pub const SIGNALS: &str = "_tollgate/signals/";
 
 /// The alert rules' state: which rules are firing.
 pub const ALERTS_STATE: &str = "_tollgate/alerts/state.json";
+
+/// The folder of the wallet table (prepaid credit statements).
+pub const WALLET: &str = "wallet";
 
 /// The folder of ingest's pending-flush records.
 pub const PENDING: &str = "_tollgate/pending";
@@ -110,6 +114,11 @@ pub fn invoice_lines_file(period: &str) -> String {
     format!("{INVOICES}/period={period}/lines.parquet")
 }
 
+/// A billing period's (`YYYY-MM`) wallet statement file.
+pub fn wallet_file(period: &str) -> String {
+    format!("{WALLET}/period={period}/grants.parquet")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +170,10 @@ mod tests {
         assert_eq!(
             invoice_lines_file("2024-06"),
             "invoices/period=2024-06/lines.parquet"
+        );
+        assert_eq!(
+            wallet_file("2024-06"),
+            "wallet/period=2024-06/grants.parquet"
         );
     }
 }

@@ -100,6 +100,58 @@ pub mod invoice_col {
     pub const INVOICE_TOTAL: &str = "invoice_total";
 }
 
+/// Columns of the `wallet` table.
+pub mod wallet_col {
+    #![allow(missing_docs)]
+    pub const STATUS: &str = "status";
+    pub const CONSUMER: &str = "consumer";
+    pub const GRANT_ID: &str = "grant_id";
+    pub const CURRENCY: &str = "currency";
+    pub const GRANT_AMOUNT: &str = "grant_amount";
+    pub const PRIORITY: &str = "priority";
+    pub const GRANTED: &str = "granted";
+    pub const EXPIRES: &str = "expires";
+    pub const CHARGES: &str = "charges";
+    pub const BALANCE_BEFORE: &str = "balance_before";
+    pub const BURNED: &str = "burned";
+    pub const EXPIRED: &str = "expired";
+    pub const BALANCE_AFTER: &str = "balance_after";
+    pub const INVOICE_NUMBER: &str = "invoice_number";
+}
+
+/// Schema of the `wallet` table: one row per prepaid credit grant and
+/// billing period (a wallet statement), under `wallet/period=YYYY-MM/`
+/// (the partition column `period` is added by readers). A grant has a row
+/// in each period from the one it was granted in until its balance is
+/// gone. Amounts are exact `DECIMAL(38, 4)`.
+pub fn wallet_schema() -> SchemaRef {
+    use wallet_col::*;
+    let money = DataType::Decimal128(38, MONEY_SCALE);
+    Arc::new(Schema::new(vec![
+        // draft or finalized: a draft's burns are projections.
+        Field::new(STATUS, DataType::Utf8, false),
+        Field::new(CONSUMER, DataType::Utf8, false),
+        Field::new(GRANT_ID, DataType::Utf8, false),
+        Field::new(CURRENCY, DataType::Utf8, false),
+        // The grant's terms, frozen once it is used.
+        Field::new(GRANT_AMOUNT, money.clone(), false),
+        // Lower burns first.
+        Field::new(PRIORITY, DataType::Int64, false),
+        Field::new(GRANTED, DataType::Date32, false),
+        // First day no longer valid (exclusive); null: never expires.
+        Field::new(EXPIRES, DataType::Date32, true),
+        // Comma-separated charge ids it may pay; null: the whole invoice.
+        Field::new(CHARGES, DataType::Utf8, true),
+        // balance_after = balance_before - burned - expired.
+        Field::new(BALANCE_BEFORE, money.clone(), false),
+        Field::new(BURNED, money.clone(), false),
+        Field::new(EXPIRED, money.clone(), false),
+        Field::new(BALANCE_AFTER, money, false),
+        // The invoice that burned it, once finalized.
+        Field::new(INVOICE_NUMBER, DataType::Utf8, true),
+    ]))
+}
+
 /// Scale of money columns: enough for every ISO 4217 minor unit (KWD 3).
 pub const MONEY_SCALE: i8 = 4;
 

@@ -141,6 +141,7 @@ currency = "USD"
     Billing {
         plans,
         subscriptions: subs,
+        customers: Default::default(),
         config: BillingConfig::default(),
     }
 }

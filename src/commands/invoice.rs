@@ -375,7 +375,10 @@ fn table(out: &mut impl Write, inv: &Invoice) -> io::Result<()> {
         inv.period,
         inv.currency
     )?;
-    for r in render::rows(inv) {
+    let rows = render::rows(inv);
+    // Discounts, tax and credits (the settlement) follow the charge lines.
+    let settlement = |r: &render::Row| matches!(r.kind, "discount" | "tax" | "credit");
+    for r in rows.iter().filter(|r| !settlement(r)) {
         writeln!(
             out,
             "  {:>3} {:<56} {:>14} {:>14}",
@@ -388,5 +391,25 @@ fn table(out: &mut impl Write, inv: &Invoice) -> io::Result<()> {
             r.amount
         )?;
     }
-    writeln!(out, "  {:<60} {:>29}", "Total", inv.total)
+    let step = |out: &mut dyn Write, r: &render::Row| {
+        writeln!(
+            out,
+            "  {:>3} {:<71} {:>14}",
+            r.line, r.description, r.amount
+        )
+    };
+    if let Some(sub) = inv.subtotal {
+        writeln!(out, "  {:<60} {:>29}", "Subtotal", sub)?;
+    }
+    for r in rows.iter().filter(|r| matches!(r.kind, "discount" | "tax")) {
+        step(out, r)?;
+    }
+    writeln!(out, "  {:<60} {:>29}", "Total", inv.total)?;
+    if let Some(due) = inv.amount_due {
+        for r in rows.iter().filter(|r| r.kind == "credit") {
+            step(out, r)?;
+        }
+        writeln!(out, "  {:<60} {:>29}", "Amount due", due)?;
+    }
+    Ok(())
 }

@@ -566,3 +566,141 @@ fn a_plan_billed_in_advance_credits_unused_time_after_a_change_at_an_instant() {
         "{text}"
     );
 }
+
+/// Coupons, tax and prepaid credits from the command line (issue 16
+/// items 7 and 8), over a lake without traffic: base fees only. bob
+/// (basic, 30.00) has a 10% coupon, VAT 19% and two grants.
+#[test]
+fn customers_file_discounts_taxes_and_burns_credits() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let plans = dir.path().join("plans.toml");
+    let subs = dir.path().join("subscriptions.toml");
+    let customers = dir.path().join("customers.toml");
+    std::fs::write(&plans, PLANS).unwrap();
+    std::fs::write(&subs, SUBSCRIPTIONS).unwrap();
+    std::fs::write(
+        &customers,
+        r#"
+[[tax]]
+id = "vat"
+name = "VAT 19%"
+rate = "0.19"
+
+[[coupon]]
+id = "ten"
+percent = "10"
+plans = ["basic"]
+
+[[customer]]
+consumer = "bob"
+tax = "vat"
+coupons = [{ coupon = "ten" }]
+
+[[grant]]
+id = "promo"
+consumer = "bob"
+amount = "20.00"
+currency = "USD"
+granted = "2026-09-01"
+
+[[grant]]
+id = "prepaid"
+consumer = "bob"
+amount = "100.00"
+currency = "USD"
+priority = 5
+granted = "2026-09-01"
+"#,
+    )
+    .unwrap();
+    let config = dir.path().join("tollgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lake]\nlocation = {lake:?}\n[billing]\nplans = {plans:?}\nsubscriptions = {subs:?}\ncustomers = {customers:?}\n"
+        ),
+    )
+    .unwrap();
+    let now = ["--now", "2026-10-01T06:00:00Z"];
+    run(
+        &config,
+        &[&["run", "--period", "2026-09"][..], &now].concat(),
+    );
+    run(
+        &config,
+        &[&["finalize", "--period", "2026-09"][..], &now].concat(),
+    );
+
+    // 30.00 − 10% (3.00) = 27.00; VAT 0.19 × 27.00 = 5.13; total 32.13.
+    // promo (priority 0) pays 20.00, prepaid 12.13 of its 100.00.
+    let (_, bob) = invoice_json(&config, "2026-09", "bob");
+    assert_eq!(bob["subtotal"], "30.00");
+    assert_eq!(bob["discounts"][0]["amount"], "-3.00");
+    assert_eq!(bob["tax"]["amount"], "5.13");
+    assert_eq!(bob["total"], "32.13");
+    assert_eq!(bob["credits"][0]["grant"], "promo");
+    assert_eq!(bob["credits"][1]["amount"], "-12.13");
+    assert_eq!(bob["credits"][1]["balance_after"], "87.87");
+    assert_eq!(bob["amount_due"], "0.00");
+    // alice has no settings: none of the new fields.
+    let (_, alice) = invoice_json(&config, "2026-09", "alice");
+    assert!(alice.get("amount_due").is_none(), "{alice:#}");
+
+    let table = stdout(&run(
+        &config,
+        &["show", "--period", "2026-09", "--consumer", "bob"],
+    ));
+    for step in [
+        "Subtotal",
+        "VAT 19% (0.19 × 27.00)",
+        "Total",
+        "prepaid (balance 100.00 → 87.87)",
+        "Amount due",
+    ] {
+        assert!(table.contains(step), "{step} in {table}");
+    }
+
+    // The wallet in SQL: the burns are real once finalized.
+    let sql = tollgate()
+        .args(["sql", "--format", "csv", "--config"])
+        .arg(&config)
+        .arg("SELECT grant_id, status, CAST(burned AS VARCHAR) AS burned, CAST(balance_after AS VARCHAR) AS after FROM wallet ORDER BY priority")
+        .output()
+        .unwrap();
+    assert!(
+        sql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sql.stderr)
+    );
+    let csv = String::from_utf8_lossy(&sql.stdout);
+    assert!(csv.contains("promo,finalized,20.0000,0.0000"), "{csv}");
+    assert!(csv.contains("prepaid,finalized,12.1300,87.8700"), "{csv}");
+
+    // A bad customers file stops the run and names file, line and field.
+    std::fs::write(
+        &customers,
+        "[[customer]]\nconsumer = \"bob\"\ntax = \"nope\"\n",
+    )
+    .unwrap();
+    let bad = tollgate()
+        .args([
+            "invoice",
+            "run",
+            "--period",
+            "2026-10",
+            "--now",
+            "2026-10-02T00:00:00Z",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("customers.toml, line 3, field customer[1].tax: unknown tax id \"nope\""),
+        "{err}"
+    );
+}
