@@ -9,7 +9,6 @@ use rust_decimal::Decimal;
 
 use crate::invoice::{CreditLine, Invoice, TaxLine, Usage};
 use crate::proration::Boundary;
-use crate::rate::LineKind;
 
 /// The stored form: pretty JSON with a final newline. Field order is fixed
 /// by the types, so the same invoice always gives the same bytes.

@@ -134,7 +134,7 @@ pub fn settle(
         .subscriptions
         .iter()
         .filter(|s| s.consumer == inv.consumer)
-        .map(|s| Period::of(s.start))
+        .map(|s| Period::of(s.start.date()))
         .min();
     let active: Vec<_> = customer
         .into_iter()
