@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::period::Period;
 use crate::plan::{PlansFile, Seg, at, field_at, line_of, span_of};
-use crate::proration::{Boundary, Coverage, Proration};
+use crate::proration::{Boundary, Proration};
 
 /// One consumer on one plan version for a range of time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,12 +258,6 @@ impl SubscriptionsFile {
         out.sort_by_key(|s| s.from);
         out
     }
-}
-
-/// What `[from, to)` covers of its period in `proration` (see
-/// [`Proration::coverage`]).
-pub fn coverage(proration: Proration, from: Boundary, to: Boundary) -> Coverage {
-    proration.coverage(Period::of(from.date()), from, to)
 }
 
 fn overlap(s: &Subscription, period: Period) -> Option<(Boundary, Boundary)> {
