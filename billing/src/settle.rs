@@ -112,8 +112,13 @@ pub fn settle(
     for a in &inv.adjustments {
         *per_plan.entry(a.plan.as_str()).or_default() += a.amount;
     }
+    // Base fees billed in advance, and their unused/remaining time lines.
+    for a in &inv.advance {
+        *per_plan.entry(a.plan.as_str()).or_default() += a.line.amount;
+    }
     let subtotal = inv.segments.iter().map(|s| s.subtotal).sum::<Decimal>()
-        + inv.adjustments.iter().map(|a| a.amount).sum::<Decimal>();
+        + inv.adjustments.iter().map(|a| a.amount).sum::<Decimal>()
+        + inv.advance.iter().map(|a| a.line.amount).sum::<Decimal>();
     let first_plan = inv
         .segments
         .first()
@@ -301,6 +306,11 @@ pub fn settle(
                 inv.adjustments
                     .iter()
                     .map(|a| (a.charge.as_str(), a.amount)),
+            )
+            .chain(
+                inv.advance
+                    .iter()
+                    .map(|a| (a.line.charge.as_str(), a.line.amount)),
             );
         for (charge, amount) in lines {
             let share = amount
@@ -997,5 +1007,47 @@ granted = "2026-11-05"
             .unwrap_err()
             .to_string();
         assert!(e.contains("grant \"mid-oct\" of acme was used by finalized period 2026-10 and is no longer in the file"), "{e}");
+    }
+
+    /// A base fee billed in advance is part of what is discounted, taxed
+    /// and paid: September's invoice of a plan billed in advance carries
+    /// October's fee (50.00, no usage), taxed at 19 % = 9.50, total 59.50.
+    #[test]
+    fn fees_billed_in_advance_are_taxed_with_the_rest() {
+        const ADV: &str = r#"
+[[plan]]
+id = "adv"
+version = 1
+currency = "EUR"
+base_fee = "50"
+base_fee_timing = "advance"
+"#;
+        const SUBS: &str = r#"
+[[subscription]]
+consumer = "acme"
+plan = "adv"
+start = "2026-08-01"
+"#;
+        let customers = "[[tax]]\nid = \"vat\"\nname = \"VAT\"\nrate = \"0.19\"\n\n[[customer]]\nconsumer = \"acme\"\ntax = \"vat\"\n";
+        let b = Billing::parse_with_customers(BillingConfig::default(), ADV, SUBS, Some(customers))
+            .unwrap();
+        let sep: Period = "2026-09".parse().unwrap();
+        let this = b.subscriptions.segments("acme", sep);
+        let next = b.subscriptions.segments("acme", sep.next());
+        // August's invoice prepaid September in full.
+        let prepaid = crate::advance::advance_fees(&b.plans, &this).unwrap();
+        let advance = crate::advance::advance_lines(&b.plans, sep, &prepaid, &this, &next).unwrap();
+        let segs = this
+            .iter()
+            .map(|s| rate_segment(&b.plans, s, &SegmentUsage::new()).unwrap())
+            .collect();
+        let mut inv =
+            crate::invoice::draft_with_advance(&b.plans, sep, "acme", segs, advance, vec![])
+                .unwrap()
+                .unwrap();
+        assert_eq!(inv.total, d("50.00"), "{inv:#?}");
+        settle(&mut inv, &b, None).unwrap();
+        assert_eq!(inv.tax.as_ref().unwrap().amount, d("9.50"));
+        assert_eq!(inv.total, d("59.50"));
     }
 }
