@@ -418,8 +418,9 @@ fn exact(mut v: i128, mut scale: i8) -> Option<Decimal> {
         scale -= 1;
     }
     if scale < 0 {
-        return Decimal::from_i128_with_scale(v, 0)
-            .checked_mul(Decimal::from(10i64.checked_pow(u32::from(scale.unsigned_abs()))?));
+        return Decimal::from_i128_with_scale(v, 0).checked_mul(Decimal::from(
+            10i64.checked_pow(u32::from(scale.unsigned_abs()))?,
+        ));
     }
     Some(Decimal::from_i128_with_scale(v, scale as u32))
 }

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
+use rust_decimal::Decimal;
 use tollgate_aggregator::usage::{MeterUsage, daily_usage};
 use tollgate_aggregator::{AnalyticsConfig, Lake};
-use rust_decimal::Decimal;
 use tollgate_schemas::AccessEvent;
 use tollgate_schemas::meter::{EventFee, Filter, Meter, Metric};
 

@@ -199,7 +199,10 @@ pub enum Model {
 impl Model {
     /// True for the models that take a percentage of an amount.
     pub fn is_percentage(&self) -> bool {
-        matches!(self, Model::Percentage { .. } | Model::GraduatedPercentage { .. })
+        matches!(
+            self,
+            Model::Percentage { .. } | Model::GraduatedPercentage { .. }
+        )
     }
 
     /// The per-event fee of a `percentage` model with a minimum or maximum
@@ -880,6 +883,12 @@ fn check_percentage(
                 return Err(bad(
                     &price("max_fee_per_event"),
                     format!("max_fee_per_event = {hi} is below min_fee_per_event = {lo}"),
+                ));
+            }
+            if *free_events > 0 && fixed_fee.is_none() {
+                return Err(bad(
+                    &price("free_events"),
+                    "free_events waives the fixed fee of that many events, and there is no fixed_fee; set fixed_fee or remove free_events (free_amount makes part of the amount free)".into(),
                 ));
             }
             if min.is_some() || max.is_some() {
