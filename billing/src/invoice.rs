@@ -26,7 +26,9 @@ use crate::advance::AdvanceLine;
 use crate::period::Period;
 use crate::plan::{Plan, PlansFile};
 use crate::proration::Boundary;
-use crate::rate::{Line, LineKind, Quantities, RateError, TierPart, rate, rate_part};
+use crate::rate::{
+    Line, LineKind, Quantities, RateError, TierPart, events_key, fees_key, rate, rate_part,
+};
 use crate::subscription::Segment;
 
 /// A finalized invoice's number: `{prefix}{year}-{sequence:06}`,
@@ -79,8 +81,10 @@ impl Status {
 /// One meter's usage over a segment: what the lake says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
-    /// Quantity of the metric.
-    pub quantity: u64,
+    /// Quantity of the metric (whole for counts; an `amount` metric's sum
+    /// may be fractional). A whole one is a JSON number, as before.
+    #[serde(with = "crate::quantity")]
+    pub quantity: Decimal,
     /// Events behind it.
     pub events: u64,
     /// Earliest of those events.
@@ -301,14 +305,12 @@ pub enum InvoiceError {
 /// Usage per meter over one segment.
 pub type SegmentUsage = BTreeMap<Meter, Usage>;
 
-/// The meters a plan's charges read.
+/// The meters a plan's charges read: each charge's, and the per-event
+/// fees of a percentage charge with a minimum or maximum fee per event.
 pub fn meters(plan: &Plan) -> Vec<Meter> {
     plan.charges
         .iter()
-        .map(|c| Meter {
-            metric: c.metric,
-            filter: c.filter.clone(),
-        })
+        .flat_map(|c| std::iter::once(c.meter()).chain(c.fee_meter()))
         .collect()
 }
 
@@ -328,20 +330,17 @@ pub fn rate_segment(
     usage: &SegmentUsage,
 ) -> Result<InvoiceSegment, InvoiceError> {
     let plan = plan_of(plans, &segment.plan, segment.version)?;
-    let of = |c: &crate::plan::Charge| {
-        usage
-            .get(&Meter {
-                metric: c.metric,
-                filter: c.filter.clone(),
-            })
-            .copied()
-            .unwrap_or_default()
-    };
-    let quantities = plan
-        .charges
-        .iter()
-        .map(|c| (c.id.clone(), Decimal::from(of(c).quantity)))
-        .collect();
+    let of = |c: &crate::plan::Charge| usage.get(&c.meter()).copied().unwrap_or_default();
+    let mut quantities = Quantities::new();
+    for c in &plan.charges {
+        let u = of(c);
+        quantities.insert(c.id.clone(), u.quantity);
+        quantities.insert(events_key(&c.id), Decimal::from(u.events));
+        if let Some(m) = c.fee_meter() {
+            let fees = usage.get(&m).copied().unwrap_or_default();
+            quantities.insert(fees_key(&c.id), fees.quantity);
+        }
+    }
     let coverage = plan
         .proration
         .coverage(segment.period(), segment.from, segment.to);
@@ -464,18 +463,28 @@ pub fn adjustments(
         let s = &seg.segment;
         // What was billed so far, per usage charge: the original quantity,
         // then each finalized adjustment's new quantity.
-        let mut billed: Quantities = seg
-            .lines
-            .iter()
-            .filter(|l| l.line.kind == LineKind::Usage)
-            .map(|l| (l.line.charge.clone(), l.line.quantity))
-            .collect();
+        // A percentage charge also needs the events behind the quantity
+        // and, with per-event limits, the sum of the clamped fees: that
+        // sum is the line's exact amount (the sum of its parts).
+        let mut billed = Quantities::new();
+        let mut bill =
+            |charge: &str, quantity: Decimal, usage: Option<Usage>, tiers: &[TierPart]| {
+                billed.insert(charge.to_string(), quantity);
+                billed.insert(
+                    events_key(charge),
+                    Decimal::from(usage.map_or(0, |u| u.events)),
+                );
+                billed.insert(fees_key(charge), tiers.iter().map(|t| t.amount).sum());
+            };
+        for l in seg.lines.iter().filter(|l| l.line.kind == LineKind::Usage) {
+            bill(&l.line.charge, l.line.quantity, l.usage, &l.line.tiers);
+        }
         for a in prior
             .iter()
             .filter(|a| a.from == s.from && a.plan == s.plan)
         {
             if a.kind == LineKind::Usage {
-                billed.insert(a.charge.clone(), a.quantity_after);
+                bill(&a.charge, a.quantity_after, a.usage, &a.tiers);
             }
         }
         let plan = plan_of(plans, &s.plan, s.version)?;
@@ -599,7 +608,7 @@ unit_price = "0.01"
         [(
             meter,
             Usage {
-                quantity: q,
+                quantity: Decimal::from(q),
                 events: q,
                 first_ts: None,
                 last_ts: None,

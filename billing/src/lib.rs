@@ -49,7 +49,9 @@ pub mod subscription;
 pub use config::{Billing, BillingConfig, ConfigError};
 pub use money::{Currency, Rounding};
 pub use plan::{
-    BaseFeeTiming, Charge, Enforcement, Metric, Model, PackageRounding, Plan, PlanError, PlanId,
-    PlansFile, Quota, QuotaWindow, RoundingScope, Tier,
+    BaseFeeTiming, Charge, Enforcement, Metric, Model, PackageRounding, PercentTier, Plan,
+    PlanError, PlanId, PlansFile, Quota, QuotaWindow, RoundingScope, Tier,
 };
-pub use rate::{Line, LineKind, Quantities, RateError, Rated, TierPart, rate};
+pub use rate::{
+    Line, LineKind, Quantities, RateError, Rated, TierPart, events_key, fees_key, rate,
+};

@@ -90,6 +90,23 @@ pub struct Tier {
     pub flat_fee: Option<Decimal>,
 }
 
+/// One tier of a graduated percentage: a percent of the amount that falls
+/// in the tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PercentTier {
+    /// Inclusive upper bound of the tier, in amount (a quoted decimal or a
+    /// whole number); absent on the last, unbounded tier. As for [`Tier`].
+    #[serde(default, with = "crate::quantity::option")]
+    pub up_to: Option<Decimal>,
+    /// Percent of the amount in this tier: `"2.9"` is 2.9 %.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub percent: Decimal,
+    /// Flat fee charged once when the amount reaches this tier.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub flat_fee: Option<Decimal>,
+}
+
 /// What a partial package costs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,6 +160,74 @@ pub enum Model {
         /// Tiers in ascending order.
         tiers: Vec<Tier>,
     },
+    /// A percentage of an `amount` metric, plus a fixed fee per event (a
+    /// transaction): `max(0, amount − free_amount) × percent ÷ 100 +
+    /// max(0, events − free_events) × fixed_fee`. With a minimum or a
+    /// maximum fee per event, each event's fee `amount × percent ÷ 100 +
+    /// fixed_fee` is clamped to them and the charge is the sum of those
+    /// fees (then `free_events` and `free_amount` must be 0; see
+    /// docs/BILLING.md for why).
+    Percentage {
+        /// Percent of the amount: `"2.9"` is 2.9 % (0 to 100, at most 7
+        /// decimal places).
+        #[serde(with = "rust_decimal::serde::str")]
+        percent: Decimal,
+        /// Fee per event on top of the percentage.
+        #[serde(default, with = "rust_decimal::serde::str_option")]
+        fixed_fee: Option<Decimal>,
+        /// Events per segment whose fixed fee is waived (their amount still
+        /// counts toward the percentage, unless within `free_amount`).
+        #[serde(default)]
+        free_events: u64,
+        /// Amount per segment no percentage is charged on.
+        #[serde(default, with = "rust_decimal::serde::str_option")]
+        free_amount: Option<Decimal>,
+        /// Least fee of one event (percentage and fixed fee together).
+        #[serde(default, with = "rust_decimal::serde::str_option")]
+        min_fee_per_event: Option<Decimal>,
+        /// Greatest fee of one event (percentage and fixed fee together).
+        #[serde(default, with = "rust_decimal::serde::str_option")]
+        max_fee_per_event: Option<Decimal>,
+    },
+    /// Each part of an `amount` metric's sum charged the percent of the tier
+    /// it falls in; each tier reached adds its flat fee (as `graduated`).
+    GraduatedPercentage {
+        /// Tiers in ascending order.
+        tiers: Vec<PercentTier>,
+    },
+}
+
+impl Model {
+    /// True for the models that take a percentage of an amount.
+    pub fn is_percentage(&self) -> bool {
+        matches!(
+            self,
+            Model::Percentage { .. } | Model::GraduatedPercentage { .. }
+        )
+    }
+
+    /// The per-event fee of a `percentage` model with a minimum or maximum
+    /// fee per event: what the lake must sum event by event. `None` for
+    /// any other model.
+    pub fn event_fee(&self) -> Option<tollgate_schemas::meter::EventFee> {
+        match self {
+            Model::Percentage {
+                percent,
+                fixed_fee,
+                min_fee_per_event,
+                max_fee_per_event,
+                ..
+            } if min_fee_per_event.is_some() || max_fee_per_event.is_some() => {
+                Some(tollgate_schemas::meter::EventFee {
+                    rate: percent / Decimal::ONE_HUNDRED,
+                    fixed: fixed_fee.unwrap_or_default(),
+                    min: *min_fee_per_event,
+                    max: *max_fee_per_event,
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One priced metric of a plan.
@@ -166,6 +251,28 @@ pub struct Charge {
     /// a true-up line right after the charge bills the difference.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub minimum: Option<Decimal>,
+}
+
+impl Charge {
+    /// The meter the charge prices: its metric and filter.
+    pub fn meter(&self) -> tollgate_schemas::meter::Meter {
+        tollgate_schemas::meter::Meter {
+            metric: self.metric,
+            filter: self.filter.clone(),
+        }
+    }
+
+    /// For a percentage charge with a minimum or maximum fee per event,
+    /// the meter of its per-event fees (same filter), which the lake sums
+    /// event by event; `None` for any other charge.
+    pub fn fee_meter(&self) -> Option<tollgate_schemas::meter::Meter> {
+        self.price
+            .event_fee()
+            .map(|f| tollgate_schemas::meter::Meter {
+                metric: Metric::EventFees(f),
+                filter: self.filter.clone(),
+            })
+    }
 }
 
 /// What rounding to the currency's minor units applies to.
@@ -650,6 +757,9 @@ impl Plan {
                         *free_units,
                     )?;
                 }
+                Model::Percentage { .. } | Model::GraduatedPercentage { .. } => {
+                    check_percentage(c, &bad)?;
+                }
                 Model::Graduated { tiers } | Model::Volume { tiers } => {
                     if tiers.is_empty() {
                         return Err(bad(
@@ -720,6 +830,12 @@ impl Plan {
             if q.limit == 0 {
                 return Err(bad("limit", "limit must be at least 1"));
             }
+            if q.metric.reads_amount() {
+                return Err(bad(
+                    "metric",
+                    "quotas count calls or bytes; an amount quota is not supported",
+                ));
+            }
             if q.thresholds.is_empty() {
                 return Err(bad(
                     "thresholds",
@@ -741,4 +857,141 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Most decimal places of a percent: percent ÷ 100 then has at most 9, the
+/// lake's amount precision, so per-event fees are exact in SQL too.
+const PERCENT_MAX_SCALE: u32 = 7;
+/// Most decimal places of the money options of a percentage charge.
+const FEE_MAX_SCALE: u32 = 9;
+
+/// The rules of the `percentage` and `graduated_percentage` models.
+fn check_percentage(
+    c: &Charge,
+    bad: &dyn Fn(&[Seg], String) -> Violation,
+) -> Result<(), Violation> {
+    use Seg::{Index, Key};
+    if c.metric != Metric::Amount {
+        return Err(bad(
+            &[Key("metric")],
+            format!(
+                "a percentage is taken of an amount; set metric = \"amount\" (not {})",
+                c.metric.name()
+            ),
+        ));
+    }
+    let percent = |rest: &[Seg], what: &str, p: Decimal| {
+        if p.is_sign_negative() || p > Decimal::ONE_HUNDRED {
+            return Err(bad(
+                rest,
+                format!("{what} = {p} must be from 0 to 100 (\"2.9\" is 2.9 %)"),
+            ));
+        }
+        if p.normalize().scale() > PERCENT_MAX_SCALE {
+            return Err(bad(
+                rest,
+                format!("{what} = {p} has more than {PERCENT_MAX_SCALE} decimal places"),
+            ));
+        }
+        Ok(())
+    };
+    let money = |rest: &[Seg], what: &str, m: Option<Decimal>| match m {
+        Some(m) if m.is_sign_negative() => Err(bad(
+            rest,
+            format!("{what} = {m} is negative; fees and amounts are 0 or more"),
+        )),
+        Some(m) if m.normalize().scale() > FEE_MAX_SCALE => Err(bad(
+            rest,
+            format!("{what} = {m} has more than {FEE_MAX_SCALE} decimal places"),
+        )),
+        _ => Ok(()),
+    };
+    let price = |k: &'static str| [Key("price"), Key(k)];
+    match &c.price {
+        Model::Percentage {
+            percent: p,
+            fixed_fee,
+            free_events,
+            free_amount,
+            min_fee_per_event: min,
+            max_fee_per_event: max,
+        } => {
+            percent(&price("percent"), "percent", *p)?;
+            money(&price("fixed_fee"), "fixed_fee", *fixed_fee)?;
+            money(&price("free_amount"), "free_amount", *free_amount)?;
+            money(&price("min_fee_per_event"), "min_fee_per_event", *min)?;
+            money(&price("max_fee_per_event"), "max_fee_per_event", *max)?;
+            if let (Some(lo), Some(hi)) = (min, max)
+                && lo > hi
+            {
+                return Err(bad(
+                    &price("max_fee_per_event"),
+                    format!("max_fee_per_event = {hi} is below min_fee_per_event = {lo}"),
+                ));
+            }
+            if *free_events > 0 && fixed_fee.is_none() {
+                return Err(bad(
+                    &price("free_events"),
+                    "free_events waives the fixed fee of that many events, and there is no fixed_fee; set fixed_fee or remove free_events (free_amount makes part of the amount free)".into(),
+                ));
+            }
+            if min.is_some() || max.is_some() {
+                // Which events are free would change their clamped fees,
+                // and "which" depends on the events' order: refused rather
+                // than billed by a rule nobody can check from a total.
+                let why = "cannot be combined with min_fee_per_event or max_fee_per_event: which events or which part of the amount are free would change the clamped fees, and that depends on the order of the events; remove it or the per-event limits";
+                if *free_events > 0 {
+                    return Err(bad(&price("free_events"), format!("free_events {why}")));
+                }
+                if free_amount.is_some_and(|a| !a.is_zero()) {
+                    return Err(bad(&price("free_amount"), format!("free_amount {why}")));
+                }
+            }
+        }
+        Model::GraduatedPercentage { tiers } => {
+            if tiers.is_empty() {
+                return Err(bad(
+                    &[Key("price"), Key("tiers")],
+                    "needs at least one tier".into(),
+                ));
+            }
+            let mut prev: Option<Decimal> = None;
+            for (j, t) in tiers.iter().enumerate() {
+                let tier = |k: &'static str| [Key("price"), Key("tiers"), Index(j), Key(k)];
+                let n = j + 1;
+                match (t.up_to, n == tiers.len()) {
+                    (None, false) => {
+                        return Err(bad(
+                            &tier("up_to"),
+                            format!("tier {n} has no up_to but is not the last tier"),
+                        ));
+                    }
+                    (Some(u), true) => {
+                        return Err(bad(
+                            &tier("up_to"),
+                            format!(
+                                "the last tier must be unbounded (remove up_to = {u}); amounts above it would have no price"
+                            ),
+                        ));
+                    }
+                    (Some(u), false) => {
+                        if u.is_sign_negative() || prev.is_some_and(|p| u <= p) {
+                            return Err(bad(
+                                &tier("up_to"),
+                                format!(
+                                    "tier {n} up_to = {u} must be 0 or more and above the previous tier's up_to; tiers are ordered and do not overlap"
+                                ),
+                            ));
+                        }
+                        prev = Some(u);
+                    }
+                    (None, true) => {}
+                }
+                percent(&tier("percent"), &format!("tier {n} percent"), t.percent)?;
+                money(&tier("flat_fee"), &format!("tier {n} flat_fee"), t.flat_fee)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

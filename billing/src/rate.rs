@@ -16,6 +16,14 @@
 //! arithmetic, so 10^12 calls at 0.000001 is exact and an overflow is an
 //! error, never a wrap or a panic.
 //!
+//! Percentages: a `percentage` charge prices an `amount` metric's sum
+//! with, besides the sum, the number of events behind it (fixed fees per
+//! event) and, with a minimum or maximum fee per event, the sum of the
+//! events' clamped fees, which only the lake can add up event by event.
+//! Both come in [`Quantities`] under [`events_key`] and [`fees_key`].
+//! Their lines explain the amount in labelled parts (the percentage, the
+//! fixed fees, the per-event limits' adjustment).
+//!
 //! Minimums: a charge's `minimum` (prorated) adds a true-up line right
 //! after the charge when its rounded amount is below it; the plan's
 //! `minimum` (prorated) adds a true-up line at the end when the usage lines
@@ -27,7 +35,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{BaseFeeTiming, Model, PackageRounding, Plan, RoundingScope, Tier};
+use crate::plan::{BaseFeeTiming, Model, PackageRounding, PercentTier, Plan, RoundingScope, Tier};
 use crate::proration::Coverage;
 
 /// A rating failure.
@@ -39,6 +47,26 @@ pub enum RateError {
         /// The charge.
         charge: String,
     },
+    /// A percentage charge needs a figure the usage does not give.
+    #[error("charge {charge}: {what}")]
+    Missing {
+        /// The charge.
+        charge: String,
+        /// What is missing and how to give it.
+        what: String,
+    },
+}
+
+/// Why a model could not price a quantity ([`price_with`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriceError {
+    /// An amount does not fit a `Decimal`.
+    Overflow,
+    /// The number of events is needed (a fixed fee per event) but not given.
+    NoEvents,
+    /// The sum of the per-event fees is needed (a minimum or maximum fee
+    /// per event) but not given.
+    NoFees,
 }
 
 /// One tier's share of a line: how many units fell in it and what they cost.
@@ -67,6 +95,12 @@ pub struct TierPart {
     /// (`rounding_scope = "tier"`); the line is then the sum of these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rounded: Option<Decimal>,
+    /// What the part is, in words, for parts that are not a tier of units
+    /// (a percentage charge's: "2.9 % of 24500.00", "fixed fee 0.30 × 980
+    /// events", the per-event limits' adjustment). Documents print it
+    /// instead of the tier's range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// What kind of line.
@@ -144,8 +178,24 @@ pub struct Rated {
     pub total: Decimal,
 }
 
-/// Usage to rate: charge id or metric name → quantity.
+/// Usage to rate: charge id or metric name → quantity; and, for percentage
+/// charges, [`events_key`] and [`fees_key`] entries.
 pub type Quantities = BTreeMap<String, Decimal>;
+
+/// The key in [`Quantities`] of the number of events behind the quantity
+/// of `key` (a charge id or a metric name): `"payments#events"`. Percentage
+/// charges read it for their fixed fee per event.
+pub fn events_key(key: &str) -> String {
+    format!("{key}#events")
+}
+
+/// The key in [`Quantities`] of the sum of the per-event fees of `charge`
+/// (a percentage charge with a minimum or maximum fee per event), each
+/// event's `amount × percent ÷ 100 + fixed_fee` clamped to the limits:
+/// `"payments#fees"`.
+pub fn fees_key(charge: &str) -> String {
+    format!("{charge}#fees")
+}
 
 /// Rates `usage` (charge id or metric name → quantity; a charge uses its
 /// id's entry, else its metric's) with `plan`. `period_share` prorates the
@@ -200,7 +250,24 @@ pub fn rate(plan: &Plan, usage: &Quantities, period_share: Decimal) -> Result<Ra
             .or_else(|| usage.get(c.metric.name()))
             .copied()
             .unwrap_or_default();
-        let mut tiers = price(&c.price, quantity).ok_or_else(|| overflow(&c.id))?;
+        let look = |k: String| usage.get(&k).copied();
+        let events = look(events_key(&c.id)).or_else(|| look(events_key(c.metric.name())));
+        let fees = look(fees_key(&c.id));
+        let mut tiers = price_with(&c.price, quantity, events, fees).map_err(|e| {
+            let missing = |what: &str| RateError::Missing {
+                charge: c.id.clone(),
+                what: what.to_string(),
+            };
+            match e {
+                PriceError::Overflow => overflow(&c.id),
+                PriceError::NoEvents => missing(
+                    "the fixed fee per event needs the number of events; give it with the amount (amount=SUM/EVENTS)",
+                ),
+                PriceError::NoFees => missing(
+                    "the minimum or maximum fee per event needs each event's amount (amount=12.50+99+1000*3)",
+                ),
+            }
+        })?;
         let unrounded = tiers
             .iter()
             .try_fold(Decimal::ZERO, |acc, t| acc.checked_add(t.amount))
@@ -344,8 +411,32 @@ pub fn prorated_description(plan: &Plan, line: &Line, coverage: Coverage) -> Opt
     Some(format!("{base}, {}", coverage.describe()))
 }
 
-/// The tier breakdown of `quantity` under `model`; `None` on overflow.
+/// The tier breakdown of `quantity` under `model`; `None` on overflow (and
+/// for a `percentage` model that needs events or per-event fees: see
+/// [`price_with`]).
 pub fn price(model: &Model, quantity: Decimal) -> Option<Vec<TierPart>> {
+    price_with(model, quantity, None, None).ok()
+}
+
+/// The breakdown of `quantity` under `model`, with, for a `percentage`
+/// model, the number of `events` behind it and the sum of their clamped
+/// `fees` (when the model has per-event limits).
+pub fn price_with(
+    model: &Model,
+    quantity: Decimal,
+    events: Option<Decimal>,
+    fees: Option<Decimal>,
+) -> Result<Vec<TierPart>, PriceError> {
+    match model {
+        Model::Percentage { .. } => percentage(model, quantity, events, fees),
+        Model::GraduatedPercentage { tiers } => {
+            graduated_percentage(tiers, quantity).ok_or(PriceError::Overflow)
+        }
+        _ => units(model, quantity).ok_or(PriceError::Overflow),
+    }
+}
+
+fn units(model: &Model, quantity: Decimal) -> Option<Vec<TierPart>> {
     let one = Decimal::ONE;
     Some(match model {
         Model::PerUnit {
@@ -400,11 +491,181 @@ pub fn price(model: &Model, quantity: Decimal) -> Option<Vec<TierPart>> {
                 flat_fee: Decimal::ZERO,
                 amount,
                 rounded: None,
+                label: None,
             }]
         }
         Model::Graduated { tiers } => graduated(tiers, quantity)?,
         Model::Volume { tiers } => volume(tiers, quantity)?,
+        Model::Percentage { .. } | Model::GraduatedPercentage { .. } => return None,
     })
+}
+
+/// A part described by `label` rather than a tier range.
+fn labelled(
+    tier: usize,
+    units: Decimal,
+    unit_price: Decimal,
+    flat_fee: Decimal,
+    label: String,
+) -> Option<TierPart> {
+    let mut p = part(tier, Decimal::ZERO, None, units, unit_price, flat_fee)?;
+    p.label = Some(label);
+    Some(p)
+}
+
+/// `percent` as printed on a line: `2.9 %`.
+fn pct(percent: Decimal) -> String {
+    format!("{} %", percent.normalize())
+}
+
+fn percentage(
+    model: &Model,
+    amount: Decimal,
+    events: Option<Decimal>,
+    fees: Option<Decimal>,
+) -> Result<Vec<TierPart>, PriceError> {
+    let Model::Percentage {
+        percent,
+        fixed_fee,
+        free_events,
+        free_amount,
+        min_fee_per_event,
+        max_fee_per_event,
+    } = model
+    else {
+        return Err(PriceError::Overflow);
+    };
+    let o = |p: Option<TierPart>| p.ok_or(PriceError::Overflow);
+    let rate = percent / Decimal::ONE_HUNDRED;
+    let amount_text = amount.normalize();
+    let mut parts = Vec::new();
+    if min_fee_per_event.is_some() || max_fee_per_event.is_some() {
+        // The lake summed each event's clamped fee; the parts show the
+        // unclamped percentage and fixed fees, then what the limits added
+        // or took away, so the line still reads as arithmetic.
+        let fees = fees.ok_or(PriceError::NoFees)?;
+        let share = amount.checked_mul(rate).ok_or(PriceError::Overflow)?;
+        parts.push(o(labelled(
+            1,
+            amount,
+            rate,
+            Decimal::ZERO,
+            format!("{} of {amount_text}", pct(*percent)),
+        ))?);
+        let mut fixed_total = Decimal::ZERO;
+        if let Some(fixed) = fixed_fee {
+            let n = events.ok_or(PriceError::NoEvents)?;
+            fixed_total = n.checked_mul(*fixed).ok_or(PriceError::Overflow)?;
+            parts.push(o(labelled(
+                2,
+                n,
+                *fixed,
+                Decimal::ZERO,
+                format!("fixed fee {} × {n} events", fixed.normalize()),
+            ))?);
+        }
+        let adjustment = fees - share - fixed_total;
+        let limits = match (min_fee_per_event, max_fee_per_event) {
+            (Some(lo), Some(hi)) => {
+                format!("at least {} and at most {}", lo.normalize(), hi.normalize())
+            }
+            (Some(lo), None) => format!("at least {}", lo.normalize()),
+            (None, Some(hi)) => format!("at most {}", hi.normalize()),
+            (None, None) => String::new(),
+        };
+        let over = events
+            .map(|n| format!(" over {n} events"))
+            .unwrap_or_default();
+        parts.push(o(labelled(
+            parts.len() + 1,
+            events.unwrap_or_default(),
+            Decimal::ZERO,
+            adjustment,
+            format!(
+                "each event's fee {limits}{over}: sum of the fees {} − unclamped {}",
+                fees.normalize(),
+                (share + fixed_total).normalize()
+            ),
+        ))?);
+        return Ok(parts);
+    }
+    let free = free_amount.unwrap_or_default();
+    if free > Decimal::ZERO {
+        let covered = amount.min(free);
+        parts.push(o(labelled(
+            1,
+            covered,
+            Decimal::ZERO,
+            Decimal::ZERO,
+            format!(
+                "free amount: {} of {}",
+                covered.normalize(),
+                free.normalize()
+            ),
+        ))?);
+    }
+    let billable = (amount - free).max(Decimal::ZERO);
+    parts.push(o(labelled(
+        parts.len() + 1,
+        billable,
+        rate,
+        Decimal::ZERO,
+        format!("{} of {}", pct(*percent), billable.normalize()),
+    ))?);
+    if let Some(fixed) = fixed_fee {
+        let n = events.ok_or(PriceError::NoEvents)?;
+        let waived = Decimal::from(*free_events);
+        let billable_events = (n - waived).max(Decimal::ZERO);
+        let label = if waived.is_zero() {
+            format!("fixed fee {} × {n} events", fixed.normalize())
+        } else {
+            format!(
+                "fixed fee {} × {billable_events} events ({n} − {waived} free)",
+                fixed.normalize()
+            )
+        };
+        parts.push(o(labelled(
+            parts.len() + 1,
+            billable_events,
+            *fixed,
+            Decimal::ZERO,
+            label,
+        ))?);
+    }
+    Ok(parts)
+}
+
+/// Graduated tiers of percents: [`graduated`] with each tier's rate as its
+/// unit price, each part labelled with its amount range and percent.
+fn graduated_percentage(tiers: &[PercentTier], amount: Decimal) -> Option<Vec<TierPart>> {
+    let as_units: Vec<Tier> = tiers
+        .iter()
+        .map(|t| Tier {
+            up_to: t.up_to,
+            unit_price: t.percent / Decimal::ONE_HUNDRED,
+            flat_fee: t.flat_fee,
+        })
+        .collect();
+    let mut parts = graduated(&as_units, amount)?;
+    for p in &mut parts {
+        let t = &tiers[p.tier - 1];
+        let from = (p.from_unit - Decimal::ONE).normalize();
+        let range = match p.up_to {
+            Some(u) => format!("({from}, {}]", u.normalize()),
+            None => format!("above {from}"),
+        };
+        let flat = match t.flat_fee {
+            Some(f) if !f.is_zero() => format!(" + flat fee {}", f.normalize()),
+            _ => String::new(),
+        };
+        p.label = Some(format!(
+            "tier {} {range}: {} of {}{flat}",
+            p.tier,
+            pct(t.percent),
+            p.units.normalize()
+        ));
+    }
+    Some(parts)
 }
 
 fn part(
@@ -425,6 +686,7 @@ fn part(
         flat_fee,
         amount,
         rounded: None,
+        label: None,
     })
 }
 

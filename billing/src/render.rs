@@ -337,6 +337,12 @@ pub fn html_body(inv: &Invoice) -> Markup {
                         td {
                             (r.description)
                             @for t in tiers {
+                                @if let Some(label) = &t.label {
+                                    div class="tiers" {
+                                        (label) " = " (t.amount.normalize())
+                                        @if let Some(r) = t.rounded { " → " (r) }
+                                    }
+                                } @else {
                                 div class="tiers" {
                                     "tier " (t.tier) " ("
                                     @match t.up_to {
@@ -347,6 +353,7 @@ pub fn html_body(inv: &Invoice) -> Markup {
                                     @if !t.flat_fee.is_zero() { " + " (t.flat_fee.normalize()) }
                                     " = " (t.amount.normalize())
                                     @if let Some(r) = t.rounded { " → " (r) }
+                                }
                                 }
                             }
                             @if let Some(u) = r.usage {

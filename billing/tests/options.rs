@@ -466,7 +466,7 @@ proptest! {
                         tollgate_billing::Metric::Calls => calls,
                         _ => bytes,
                     };
-                    (m, Usage { quantity: q, events: calls, first_ts: None, last_ts: None })
+                    (m, Usage { quantity: Decimal::from(q), events: calls, first_ts: None, last_ts: None })
                 })
                 .collect();
             let invoiced = rate_segment(&plans, seg, &lake).unwrap();

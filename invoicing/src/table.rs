@@ -15,10 +15,9 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use tollgate_billing::invoice::Invoice;
 use tollgate_billing::render;
-use tollgate_schemas::lake::{MONEY_SCALE, invoice_line_schema};
+use tollgate_schemas::lake::{MONEY_SCALE, QUANTITY_SCALE, invoice_line_schema};
 
 /// Why the `invoices` table could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +69,11 @@ pub fn record_batch(invoices: &[Invoice]) -> Result<RecordBatch, arrow_schema::A
         Date32Builder::new(),
     );
     let money = || Decimal128Builder::new().with_precision_and_scale(38, MONEY_SCALE);
-    let (mut quantity, mut amount, mut events) =
-        (Int64Builder::new(), money()?, Int64Builder::new());
+    let (mut quantity, mut amount, mut events) = (
+        Decimal128Builder::new().with_precision_and_scale(38, QUANTITY_SCALE)?,
+        money()?,
+        Int64Builder::new(),
+    );
     let ts = || TimestampMillisecondBuilder::new().with_timezone("UTC");
     let (mut first, mut last) = (ts(), ts());
     let (mut adj_inv, mut adj_period, mut total) =
@@ -101,23 +103,23 @@ pub fn record_batch(invoices: &[Invoice]) -> Result<RecordBatch, arrow_schema::A
             // instants are in the JSON and the description.
             from.append_value(days(r.from.date()));
             to.append_value(days(r.to.ceil_date()));
-            // Whole-number metrics (every metric today) give whole
-            // quantities; the column is an integer until a fractional
-            // metric exists (issue 16, item 2). A quantity it cannot hold
-            // exactly is an error, never truncated.
-            let whole = r
-                .quantity
-                .is_integer()
-                .then(|| r.quantity.to_i64())
-                .flatten()
+            // Exact to 9 decimal places (an amount metric's sum has the
+            // events' 9); a quantity the column cannot hold exactly is an
+            // error, never rounded.
+            let exact = Some(r.quantity.normalize())
+                .filter(|q| q.scale() <= QUANTITY_SCALE as u32)
+                .map(|mut q| {
+                    q.rescale(QUANTITY_SCALE as u32);
+                    q.mantissa()
+                })
                 .ok_or_else(|| {
                     arrow_schema::ArrowError::InvalidArgumentError(format!(
-                        "invoice {} line quantity {} is not a whole number the invoices table can hold",
+                        "invoice {} line quantity {} has more decimal places than the invoices table holds ({QUANTITY_SCALE})",
                         inv.number.as_ref().map_or("(draft)", |n| n.0.as_str()),
                         r.quantity
                     ))
                 })?;
-            quantity.append_value(whole);
+            quantity.append_value(exact);
             amount.append_value(scaled(r.amount));
             events.append_option(r.usage.map(|u| u.events as i64));
             first.append_option(r.usage.and_then(|u| u.first_ts).map(|t| t.0));
@@ -158,7 +160,8 @@ mod tests {
     use std::str::FromStr;
 
     use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
+    use arrow_array::types::Decimal128Type;
+    use rust_decimal::prelude::ToPrimitive;
 
     use super::*;
 
@@ -172,24 +175,34 @@ mod tests {
     }
 
     #[test]
-    fn a_quantity_the_integer_column_cannot_hold_is_an_error_not_truncated() {
+    fn quantities_are_exact_decimals_and_too_fine_ones_are_an_error() {
         let inv = fixture_invoice();
         let batch = record_batch(std::slice::from_ref(&inv)).unwrap();
         let quantities = batch
             .column_by_name("quantity")
             .unwrap()
-            .as_primitive::<Int64Type>();
-        let expected: Vec<i64> = render::rows(&inv)
+            .as_primitive::<Decimal128Type>();
+        let expected: Vec<i128> = render::rows(&inv)
             .iter()
-            .map(|r| r.quantity.to_i64().unwrap())
+            .map(|r| r.quantity.to_i128().unwrap() * 1_000_000_000)
             .collect();
         assert_eq!(quantities.values().to_vec(), expected);
 
-        let mut half = inv.clone();
-        half.segments[0].lines[0].line.quantity = Decimal::from_str("2.5").unwrap();
-        let err = record_batch(&[half]).unwrap_err().to_string();
+        // An amount metric's sum: 24500.123456789 is 24500123456789 × 10^-9.
+        let mut frac = inv.clone();
+        frac.segments[0].lines[0].line.quantity = Decimal::from_str("24500.123456789").unwrap();
+        let batch = record_batch(&[frac]).unwrap();
+        let q = batch
+            .column_by_name("quantity")
+            .unwrap()
+            .as_primitive::<Decimal128Type>();
+        assert_eq!(q.value(0), 24_500_123_456_789);
+
+        let mut fine = inv.clone();
+        fine.segments[0].lines[0].line.quantity = Decimal::from_str("0.0000000001").unwrap();
+        let err = record_batch(&[fine]).unwrap_err().to_string();
         assert!(
-            err.contains("INV-2026-000001") && err.contains("2.5"),
+            err.contains("INV-2026-000001") && err.contains("0.0000000001"),
             "{err}"
         );
     }

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+    Decimal128Builder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -37,6 +38,19 @@ pub mod col {
     pub const REQUEST_BYTES: &str = "request_bytes";
     pub const RESPONSE_BYTES: &str = "response_bytes";
     pub const CLIENT_IP: &str = "client_ip";
+    pub const AMOUNT: &str = "amount";
+}
+
+/// Precision and scale of `amount`: `DECIMAL(38, 9)`, exact in Arrow,
+/// Parquet, DataFusion and DuckDB. Decoders refuse amounts with more
+/// decimal places (see `decode::fields::opt_amount`).
+pub const AMOUNT_PRECISION: u8 = 38;
+/// See [`AMOUNT_PRECISION`].
+pub const AMOUNT_SCALE: i8 = 9;
+
+/// The type of `amount`.
+pub fn amount_type() -> DataType {
+    DataType::Decimal128(AMOUNT_PRECISION, AMOUNT_SCALE)
 }
 
 /// The timestamp type of `ts`: milliseconds, UTC.
@@ -67,6 +81,9 @@ pub fn event_fields() -> Vec<Field> {
         Field::new(REQUEST_BYTES, DataType::Int64, true),
         Field::new(RESPONSE_BYTES, DataType::Int64, true),
         s(CLIENT_IP, true),
+        // Last, so files written before it existed are the same columns
+        // minus one: readers fill it with nulls.
+        Field::new(AMOUNT, amount_type(), true),
     ]
 }
 
@@ -89,6 +106,7 @@ pub struct EventBatchBuilder {
     request_bytes: Int64Builder,
     response_bytes: Int64Builder,
     client_ip: StringBuilder,
+    amount: Decimal128Builder,
     rows: usize,
 }
 
@@ -114,6 +132,9 @@ impl EventBatchBuilder {
             request_bytes: Int64Builder::with_capacity(rows),
             response_bytes: Int64Builder::with_capacity(rows),
             client_ip: s(),
+            amount: Decimal128Builder::with_capacity(rows)
+                .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
+                .expect("38, 9 is a valid decimal type"),
             rows: 0,
         }
     }
@@ -161,6 +182,7 @@ impl EventBatchBuilder {
                 .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
         );
         self.client_ip.append_option(e.client_ip.as_deref());
+        self.amount.append_option(e.amount.and_then(amount_units));
         self.rows += 1;
     }
 
@@ -182,6 +204,12 @@ impl EventBatchBuilder {
         cols.push(Arc::new(self.request_bytes.finish()));
         cols.push(Arc::new(self.response_bytes.finish()));
         cols.push(Arc::new(self.client_ip.finish()));
+        cols.push(Arc::new(
+            self.amount
+                .finish()
+                .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
+                .expect("38, 9 is a valid decimal type"),
+        ));
         cols
     }
 
@@ -189,6 +217,19 @@ impl EventBatchBuilder {
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         RecordBatch::try_new(event_schema(), self.finish_columns())
     }
+}
+
+/// `amount` in units of 10^-9, as the `amount` column holds it; `None`
+/// for an amount with more than 9 decimal places that are not zeros,
+/// which the decoders never produce.
+pub fn amount_units(amount: rust_decimal::Decimal) -> Option<i128> {
+    let scale = AMOUNT_SCALE as u32;
+    let mut a = amount.normalize();
+    if a.scale() > scale {
+        return None;
+    }
+    a.rescale(scale);
+    Some(a.mantissa())
 }
 
 /// Converts events to one record batch with [`event_schema`].
@@ -239,5 +280,25 @@ mod tests {
             .unwrap()
             .as_string::<i32>();
         assert_eq!(ip.value(0), "2001:db8::1");
+        let amount = batch
+            .column_by_name(col::AMOUNT)
+            .unwrap()
+            .as_primitive::<arrow_array::types::Decimal128Type>();
+        assert!(amount.is_null(0));
+    }
+
+    #[test]
+    fn amounts_are_exact_nanounits() {
+        let mut e = AccessEvent::new("id-1", EpochMillis(5), Gateway::Canonical);
+        e.amount = Some("12.345678901".parse().unwrap());
+        let batch = to_record_batch(&[e]).unwrap();
+        let amount = batch
+            .column_by_name(col::AMOUNT)
+            .unwrap()
+            .as_primitive::<arrow_array::types::Decimal128Type>();
+        assert_eq!(amount.value(0), 12_345_678_901);
+        assert_eq!(amount.value_as_string(0), "12.345678901");
+        assert_eq!(amount_units("0.5".parse().unwrap()), Some(500_000_000));
+        assert_eq!(amount_units("0.0000000001".parse().unwrap()), None);
     }
 }

@@ -194,6 +194,20 @@ pub struct AccessEvent {
     /// Client address: no port, IPv6 without brackets.
     #[serde(default)]
     pub client_ip: Option<String>,
+    /// A money amount the call carried (a payment's value, say), exact:
+    /// what percentage charges price. It reaches the event from the
+    /// `X-Tollgate-Amount` header the upstream (or a gateway plugin) sets,
+    /// the response's winning over the request's; the canonical format
+    /// names it `amount`. At least 0, at most 9 decimal places, below
+    /// 10^15. Printed as a quoted decimal (`"12.50"`), and left out of the
+    /// canonical JSON (not `null`) when absent, so lines of events without
+    /// one read exactly as before it existed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pub amount: Option<rust_decimal::Decimal>,
 }
 
 impl AccessEvent {
@@ -218,11 +232,13 @@ impl AccessEvent {
             request_bytes: None,
             response_bytes: None,
             client_ip: None,
+            amount: None,
         }
     }
 
     /// The canonical JSON line for this event (no trailing newline). Every
-    /// field is present, in schema order, `null` when absent.
+    /// field is present, in schema order, `null` when absent; except
+    /// `amount`, which is left out when absent.
     pub fn to_json(&self) -> String {
         // Serialising a struct of strings and numbers cannot fail; NaN and
         // infinities are rejected by the decoders before an event exists.
@@ -250,6 +266,12 @@ mod tests {
         assert_eq!(
             e.to_json(),
             r#"{"event_id":"abc","ts":"2024-06-11T13:04:05.120Z","gateway":"kong","consumer":null,"consumer_name":null,"api_key_id":null,"api":null,"route":null,"path_template":null,"method":null,"path":null,"query":null,"status":null,"latency_ms":null,"upstream_latency_ms":null,"request_bytes":null,"response_bytes":null,"client_ip":null}"#
+        );
+        let mut e = e;
+        e.amount = Some("12.50".parse().unwrap());
+        assert!(
+            e.to_json()
+                .ends_with(r#""client_ip":null,"amount":"12.50"}"#)
         );
     }
 }

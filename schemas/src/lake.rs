@@ -155,6 +155,10 @@ pub fn wallet_schema() -> SchemaRef {
 /// Scale of money columns: enough for every ISO 4217 minor unit (KWD 3).
 pub const MONEY_SCALE: i8 = 4;
 
+/// Scale of the `quantity` column: an `amount` metric's sum has the
+/// events' 9 decimal places (see [`crate::arrow::AMOUNT_SCALE`]).
+pub const QUANTITY_SCALE: i8 = 9;
+
 /// Schema of the `invoices` table: one row per invoice line, under
 /// `invoices/period=YYYY-MM/` (the partition column `period` is added by
 /// readers). Amounts are exact `DECIMAL(38, 4)`, never floats.
@@ -180,7 +184,9 @@ pub fn invoice_line_schema() -> SchemaRef {
         // The days the line covers: [segment_from, segment_to).
         Field::new(SEGMENT_FROM, DataType::Date32, false),
         Field::new(SEGMENT_TO, DataType::Date32, false),
-        Field::new(QUANTITY, DataType::Int64, false),
+        // Exact; whole for counts. `BIGINT` in files written before
+        // amount metrics: readers cast those to this type.
+        Field::new(QUANTITY, DataType::Decimal128(38, QUANTITY_SCALE), false),
         Field::new(AMOUNT, money.clone(), false),
         // Events behind a usage line and their time range.
         Field::new(EVENTS, DataType::Int64, true),

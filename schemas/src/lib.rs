@@ -39,6 +39,7 @@
 //! | `request_bytes` | int64 | bytes, as the gateway counts them | not logged |
 //! | `response_bytes` | int64 | bytes, as the gateway counts them | not logged |
 //! | `client_ip` | string | no port, IPv6 without brackets | not logged |
+//! | `amount` | decimal(38, 9) | money the call carried (`X-Tollgate-Amount`), exact | no such header |
 //!
 //! Absent is null: never 0 and never the string `"-"`. `docs/SCHEMA.md`
 //! has the per-gateway mapping tables.

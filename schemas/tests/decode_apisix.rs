@@ -126,6 +126,7 @@ fn full_record_maps_every_field() {
         request_bytes: Some(412),
         response_bytes: Some(655),
         client_ip: Some("198.51.100.23".into()),
+        amount: None,
     };
     assert_eq!(e, expected);
     assert!(is_hex32(&e.event_id), "{}", e.event_id);
@@ -156,6 +157,7 @@ fn call_without_upstream_or_consumer() {
         request_bytes: Some(201),
         response_bytes: Some(88),
         client_ip: Some("2001:db8::42".into()),
+        amount: None,
     };
     assert_eq!(e, expected);
 }

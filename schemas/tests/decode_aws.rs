@@ -173,6 +173,7 @@ fn rest_api_record_maps_every_field() {
             request_bytes: None,
             response_bytes: Some(1532),
             client_ip: Some("198.51.100.23".into()),
+            amount: None,
         }
     );
     assert_eq!(e.ts.to_string(), "2024-06-11T13:04:05.123Z");
@@ -203,6 +204,7 @@ fn http_api_record_with_route_key_and_flat_dotted_authorizer() {
             request_bytes: None,
             response_bytes: Some(96),
             client_ip: Some("2001:db8:85a3::8a2e:370:7334".into()),
+            amount: None,
         }
     );
     assert_eq!(e.ts.to_string(), "2024-06-11T13:04:06.000Z");
@@ -232,6 +234,7 @@ fn http_api_rejected_by_authorizer_has_no_integration_and_no_consumer() {
             request_bytes: None,
             response_bytes: Some(26),
             client_ip: Some("203.0.113.50".into()),
+            amount: None,
         }
     );
     assert!(!e.to_json().contains(r#""-""#), "{}", e.to_json());
@@ -699,6 +702,7 @@ fn template_without_request_id_needs_the_forced_format_and_gets_a_derived_id() {
             latency_ms: Some(87.0),
             response_bytes: Some(1532),
             client_ip: Some("198.51.100.23".into()),
+            amount: None,
             ..AccessEvent::new(
                 derive_id(Position(Some("aws/0@7")), 0, line.as_bytes()),
                 EpochMillis(1_718_111_045_123),
@@ -866,6 +870,7 @@ fn hand_written_envelope_decodes_every_line() {
                 request_bytes: None,
                 response_bytes: Some(1532),
                 client_ip: Some("198.51.100.23".into()),
+                amount: None,
             },
             AccessEvent {
                 event_id: "d7b0a1c2-7b61-11e6-9a41-93e8deadbeef".into(),
@@ -886,6 +891,7 @@ fn hand_written_envelope_decodes_every_line() {
                 request_bytes: None,
                 response_bytes: Some(44),
                 client_ip: Some("198.51.100.24".into()),
+                amount: None,
             },
         ]
     );

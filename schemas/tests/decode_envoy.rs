@@ -105,6 +105,7 @@ fn full_istio_record_maps_every_field() {
         request_bytes: Some(0),
         response_bytes: Some(1532),
         client_ip: Some("10.44.2.7".into()),
+        amount: None,
     };
     assert_eq!(e, expected);
     assert_eq!(e.ts.to_string(), "2024-06-11T13:04:05.123Z");
@@ -143,6 +144,7 @@ fn post_with_body_ipv6_client_and_consumer_field() {
         request_bytes: Some(734),
         response_bytes: Some(98),
         client_ip: Some("2001:db8::1".into()),
+        amount: None,
     };
     assert_eq!(e, expected);
     // Sub-millisecond digits are truncated, never rounded up.
@@ -243,6 +245,7 @@ fn no_response_sent_keeps_status_zero_and_no_upstream() {
             request_bytes: Some(0),
             response_bytes: Some(0),
             client_ip: Some("10.44.2.7".into()),
+            amount: None,
         }
     );
 }
@@ -273,6 +276,7 @@ fn no_route_and_no_cluster_are_null_not_dash() {
         request_bytes: Some(0),
         response_bytes: Some(0),
         client_ip: Some("192.0.2.44".into()),
+        amount: None,
     };
     assert_eq!(one(typed), expected);
     assert_eq!(one(dashed), expected);

@@ -193,6 +193,7 @@ fn full_record_maps_every_field() {
         request_bytes: Some(412),
         response_bytes: Some(9982),
         client_ip: Some("203.0.113.9".into()),
+        amount: None,
     };
     assert_eq!(e, expected);
 }
@@ -221,6 +222,7 @@ fn no_route_record_from_older_kong() {
         request_bytes: Some(233),
         response_bytes: Some(285),
         client_ip: Some("2001:db8:85a3::8a2e:370:7334".into()),
+        amount: None,
     };
     assert_eq!(e, expected);
     assert!(is_hex32(&e.event_id), "{}", e.event_id);

@@ -67,6 +67,15 @@ fn core_contract(e: &AccessEvent) -> Result<(), String> {
             return Err(format!("{name} {b} does not fit the Int64 column"));
         }
     }
+    if let Some(a) = e.amount
+        && (a.is_sign_negative()
+            || a.normalize().scale() > 9
+            || a >= rust_decimal::Decimal::from(1_000_000_000_000_000_i64))
+    {
+        return Err(format!(
+            "amount {a} is not 0..10^15 with at most 9 decimals"
+        ));
+    }
     Ok(())
 }
 
@@ -750,6 +759,9 @@ prop_compose! {
         upstream_latency_ms in latency(),
         request_bytes in prop::option::of(prop_oneof![any::<u64>(), 0_u64..100_000]),
         response_bytes in prop::option::of(prop_oneof![any::<u64>(), 0_u64..100_000]),
+        // Valid amounts (below 10^15, at most 9 decimals) and invalid ones
+        // (too many decimals, too large): the reader must refuse the latter.
+        amount in prop::option::of((0_i64..=i64::MAX, 0_u32..=12)),
     ) -> AccessEvent {
         let mut e = AccessEvent::new(event_id, EpochMillis(ts), gateway);
         let mut s = strings.into_iter();
@@ -768,6 +780,7 @@ prop_compose! {
         e.upstream_latency_ms = upstream_latency_ms;
         e.request_bytes = request_bytes;
         e.response_bytes = response_bytes;
+        e.amount = amount.map(|(m, scale)| rust_decimal::Decimal::new(m, scale));
         e
     }
 }
@@ -800,12 +813,12 @@ proptest! {
     /// accepted keeps the contract and round-trips.
     #[test]
     fn canonical_reader_on_arbitrary_values(
-        values in prop::collection::vec(prop::option::weighted(0.8, json_value()), 18),
+        values in prop::collection::vec(prop::option::weighted(0.8, json_value()), 19),
     ) {
         let keys = [
             "event_id", "ts", "gateway", "consumer", "consumer_name", "api_key_id", "api",
             "route", "path_template", "method", "path", "query", "status", "latency_ms",
-            "upstream_latency_ms", "request_bytes", "response_bytes", "client_ip",
+            "upstream_latency_ms", "request_bytes", "response_bytes", "client_ip", "amount",
         ];
         let mut o: Map<String, Value> = serde_json::from_str(CANONICAL).unwrap();
         for (k, v) in keys.iter().zip(values) {

@@ -108,6 +108,7 @@ fn full_record_maps_every_field() {
         request_bytes: Some(512),
         response_bytes: Some(2048),
         client_ip: Some("192.0.2.10".into()),
+        amount: None,
     };
     assert_eq!(e, expected);
     assert!(is_hex32(&e.event_id), "{}", e.event_id);
@@ -148,6 +149,7 @@ fn kept_request_id_header_basic_auth_user_and_ipv6_client() {
             request_bytes: Some(0),
             response_bytes: Some(17),
             client_ip: Some("2001:db8::5".into()),
+            amount: None,
         }
     );
     // .000999999 truncates to .000, it does not round to .001.
@@ -187,6 +189,7 @@ fn no_matching_router_means_no_route_service_or_upstream() {
             request_bytes: Some(0),
             response_bytes: Some(19),
             client_ip: Some("198.51.100.77".into()),
+            amount: None,
         }
     );
     assert_eq!(e.ts.to_string(), "2024-06-11T13:04:05.999Z");
@@ -475,6 +478,7 @@ fn filtered_fields_need_the_forced_format() {
             path: Some("/ping".into()),
             latency_ms: Some(0.25),
             client_ip: Some("10.1.2.3".into()),
+            amount: None,
             ..AccessEvent::new(
                 derive_id(Position(None), 0, line.as_bytes()),
                 EpochMillis(1_718_111_045_123),

@@ -119,6 +119,7 @@ fn full_record_maps_every_field() {
         request_bytes: Some(512),
         response_bytes: None,
         client_ip: Some("2001:db8:ffff::3".into()),
+        amount: None,
     };
     assert_eq!(e, expected);
     assert!(is_hex32(&e.event_id), "{}", e.event_id);
@@ -149,6 +150,7 @@ fn api_key_call_with_unknown_length() {
         request_bytes: None,
         response_bytes: None,
         client_ip: Some("192.0.2.17".into()),
+        amount: None,
     };
     assert_eq!(e, expected);
 }

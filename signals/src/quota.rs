@@ -241,7 +241,10 @@ async fn count(
         let Some(c) = d.consumer else { continue };
         let t = out.entry(c).or_insert_with(|| vec![0; meters.len()]);
         for (a, m) in t.iter_mut().zip(&d.meters) {
-            *a = a.saturating_add(m.quantity);
+            // Quotas count calls or bytes (plans refuse amount quotas), so
+            // quantities are whole.
+            let q = u64::try_from(m.quantity.trunc().mantissa()).unwrap_or(u64::MAX);
+            *a = a.saturating_add(q);
         }
     }
     Ok(out)

@@ -30,9 +30,12 @@ pub struct QuoteArgs {
     #[arg(long)]
     pub version: Option<u32>,
     /// Usage, `METRIC=N` or `CHARGE=N` (repeatable): calls=1200000. N may
-    /// be a decimal (2.5) for a metric that is not a whole count.
+    /// be a decimal (2.5) for a metric that is not a whole count. An
+    /// amount for percentage charges also gives its events: `SUM/EVENTS`
+    /// (amount=24500.00/1000), or each event's amount, `X*K` for K events
+    /// of X (amount=12.50+99+1000*3), which per-event fee limits need.
     #[arg(long = "usage", value_parser = parse_usage)]
-    pub usage: Vec<(String, Decimal)>,
+    pub usage: Vec<UsageArg>,
     /// The share of the period to prorate the base fee and minimums by: a
     /// decimal (0.5) or days of the month (10/31). Default: the whole period.
     #[arg(long, conflicts_with_all = ["from", "to"], value_parser = parse_share)]
@@ -52,17 +55,76 @@ pub struct QuoteArgs {
     pub format: DocFormat,
 }
 
-fn parse_usage(s: &str) -> Result<(String, Decimal), String> {
+/// One `--usage`: a quantity, and for an amount the events behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageArg {
+    /// Metric name or charge id.
+    pub key: String,
+    /// The quantity (an amount's sum).
+    pub quantity: Decimal,
+    /// The events behind it, when given (`SUM/EVENTS` or per event).
+    pub events: Option<u64>,
+    /// Each event's amount with how many events had it, when given.
+    pub amounts: Option<Vec<(Decimal, u64)>>,
+}
+
+fn parse_usage(s: &str) -> Result<UsageArg, String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: write METRIC=N, e.g. calls=1200000"))?;
-    let n = v
-        .replace('_', "")
-        .parse::<Decimal>()
-        .ok()
-        .filter(|n| !n.is_sign_negative())
-        .ok_or_else(|| format!("{v:?} is not a quantity (a number of units, 0 or more)"))?;
-    Ok((k.trim().to_string(), n.normalize()))
+    let v = v.replace('_', "");
+    let number = |t: &str| {
+        t.trim()
+            .parse::<Decimal>()
+            .ok()
+            .filter(|n| !n.is_sign_negative())
+            .ok_or_else(|| format!("{t:?} is not a quantity (a number of units, 0 or more)"))
+    };
+    let count = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{t:?} is not a number of events (a whole number)"))
+    };
+    let key = k.trim().to_string();
+    if let Some((sum, events)) = v.split_once('/') {
+        return Ok(UsageArg {
+            key,
+            quantity: number(sum)?.normalize(),
+            events: Some(count(events)?),
+            amounts: None,
+        });
+    }
+    if v.contains(['+', '*']) {
+        let mut amounts = Vec::new();
+        for term in v.split('+') {
+            let (a, n) = match term.split_once('*') {
+                Some((a, n)) => (number(a)?, count(n)?),
+                None => (number(term)?, 1),
+            };
+            amounts.push((a, n));
+        }
+        let mut quantity = Decimal::ZERO;
+        let mut events = 0u64;
+        for (a, n) in &amounts {
+            quantity = a
+                .checked_mul(Decimal::from(*n))
+                .and_then(|x| quantity.checked_add(x))
+                .ok_or_else(|| format!("{v:?}: the sum is too large"))?;
+            events = events.saturating_add(*n);
+        }
+        return Ok(UsageArg {
+            key,
+            quantity: quantity.normalize(),
+            events: Some(events),
+            amounts: Some(amounts),
+        });
+    }
+    Ok(UsageArg {
+        key,
+        quantity: number(&v)?.normalize(),
+        events: None,
+        amounts: None,
+    })
 }
 
 fn parse_boundary(s: &str) -> Result<Boundary, String> {
@@ -94,7 +156,9 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
             ids
         )
     })?;
-    for (k, q) in &args.usage {
+    let mut usage = tollgate_billing::Quantities::new();
+    for u in &args.usage {
+        let (k, q) = (&u.key, &u.quantity);
         let charges: Vec<_> = plan
             .charges
             .iter()
@@ -113,6 +177,30 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
                 c.metric.name()
             );
         }
+        if u.events.is_some() && charges.iter().any(|c| c.metric.whole_units()) {
+            anyhow::bail!(
+                "{k}: SUM/EVENTS and per-event amounts are for an amount metric; give {k}=N"
+            );
+        }
+        usage.insert(k.clone(), *q);
+        if let Some(n) = u.events {
+            usage.insert(tollgate_billing::events_key(k), Decimal::from(n));
+        }
+        // Per-event limits clamp each event's fee: sum them from the
+        // amounts given, as the lake sums them from the events.
+        for c in &charges {
+            if let (Some(fee), Some(amounts)) = (c.price.event_fee(), &u.amounts) {
+                let mut fees = Decimal::ZERO;
+                for (a, n) in amounts {
+                    fees = fee
+                        .of(*a)
+                        .and_then(|f| f.checked_mul(Decimal::from(*n)))
+                        .and_then(|f| fees.checked_add(f))
+                        .with_context(|| format!("{k}: the fees overflow"))?;
+                }
+                usage.insert(tollgate_billing::fees_key(&c.id), fees);
+            }
+        }
     }
     let part = match (args.share, args.from) {
         (Some(share), _) => share,
@@ -123,7 +211,6 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
         ),
         (None, None) => PeriodPart::Share(Decimal::ONE),
     };
-    let usage = args.usage.into_iter().collect();
     let rated = quote(plan, &usage, part)?;
     let mut out = io::stdout().lock();
     if args.format == DocFormat::Json {
@@ -152,6 +239,17 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<ExitCode> {
             rated.currency
         )?;
         for t in &l.tiers {
+            if let Some(label) = &t.label {
+                writeln!(
+                    out,
+                    "      {label} = {}{}",
+                    t.amount.normalize(),
+                    t.rounded
+                        .map(|r| format!(" → {}", currency.scaled(r)))
+                        .unwrap_or_default()
+                )?;
+                continue;
+            }
             let range = match t.up_to {
                 Some(u) => format!("{}..={u}", t.from_unit),
                 None => format!("{}..", t.from_unit),

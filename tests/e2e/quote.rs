@@ -105,3 +105,56 @@ fn quote_prorates_by_share_or_dates_and_prints_minor_units() {
     assert_ne!(code, 0);
     assert!(err.contains("at most 1"), "{err}");
 }
+
+/// A percentage plan written for the test (the shipped plans have none).
+fn percentage_plans() -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        f.path(),
+        "[[plan]]\nid = \"pay\"\nversion = 1\ncurrency = \"USD\"\n\
+         [[plan.charge]]\nid = \"payments\"\nmetric = \"amount\"\n\
+         [plan.charge.price]\nmodel = \"percentage\"\npercent = \"2.9\"\nfixed_fee = \"0.30\"\n\
+         min_fee_per_event = \"0.50\"\nmax_fee_per_event = \"5.00\"\n",
+    )
+    .unwrap();
+    f
+}
+
+#[test]
+fn quote_prices_percentages_from_each_events_amount() {
+    let plans = percentage_plans();
+    let run = |usage: &str, json: bool| {
+        let mut cmd = tollgate();
+        cmd.args(["quote", "--plans"])
+            .arg(plans.path())
+            .args(["--plan", "pay", "--usage", usage]);
+        if json {
+            cmd.args(["--format", "json"]);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    // Each payment's fee is amount × 2.9 % + 0.30, at least 0.50, at most
+    // 5.00: 5.00 → 0.445 → 0.50; 20.00 → 0.88 (twice); 1000.00 → 29.30 →
+    // 5.00. Sum 0.50 + 2 × 0.88 + 5.00 = 7.26 over 1045.00 and 4 events.
+    let (code, out, err) = run("amount=5+20*2+1000.00", true);
+    assert_eq!(code, 0, "{err}");
+    let q: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(q["total"], "7.26");
+    assert_eq!(q["lines"][0]["quantity"], 1045);
+    // The table names the parts: 1045 × 2.9 % = 30.305, 4 × 0.30 = 1.2,
+    // and what the limits took: 7.26 − 31.505 = −24.245.
+    let (code, out, err) = run("amount=5+20*2+1000.00", false);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2.9 % of 1045 = 30.305"), "{out}");
+    assert!(out.contains("fixed fee 0.3 × 4 events = 1.2"), "{out}");
+    assert!(out.contains("= -24.245"), "{out}");
+    // A sum and a count cannot say which fees the limits clamp.
+    let (code, _, err) = run("amount=1045/4", false);
+    assert_ne!(code, 0);
+    assert!(err.contains("each event's amount"), "{err}");
+}

@@ -17,6 +17,7 @@
 //! | upstream_latency_ms | `upstream_latency` (absent when no upstream was called) |
 //! | request_bytes / response_bytes | `request.size` / `response.size` |
 //! | client_ip | `client_ip` |
+//! | amount | header `X-Tollgate-Amount` of `response.headers`, else of `request.headers` (any case) |
 //!
 //! When no route matched (a 404 from APISIX itself) `get_full_log` logs no
 //! `route_id` and puts the request's Host header in `service_id`
@@ -103,5 +104,6 @@ pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldErr
     e.request_bytes = f::opt_bytes(get(o, &["request", "size"]), "request.size", false)?;
     e.response_bytes = f::opt_bytes(get(o, &["response", "size"]), "response.size", false)?;
     e.client_ip = f::opt_client_ip(get(o, &["client_ip"]), "client_ip")?;
+    e.amount = f::header_amount(o, &["response", "headers"], &["request", "headers"])?;
     Ok(e)
 }

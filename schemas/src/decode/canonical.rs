@@ -21,7 +21,7 @@ use crate::event::{AccessEvent, Gateway};
 use crate::reject::RejectReason;
 
 /// Every key a canonical line may have: the [`AccessEvent`] fields.
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 19] = [
     "event_id",
     "ts",
     "gateway",
@@ -40,6 +40,7 @@ const KEYS: [&str; 18] = [
     "request_bytes",
     "response_bytes",
     "client_ip",
+    "amount",
 ];
 
 pub(crate) fn decode(o: &Obj<'_>, _ctx: &Ctx<'_>) -> Result<AccessEvent, FieldError> {
@@ -107,6 +108,8 @@ pub(crate) fn decode(o: &Obj<'_>, _ctx: &Ctx<'_>) -> Result<AccessEvent, FieldEr
     e.latency_ms = f::opt_duration_ms(o.get("latency_ms"), "latency_ms", 0)?;
     e.upstream_latency_ms =
         f::opt_duration_ms(o.get("upstream_latency_ms"), "upstream_latency_ms", 0)?;
+    // A quoted decimal as printed, or a plain JSON number; exact either way.
+    e.amount = f::opt_amount(o.get("amount"), "amount")?;
     Ok(e)
 }
 

@@ -17,6 +17,7 @@
 //! | upstream_latency_ms | `upstream_service_time` (string of ms, or null/`-`) |
 //! | request_bytes / response_bytes | `bytes_received` / `bytes_sent` (bodies) |
 //! | client_ip | `downstream_remote_address` (port and IPv6 brackets stripped) |
+//! | amount | `tollgate_amount`, when the access log maps it (`"tollgate_amount": "%RESP(X-TOLLGATE-AMOUNT)%"`) |
 
 use super::json::Obj;
 
@@ -51,5 +52,6 @@ pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldErr
         get(o, &["downstream_remote_address"]),
         "downstream_remote_address",
     )?;
+    e.amount = f::opt_amount(get(o, &["tollgate_amount"]), "tollgate_amount")?;
     Ok(e)
 }

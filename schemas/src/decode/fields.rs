@@ -525,6 +525,127 @@ pub fn opt_client_ip(v: Option<Field<'_>>, field: &str) -> FieldResult<String> {
     Ok(opt_string(v, field)?.and_then(|s| client_ip(&s)))
 }
 
+/// The header that carries an event's amount (see [`opt_amount`]).
+pub const AMOUNT_HEADER: &str = "x-tollgate-amount";
+
+/// Most decimal places an amount may have: what the lake's
+/// `DECIMAL(38, 9)` column holds exactly.
+pub const AMOUNT_MAX_SCALE: usize = 9;
+
+/// Most digits before the point: amounts are below 10^15, so a day's sum
+/// of them stays exact in billing's 96-bit decimals.
+pub const AMOUNT_MAX_INT_DIGITS: usize = 15;
+
+/// A money amount: plain decimal text (`12.50`, as a JSON number or a
+/// string), 0 or more, at most [`AMOUNT_MAX_SCALE`] decimal places (extra
+/// trailing zeros are fine), below 10^15, no exponent. `null`, `""` and
+/// `"-"` are absent. Anything else is `invalid_value` (or `wrong_type`):
+/// an amount is money, so a record whose amount cannot be read is
+/// quarantined, never kept without it.
+pub fn opt_amount(v: Option<Field<'_>>, field: &str) -> FieldResult<rust_decimal::Decimal> {
+    let Some(num) = numeric_text(v, field)? else {
+        return Ok(None);
+    };
+    parse_amount(num.text(), field).map(Some)
+}
+
+fn parse_amount(text: &str, field: &str) -> Result<rust_decimal::Decimal, FieldError> {
+    let bad = |why: &str| FieldError::invalid(field, format!("is {text:?}: {why}"));
+    if text.starts_with('-') {
+        return Err(bad("an amount is 0 or more"));
+    }
+    if text.contains(['e', 'E']) {
+        return Err(bad(
+            "write the amount without an exponent (1500, not 1.5e3)",
+        ));
+    }
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (text.contains('.') && frac.is_empty())
+    {
+        return Err(bad("not a decimal amount like 12.50"));
+    }
+    let frac = match frac.len() > AMOUNT_MAX_SCALE {
+        true => frac.trim_end_matches('0'),
+        false => frac,
+    };
+    if frac.len() > AMOUNT_MAX_SCALE {
+        return Err(bad("more than 9 decimal places"));
+    }
+    let int = int.trim_start_matches('0');
+    if int.len() > AMOUNT_MAX_INT_DIGITS {
+        return Err(bad("out of range (amounts are below 10^15)"));
+    }
+    // At most 24 digits: fits the 96-bit mantissa exactly.
+    let mantissa = int
+        .bytes()
+        .chain(frac.bytes())
+        .fold(0i128, |n, b| n * 10 + i128::from(b - b'0'));
+    Ok(rust_decimal::Decimal::from_i128_with_scale(
+        mantissa,
+        frac.len() as u32,
+    ))
+}
+
+/// The amount header ([`AMOUNT_HEADER`], matched case-insensitively) of the
+/// logged header objects at `response` and `request` (Kong's and APISIX's
+/// `response.headers`, `request.headers`): the response's when it has one,
+/// since the upstream knows the amount once it has handled the call.
+///
+/// Cheap when there is no such header, which is nearly always: the
+/// header objects stay unparsed text, searched for the name with `memchr`
+/// (no allocation); only a text that holds the name is parsed.
+pub fn header_amount(
+    o: &Obj<'_>,
+    response: &[&str],
+    request: &[&str],
+) -> FieldResult<rust_decimal::Decimal> {
+    for path in [response, request] {
+        let Some((v, key)) = header(o, path, AMOUNT_HEADER) else {
+            continue;
+        };
+        let field = format!("{}.{key}", path.join("."));
+        if v.kind() == Kind::Array {
+            return Err(FieldError::invalid(
+                &field,
+                "is sent more than once; send one amount per call",
+            ));
+        }
+        if let Some(amount) = opt_amount(Some(v), &field)? {
+            return Ok(Some(amount));
+        }
+    }
+    Ok(None)
+}
+
+/// The value of header `name` (lower case) in the header object at `path`,
+/// with the key as written; the last one when it is repeated in any case.
+fn header<'a>(o: &Obj<'a>, path: &[&str], name: &str) -> Option<(Field<'a>, String)> {
+    let headers = get(o, path)?;
+    if headers.kind() != Kind::Object || !contains_ignore_case(headers.raw(), name) {
+        return None;
+    }
+    let obj = headers.object()?;
+    let key = obj.keys().filter(|k| k.eq_ignore_ascii_case(name)).last()?;
+    let key = key.to_string();
+    obj.get(&key).map(|v| (v, key))
+}
+
+/// Whether `hay` contains `needle` (ASCII, lower case) in any case. The
+/// candidates are found with `memchr` on the first letter in both cases.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), hay).any(|i| {
+        hay.get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
+}
+
 /// Splits a request target into (path, query): the query is what follows
 /// the first `?`, without it; a bare `?` gives `Some("")`. Percent-encoding
 /// is kept. An absolute URL (`http://host/p?q`) is reduced to its path.

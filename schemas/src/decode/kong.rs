@@ -19,6 +19,7 @@
 //! | upstream_latency_ms | `latencies.proxy` (`-1` = no upstream = null) |
 //! | request_bytes / response_bytes | `request.size` / `response.size` (numbers or strings) |
 //! | client_ip | `client_ip` |
+//! | amount | header `X-Tollgate-Amount` of `response.headers`, else of `request.headers` (any case) |
 //!
 //! Kong's route has a list of `paths` and the log does not say which one
 //! matched, so the decoder re-runs Kong's choice on the logged path: regex
@@ -95,5 +96,6 @@ pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldErr
     e.request_bytes = f::opt_bytes(get(o, &["request", "size"]), "request.size", false)?;
     e.response_bytes = f::opt_bytes(get(o, &["response", "size"]), "response.size", false)?;
     e.client_ip = f::opt_client_ip(get(o, &["client_ip"]), "client_ip")?;
+    e.amount = f::header_amount(o, &["response", "headers"], &["request", "headers"])?;
     Ok(e)
 }

@@ -15,6 +15,7 @@
 //! | upstream_latency_ms | `OriginDuration` (ns → ms), kept when `OriginStatus` is 0 but time was spent on the origin (a timeout or a refused connection); null when no origin was called (`OriginDuration` 0 or absent with `OriginStatus` 0) |
 //! | request_bytes / response_bytes | `RequestContentSize` / `DownstreamContentSize` |
 //! | client_ip | `ClientHost`, else `ClientAddr` without its port; Traefik sets `ClientHost` to the `X-Forwarded-For` header when there is one, a list of which the first (client) entry is kept |
+//! | amount | `downstream_X-Tollgate-Amount` (the response header), else `request_X-Tollgate-Amount`, when the header is kept (`accessLog.fields.headers.names.X-Tollgate-Amount: keep`) |
 
 use super::json::Obj;
 
@@ -24,6 +25,11 @@ use crate::event::{AccessEvent, Gateway};
 
 /// Nanoseconds are 10^-6 ms.
 const NS: i64 = -6;
+
+/// The amount header as Traefik logs it: the response's (Go's canonical
+/// header case), then the request's.
+const DOWNSTREAM_AMOUNT: &str = "downstream_X-Tollgate-Amount";
+const REQUEST_AMOUNT: &str = "request_X-Tollgate-Amount";
 
 /// What Traefik writes for a header whose mode is `redact`.
 const REDACTED: &str = "REDACTED";
@@ -69,5 +75,20 @@ pub(crate) fn decode(o: &Obj<'_>, ctx: &Ctx<'_>) -> Result<AccessEvent, FieldErr
         Some(ip) => Some(ip),
         None => f::opt_client_ip(get(o, &["ClientAddr"]), "ClientAddr")?,
     };
+    for key in [DOWNSTREAM_AMOUNT, REQUEST_AMOUNT] {
+        let v = get(o, &[key]);
+        if v.and_then(|v| v.str())
+            .is_some_and(|s| s.trim() == REDACTED)
+        {
+            return Err(FieldError::invalid(
+                key,
+                "is REDACTED: an amount is money and cannot be billed unseen; set accessLog.fields.headers.names.X-Tollgate-Amount to keep",
+            ));
+        }
+        if let Some(amount) = f::opt_amount(v, key)? {
+            e.amount = Some(amount);
+            break;
+        }
+    }
     Ok(e)
 }
