@@ -657,7 +657,14 @@ async fn billing_html(
                                     @for l in &seg.lines {
                                         tr {
                                             td { (l.line.description) }
-                                            td class="num" { (int(i64::try_from(l.line.quantity).unwrap_or(i64::MAX))) }
+                                            td class="num" {
+                                                // An amount metric's sum may be fractional: shown exactly.
+                                                @if l.line.quantity.fract().is_zero() {
+                                                    (int(i64::try_from(l.line.quantity).unwrap_or(i64::MAX)))
+                                                } @else {
+                                                    (l.line.quantity.normalize())
+                                                }
+                                            }
                                             td class="num" { (l.line.amount) }
                                         }
                                     }
