@@ -600,7 +600,7 @@ start = "2026-09-01"
                 filter: Filter::default(),
             },
             Usage {
-                quantity: calls,
+                quantity: calls.into(),
                 events: calls,
                 first_ts: None,
                 last_ts: None,

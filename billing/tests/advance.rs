@@ -188,7 +188,7 @@ fn a_segment_leaves_the_advance_fee_out_and_its_minimum_still_counts_it() {
             (
                 m,
                 Usage {
-                    quantity: 500,
+                    quantity: Decimal::from(500),
                     events: 500,
                     first_ts: None,
                     last_ts: None,

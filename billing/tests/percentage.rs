@@ -176,8 +176,8 @@ fn segment() -> Segment {
     Segment {
         plan: "pay".into(),
         version: 1,
-        from: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
-        to: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        from: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap().into(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().into(),
         share: Decimal::ONE,
     }
 }
@@ -390,8 +390,8 @@ proptest! {
         let seg = Segment {
             plan: "pay".into(),
             version: 1,
-            from,
-            to: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            from: from.into(),
+            to: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().into(),
             share: Decimal::from(32 - start) / Decimal::from(31),
         };
         let invoiced = rate_segment(&p, &seg, &lake).unwrap();
@@ -401,7 +401,7 @@ proptest! {
         if let Some(f) = fees {
             q.insert(fees_key("payments"), f);
         }
-        let quoted = quote(plan, &q, PeriodPart::Days { from: seg.from, to: seg.to }).unwrap();
+        let quoted = quote(plan, &q, PeriodPart::range(seg.from, seg.to)).unwrap();
         let lines: Vec<_> = invoiced.lines.into_iter().map(|l| l.line).collect();
         prop_assert_eq!(&quoted.lines, &lines);
         prop_assert_eq!(quoted.total, invoiced.subtotal);

@@ -61,7 +61,7 @@ fn invoice(b: &Billing, period: Period, events: &[(bool, u64)]) -> Invoice {
     for &(good, n) in events {
         let mut add = |m: &Meter| {
             let u = usage.entry(m.clone()).or_default();
-            u.quantity += n;
+            u.quantity += Decimal::from(n);
             u.events += 1;
         };
         add(&all);

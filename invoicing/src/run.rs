@@ -548,7 +548,7 @@ pub async fn preview(
     )
     .await?;
     let days: Vec<&Piece> = usage.pieces.iter().collect();
-    Ok(estimate(billing, period, consumer, &days, &meters)?)
+    estimate(billing, period, consumer, &days, &meters)
 }
 
 /// The draft of `consumer` for `period` with `days` of usage, as a preview:
