@@ -31,7 +31,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::invoice::InvoiceError;
+use crate::error::InvoiceError;
 use crate::period::Period;
 use crate::plan::{BaseFeeTiming, Plan, PlansFile};
 use crate::proration::Boundary;

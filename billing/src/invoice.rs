@@ -26,9 +26,7 @@ use crate::advance::AdvanceLine;
 use crate::period::Period;
 use crate::plan::{Plan, PlansFile};
 use crate::proration::Boundary;
-use crate::rate::{
-    Line, LineKind, Quantities, RateError, TierPart, events_key, fees_key, rate, rate_part,
-};
+use crate::rate::{Line, LineKind, Quantities, TierPart, events_key, fees_key, rate, rate_part};
 use crate::subscription::Segment;
 
 /// A finalized invoice's number: `{prefix}{year}-{sequence:06}`,
@@ -272,35 +270,7 @@ impl Invoice {
     }
 }
 
-/// Why an invoice could not be made.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum InvoiceError {
-    /// The plan version a subscription or invoice names is gone.
-    #[error(
-        "plan {plan} version {version} is not in the plans file; keep every version that has invoices"
-    )]
-    MissingPlan {
-        /// Plan id.
-        plan: String,
-        /// Version.
-        version: u32,
-    },
-    /// A consumer's plans in one period have different currencies.
-    #[error(
-        "{consumer}: plans of different currencies ({a}, {b}) in one period; invoice them in separate periods"
-    )]
-    MixedCurrency {
-        /// Consumer.
-        consumer: String,
-        /// One currency.
-        a: String,
-        /// The other.
-        b: String,
-    },
-    /// Rating failed.
-    #[error(transparent)]
-    Rate(#[from] RateError),
-}
+pub use crate::error::InvoiceError;
 
 /// Usage per meter over one segment.
 pub type SegmentUsage = BTreeMap<Meter, Usage>;

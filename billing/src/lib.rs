@@ -25,6 +25,7 @@
 //! - [`subscription`]: `subscriptions.toml`; segments of a period per plan.
 //! - [`customers`]: `customers.toml`: tax rates, coupons, customers'
 //!   settings and prepaid credit grants.
+//! - [`error`]: why an invoice could not be made.
 //! - [`invoice`]: invoices, their evidence, and late-usage adjustments.
 //! - [`settle`]: discounts, tax and credits on an invoice; wallet statements.
 //! - [`render`]: JSON, HTML, CSV and the `invoices` table rows.
@@ -34,6 +35,7 @@
 pub mod advance;
 pub mod config;
 pub mod customers;
+pub mod error;
 pub mod invoice;
 pub mod money;
 pub mod period;
