@@ -24,6 +24,9 @@ pub struct BillingConfig {
     pub subscriptions: PathBuf,
     /// Prefix of invoice numbers: `INV-2026-000001`.
     pub number_prefix: String,
+    /// Prefix of credit note numbers: `CN-2026-000001`. Credit notes have
+    /// their own sequence, so it must differ from `number_prefix`.
+    pub credit_note_prefix: String,
     /// How many finalized months back a run looks for late usage.
     pub adjust_lookback_months: u32,
 }
@@ -34,6 +37,7 @@ impl Default for BillingConfig {
             plans: "plans.toml".into(),
             subscriptions: "subscriptions.toml".into(),
             number_prefix: "INV-".into(),
+            credit_note_prefix: "CN-".into(),
             adjust_lookback_months: 3,
         }
     }
@@ -48,6 +52,11 @@ pub enum ConfigError {
     /// The subscriptions file is wrong.
     #[error(transparent)]
     Subscription(#[from] SubscriptionError),
+    /// Invoices and credit notes would share numbers.
+    #[error(
+        "[billing] credit_note_prefix = {0:?} is the invoices' number_prefix too; credit notes have their own sequence, give them another prefix (default \"CN-\")"
+    )]
+    SamePrefix(String),
 }
 
 /// Plans, subscriptions and settings, parsed and validated.
@@ -69,6 +78,9 @@ impl Billing {
         plans: &str,
         subscriptions: &str,
     ) -> Result<Billing, ConfigError> {
+        if config.credit_note_prefix == config.number_prefix {
+            return Err(ConfigError::SamePrefix(config.credit_note_prefix));
+        }
         let plans = PlansFile::parse_file(&config.plans.display().to_string(), plans)?;
         let subscriptions = SubscriptionsFile::parse(subscriptions, &plans)?;
         Ok(Billing {
@@ -124,6 +136,18 @@ unit_price = "0.02"
         // Three charges, two distinct meters.
         assert_eq!(m.len(), 2, "{m:?}");
         assert!(m.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn credit_notes_and_invoices_need_different_prefixes() {
+        let config = BillingConfig {
+            credit_note_prefix: "INV-".into(),
+            ..BillingConfig::default()
+        };
+        let e = Billing::parse(config, PLANS, "").unwrap_err().to_string();
+        assert!(e.contains("credit_note_prefix = \"INV-\""), "{e}");
+        let b = Billing::parse(BillingConfig::default(), PLANS, "").unwrap();
+        assert_eq!(b.config.credit_note_prefix, "CN-");
     }
 
     #[test]

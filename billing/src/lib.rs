@@ -20,11 +20,14 @@
 //! - [`period`]: billing periods (calendar months, UTC).
 //! - [`subscription`]: `subscriptions.toml`; segments of a period per plan.
 //! - [`invoice`]: invoices, their evidence, and late-usage adjustments.
+//! - [`credit_note`]: credit notes for late decreases of finalized
+//!   invoices: the rule, the document, its JSON, HTML and CSV.
 //! - [`render`]: JSON, HTML, CSV and the `invoices` table rows.
 //! - [`config`]: `[billing]` settings; [`Billing`], the plans and
 //!   subscriptions parsed and validated together.
 
 pub mod config;
+pub mod credit_note;
 pub mod invoice;
 pub mod money;
 pub mod period;

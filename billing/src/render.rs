@@ -190,7 +190,7 @@ pub fn csv(invoices: &[Invoice]) -> String {
 
 /// The invoice's style: the printable page's `<style>`, and what the
 /// dashboard's own stylesheet leaves to the invoice when it embeds it.
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#111}\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#111}\
      table{border-collapse:collapse;width:100%;margin:1em 0}\
      td,th{border-bottom:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
      .n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
