@@ -27,7 +27,9 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use serde::{Deserialize, Serialize};
 use tollgate_lake::layout;
 use tollgate_lake::schema::{rollup_schema, summary_schema};
-use tollgate_schemas::lake::{invoice_line_schema, lake_event_schema, quarantine_schema};
+use tollgate_schemas::lake::{
+    credit_note_line_schema, invoice_line_schema, lake_event_schema, quarantine_schema,
+};
 
 use crate::AnalyticsError;
 
@@ -208,6 +210,8 @@ impl Lake {
             .await?;
         lake.register("invoices", &base, invoice_line_schema())
             .await?;
+        lake.register("credit_notes", &base, credit_note_line_schema())
+            .await?;
         Ok(lake)
     }
 
@@ -231,10 +235,11 @@ impl Lake {
             "rollups_summary" => layout::ROLLUPS_SUMMARY,
             "rollups_summary_month" => layout::ROLLUPS_SUMMARY_MONTH,
             "invoices" => layout::INVOICES,
+            "credit_notes" => layout::CREDIT_NOTES,
             other => other,
         };
         let partition = match table {
-            "invoices" => PERIOD_COL,
+            "invoices" | "credit_notes" => PERIOD_COL,
             "rollups_summary_month" => "month",
             _ => DATE_COL,
         };

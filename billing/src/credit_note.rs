@@ -501,7 +501,10 @@ tiers = [{ up_to = 1000, unit_price = "0.05" }, { unit_price = "0.02" }]
         };
         assert_eq!(note.lines.len(), 1);
         let l = &note.lines[0];
-        assert_eq!((l.quantity_before, l.quantity_after), (d("1000"), d("1200")));
+        assert_eq!(
+            (l.quantity_before, l.quantity_after),
+            (d("1000"), d("1200"))
+        );
         assert_eq!((l.amount_before, l.amount_after), (d("50.00"), d("24.00")));
         assert_eq!(l.amount, d("-26.00"));
         assert_eq!(note.total, d("-26.00"));
@@ -509,7 +512,10 @@ tiers = [{ up_to = 1000, unit_price = "0.05" }, { unit_price = "0.02" }]
         assert_eq!(note.invoice.0, "INV-2026-000041");
         assert_eq!(note.invoice_period.to_string(), "2026-10");
         assert_eq!(note.period, november);
-        assert_eq!((note.consumer.as_str(), note.currency.as_str()), ("acme", "USD"));
+        assert_eq!(
+            (note.consumer.as_str(), note.currency.as_str()),
+            ("acme", "USD")
+        );
         assert_eq!(note.status, Status::Draft);
         assert!(note.number.is_none());
 
@@ -557,7 +563,10 @@ tiers = [{ up_to = 1000, unit_price = "0.05" }, { unit_price = "0.02" }]
         let Some(Correction::Adjustments(up)) = correction(p, &inv, up) else {
             panic!("adjustments")
         };
-        assert_eq!(up.iter().map(|(_, a)| a.amount).sum::<Decimal>(), d("40.00"));
+        assert_eq!(
+            up.iter().map(|(_, a)| a.amount).sum::<Decimal>(),
+            d("40.00")
+        );
         // An unnumbered (draft) original is never corrected.
         let mut drafted = inv.clone();
         drafted.number = None;
@@ -603,7 +612,10 @@ tiers = [{ up_to = 1000, unit_price = "0.05" }, { unit_price = "0.02" }]
         let page = html(&note);
         assert!(page.contains("<title>Credit note CN-2026-000001</title>"));
         assert!(page.contains("&lt;b&gt;acme&lt;/b&gt;") && !page.contains("<b>acme"));
-        assert!(page.contains("<b id=\"credits\">INV-2026-000041</b>"), "{page}");
+        assert!(
+            page.contains("<b id=\"credits\">INV-2026-000041</b>"),
+            "{page}"
+        );
         assert!(page.contains("id=\"total\">-26.00 USD<"), "{page}");
         assert!(page.contains("id=\"credited\">26.00 USD<"), "{page}");
         assert!(page.contains(&format!("<body>{}</body>", html_body(&note).into_string())));

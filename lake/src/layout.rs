@@ -10,6 +10,7 @@
 //! rollups/summary/date=<day>/summary.parquet            the day's views
 //! rollups/summary_month/month=<YYYY-MM>/summary.parquet the month's views
 //! invoices/period=<YYYY-MM>/lines.parquet   invoice lines
+//! credit_notes/period=<YYYY-MM>/lines.parquet   credit note lines
 //! _tollgate/offsets/<topic>/<partition>.json   ingest's commit markers
 //! _tollgate/pending/<topic>/<partition>.json   ingest's pending flushes
 //! _tollgate/imports/<hash>.json, <hash>/       an import's marker, chunks
@@ -37,6 +38,9 @@ pub const ROLLUPS_SUMMARY_MONTH: &str = "rollups/summary_month";
 
 /// The folder of the invoice lines table.
 pub const INVOICES: &str = "invoices";
+
+/// The folder of the credit note lines table.
+pub const CREDIT_NOTES: &str = "credit_notes";
 
 /// The folder of ingest's pending-flush records.
 pub const PENDING: &str = "_tollgate/pending";
@@ -102,6 +106,12 @@ pub fn invoice_lines_file(period: &str) -> String {
     format!("{INVOICES}/period={period}/lines.parquet")
 }
 
+/// The credit note lines file of a billing period (`YYYY-MM`): the notes
+/// that period's run issued.
+pub fn credit_note_lines_file(period: &str) -> String {
+    format!("{CREDIT_NOTES}/period={period}/lines.parquet")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +161,10 @@ mod tests {
         assert_eq!(
             invoice_lines_file("2024-06"),
             "invoices/period=2024-06/lines.parquet"
+        );
+        assert_eq!(
+            credit_note_lines_file("2024-07"),
+            "credit_notes/period=2024-07/lines.parquet"
         );
     }
 }
