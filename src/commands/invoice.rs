@@ -185,7 +185,7 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                 RunOutcome::Drafted(s) => report(&mut out, &s)?,
                 RunOutcome::AlreadyFinalized(s) => writeln!(
                     out,
-                    "period {} is finalized ({} invoices); nothing changed. Late usage is billed as adjustments on a later period.",
+                    "period {} is finalized ({} invoices); nothing changed. Late usage is billed as adjustments, or credited by a credit note, on a later period.",
                     s.period,
                     s.invoices.len()
                 )?,
