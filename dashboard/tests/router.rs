@@ -1241,9 +1241,23 @@ async fn credit_notes_are_served_to_finance_as_stored() {
     );
     let r = get(&app, "/api/credit-notes/2024-07/INV-2024-000001.csv").await;
     assert_eq!(r.body.lines().count(), 2, "header, calls: {}", r.body);
+    // Billed acme's calls and the backfill's, the lake holds acme's now.
+    let acme = count(&fixture::events(), |e| {
+        e.consumer.as_deref() == Some("acme")
+    })
+    .0;
+    let (billed, now) = (
+        Decimal::new(acme + fixture::BACKFILL_CALLS, 2),
+        Decimal::new(acme, 2),
+    );
+    assert!(
+        r.body.contains(&format!(",{billed},{now},-{credited},")),
+        "{}",
+        r.body
+    );
     assert!(
         r.body
-            .contains(&format!(",-{credited},INV-2024-000001,2024-06,")),
+            .ends_with(&format!(",INV-2024-000001,2024-06,-{credited}\n")),
         "{}",
         r.body
     );
