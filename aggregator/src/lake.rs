@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use tollgate_lake::layout;
 use tollgate_lake::schema::{rollup_schema, summary_schema};
 use tollgate_schemas::lake::{
-    invoice_line_schema, lake_event_schema, quarantine_schema, wallet_schema,
+    credit_note_line_schema, invoice_line_schema, lake_event_schema, quarantine_schema,
+    wallet_schema,
 };
 
 use crate::AnalyticsError;
@@ -211,6 +212,8 @@ impl Lake {
         lake.register("invoices", &base, invoice_line_schema())
             .await?;
         lake.register("wallet", &base, wallet_schema()).await?;
+        lake.register("credit_notes", &base, credit_note_line_schema())
+            .await?;
         Ok(lake)
     }
 
@@ -235,10 +238,11 @@ impl Lake {
             "rollups_summary_month" => layout::ROLLUPS_SUMMARY_MONTH,
             "invoices" => layout::INVOICES,
             "wallet" => layout::WALLET,
+            "credit_notes" => layout::CREDIT_NOTES,
             other => other,
         };
         let partition = match table {
-            "invoices" | "wallet" => PERIOD_COL,
+            "invoices" | "wallet" | "credit_notes" => PERIOD_COL,
             "rollups_summary_month" => "month",
             _ => DATE_COL,
         };

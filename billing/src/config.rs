@@ -29,6 +29,9 @@ pub struct BillingConfig {
     pub customers: PathBuf,
     /// Prefix of invoice numbers: `INV-2026-000001`.
     pub number_prefix: String,
+    /// Prefix of credit note numbers: `CN-2026-000001`. Credit notes have
+    /// their own sequence, so it must differ from `number_prefix`.
+    pub credit_note_prefix: String,
     /// How many finalized months back a run looks for late usage.
     pub adjust_lookback_months: u32,
 }
@@ -40,6 +43,7 @@ impl Default for BillingConfig {
             subscriptions: "subscriptions.toml".into(),
             customers: "customers.toml".into(),
             number_prefix: "INV-".into(),
+            credit_note_prefix: "CN-".into(),
             adjust_lookback_months: 3,
         }
     }
@@ -59,6 +63,11 @@ pub enum ConfigError {
     /// The customers file is wrong.
     #[error(transparent)]
     Customers(#[from] CustomersError),
+    /// Invoices and credit notes would share numbers.
+    #[error(
+        "[billing] credit_note_prefix = {0:?} is the invoices' number_prefix too; credit notes have their own sequence, give them another prefix (default \"CN-\")"
+    )]
+    SamePrefix(String),
 }
 
 /// Plans, subscriptions and settings, parsed and validated.
@@ -82,6 +91,9 @@ impl Billing {
         plans: &str,
         subscriptions: &str,
     ) -> Result<Billing, ConfigError> {
+        if config.credit_note_prefix == config.number_prefix {
+            return Err(ConfigError::SamePrefix(config.credit_note_prefix));
+        }
         let plans = PlansFile::parse_file(&config.plans.display().to_string(), plans)?;
         let subscriptions = SubscriptionsFile::parse_file(
             &config.subscriptions.display().to_string(),
@@ -163,6 +175,18 @@ unit_price = "0.02"
         // Three charges, two distinct meters.
         assert_eq!(m.len(), 2, "{m:?}");
         assert!(m.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn credit_notes_and_invoices_need_different_prefixes() {
+        let config = BillingConfig {
+            credit_note_prefix: "INV-".into(),
+            ..BillingConfig::default()
+        };
+        let e = Billing::parse(config, PLANS, "").unwrap_err().to_string();
+        assert!(e.contains("credit_note_prefix = \"INV-\""), "{e}");
+        let b = Billing::parse(BillingConfig::default(), PLANS, "").unwrap();
+        assert_eq!(b.config.credit_note_prefix, "CN-");
     }
 
     #[test]

@@ -28,12 +28,15 @@
 //! - [`error`]: why an invoice could not be made.
 //! - [`invoice`]: invoices, their evidence, and late-usage adjustments.
 //! - [`settle`]: discounts, tax and credits on an invoice; wallet statements.
+//! - [`credit_note`]: credit notes for late decreases of finalized
+//!   invoices: the rule, the document, its JSON, HTML and CSV.
 //! - [`render`]: JSON, HTML, CSV and the `invoices` table rows.
 //! - [`config`]: `[billing]` settings; [`Billing`], the plans and
 //!   subscriptions parsed and validated together.
 
 pub mod advance;
 pub mod config;
+pub mod credit_note;
 pub mod customers;
 pub mod error;
 pub mod invoice;

@@ -243,7 +243,7 @@ pub fn csv(invoices: &[Invoice]) -> String {
 
 /// The invoice's style: the printable page's `<style>`, and what the
 /// dashboard's own stylesheet leaves to the invoice when it embeds it.
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#111}\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#111}\
      table{border-collapse:collapse;width:100%;margin:1em 0}\
      td,th{border-bottom:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
      .n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
@@ -262,7 +262,7 @@ fn title(inv: &Invoice) -> String {
 /// The time a row covers as the invoice page shows it: whole days as
 /// first – last day (inclusive), other ranges as their exact instants with
 /// the end exclusive.
-fn covered(from: Boundary, to: Boundary) -> String {
+pub(crate) fn covered(from: Boundary, to: Boundary) -> String {
     if from.is_midnight() && to.is_midnight() {
         let last = to.date().pred_opt().unwrap_or(to.date());
         format!("{from} – {last}")

@@ -724,6 +724,27 @@ const MATRIX: &[(&str, &str, &str, Option<&str>, Role)] = &[
         None,
         Role::Finance,
     ),
+    (
+        "GET",
+        "/credit-notes/{period}/{invoice}",
+        "/credit-notes/2024-07/INV-2024-000001",
+        None,
+        Role::Finance,
+    ),
+    (
+        "GET",
+        "/api/credit-notes/{period}",
+        "/api/credit-notes/2024-07",
+        None,
+        Role::Finance,
+    ),
+    (
+        "GET",
+        "/api/credit-notes/{period}/{invoice}",
+        "/api/credit-notes/2024-07/INV-2024-000001.csv",
+        None,
+        Role::Finance,
+    ),
     ("GET", "/sql", "/sql?q=SELECT+1", None, Role::Analyst),
     (
         "GET",
@@ -1062,10 +1083,11 @@ async fn health_readiness_metrics_and_assets() {
 async fn invoices_are_served_to_finance_as_stored() {
     use rust_decimal::Decimal;
     let app = app();
+    // June billed acme's calls and a backfill removed since.
     let acme = count(&fixture::events(), |e| {
         e.consumer.as_deref() == Some("acme")
     })
-    .0;
+    .0 + fixture::BACKFILL_CALLS;
     // 10 USD base fee plus 0.01 USD for each of acme's calls.
     let want = Decimal::from(10) + Decimal::new(acme, 2);
 
@@ -1167,6 +1189,129 @@ async fn invoices_are_served_to_finance_as_stored() {
     }
     let r = get(&app, "/invoices/2024-05").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn credit_notes_are_served_to_finance_as_stored() {
+    use rust_decimal::Decimal;
+    let app = app();
+    // July's run credits the removed backfill's calls: 3 × 0.01 = 0.03.
+    let credited = Decimal::new(fixture::BACKFILL_CALLS, 2);
+
+    let r = get(&app, "/api/credit-notes/2024-07").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let doc = r.json();
+    assert_eq!(doc["period"], "2024-07");
+    let notes = doc["credit_notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1);
+    let n = &notes[0];
+    assert_eq!(n["status"], "draft");
+    assert_eq!(n["invoice"], "INV-2024-000001");
+    assert_eq!(n["invoice_period"], "2024-06");
+    assert_eq!(n["consumer"], "acme");
+    assert_eq!(
+        n["total"].as_str().unwrap().parse::<Decimal>().unwrap(),
+        -credited
+    );
+    let r = get(&app, "/api/credit-notes/2024-06").await;
+    assert_eq!(r.json()["credit_notes"], json!([]), "June issued none");
+
+    // The note's JSON is the ledger's stored bytes; HTML and CSV downloads.
+    let r = get(&app, "/api/credit-notes/2024-07/INV-2024-000001").await;
+    let stored = tollgate_invoicing::Ledger::open(fixture::lake().to_str().unwrap())
+        .unwrap()
+        .credit_note_bytes(
+            "2024-07".parse().unwrap(),
+            &tollgate_billing::invoice::InvoiceNumber("INV-2024-000001".into()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.body.as_bytes(), stored.as_slice());
+    assert_eq!(r.header(header::CONTENT_TYPE), "application/json");
+    let r = get(&app, "/api/credit-notes/2024-07/INV-2024-000001.html").await;
+    assert!(
+        r.header(header::CONTENT_DISPOSITION)
+            .contains("draft-credit-2024-07-INV-2024-000001.html")
+    );
+    assert!(
+        r.body.contains(&format!("id=\"credited\">{credited} USD<")),
+        "{}",
+        r.body
+    );
+    let r = get(&app, "/api/credit-notes/2024-07/INV-2024-000001.csv").await;
+    assert_eq!(r.body.lines().count(), 2, "header, calls: {}", r.body);
+    // Billed acme's calls and the backfill's, the lake holds acme's now.
+    let acme = count(&fixture::events(), |e| {
+        e.consumer.as_deref() == Some("acme")
+    })
+    .0;
+    let (billed, now) = (
+        Decimal::new(acme + fixture::BACKFILL_CALLS, 2),
+        Decimal::new(acme, 2),
+    );
+    assert!(
+        r.body.contains(&format!(",{billed},{now},-{credited},")),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .ends_with(&format!(",INV-2024-000001,2024-06,-{credited}\n")),
+        "{}",
+        r.body
+    );
+    let r = get(&app, "/api/credit-notes/2024-07.csv").await;
+    assert_eq!(r.body.lines().count(), 2);
+    assert!(
+        r.header(header::CONTENT_DISPOSITION)
+            .contains("credit-notes-2024-07.csv")
+    );
+
+    // Pages: the period lists the note; the note's own page.
+    let r = get(&app, "/invoices").await;
+    assert!(r.body.contains("href=\"/invoices/2024-07\""));
+    let r = get(&app, "/invoices/2024-07").await;
+    assert!(r.body.contains("id=\"credit-notes\""), "{}", r.body);
+    assert!(
+        r.body
+            .contains("href=\"/credit-notes/2024-07/INV-2024-000001\"")
+    );
+    let r = get(&app, "/credit-notes/2024-07/INV-2024-000001").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("Draft credit note for INV-2024-000001"),
+        "{}",
+        r.body
+    );
+
+    // Bad input: 4xx with a stable code.
+    for (uri, status, code) in [
+        (
+            "/api/credit-notes/2024-13",
+            StatusCode::BAD_REQUEST,
+            "invalid_date",
+        ),
+        (
+            "/api/credit-notes/2024-05",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/api/credit-notes/2024-07/INV-2024-000009",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/api/credit-notes/2024-07.pdf",
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+    ] {
+        let r = get(&app, uri).await;
+        assert_eq!(r.status, status, "{uri}: {}", r.body);
+        assert_eq!(r.code(), code, "{uri}");
+    }
 }
 
 /// "Now" for the month-to-date tests: 2024-06-20, after the fixture's days.
@@ -1741,6 +1886,34 @@ async fn real_responses_match_the_openapi_document() {
             "GET",
             "/api/invoices/{period}/{consumer}",
             "/api/invoices/2024-06/acme.json".into(),
+            Some(FINANCE),
+            None,
+        ),
+        (
+            "GET",
+            "/api/credit-notes/{period}",
+            "/api/credit-notes/2024-07".into(),
+            Some(FINANCE),
+            None,
+        ),
+        (
+            "GET",
+            "/api/credit-notes/{period}",
+            "/api/credit-notes/2024-04".into(),
+            Some(FINANCE),
+            None,
+        ),
+        (
+            "GET",
+            "/api/credit-notes/{period}/{invoice}",
+            "/api/credit-notes/2024-07/INV-2024-000001.json".into(),
+            Some(FINANCE),
+            None,
+        ),
+        (
+            "GET",
+            "/api/credit-notes/{period}/{invoice}",
+            "/api/credit-notes/2024-07/INV-1.json".into(),
             Some(FINANCE),
             None,
         ),

@@ -5,6 +5,10 @@
 //! - `billing/invoices/<YYYY-MM>/<consumer>.json`: one invoice, the stored
 //!   form ([`tollgate_billing::render::json`]); consumer ids are
 //!   percent-encoded;
+//! - `billing/credit_notes/<YYYY-MM>/<invoice number>.json`: a credit note
+//!   issued by the run of that period, named by the invoice it credits
+//!   (one note per credited invoice and period), the stored form
+//!   ([`tollgate_billing::credit_note::json`]);
 //! - `billing/periods/<YYYY-MM>.json`: the period's state ([`PeriodState`]),
 //!   written last: it is the commit point of a run and of a finalization;
 //! - `invoices/period=<YYYY-MM>/lines.parquet`: the `invoices` SQL table
@@ -14,8 +18,10 @@
 //!   state) and frozen with them; only for periods with grants;
 //! - `wallet/period=<YYYY-MM>/grants.parquet`: the `wallet` SQL table
 //!   ([`crate::wallet`]).
+//! - `credit_notes/period=<YYYY-MM>/lines.parquet`: the `credit_notes` SQL
+//!   table ([`crate::credit_table`]), only for a period with notes.
 //!
-//! The two JSON folders are a [`JsonLedger`] under `billing/` in the
+//! The JSON folders are a [`JsonLedger`] under `billing/` in the
 //! [`JsonStyle::PrettyLine`] style, which is byte for byte the form these
 //! files have always had: pretty JSON and a final newline.
 
@@ -25,13 +31,14 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tollgate_billing::credit_note::{CreditNote, CreditNoteNumber};
 use tollgate_billing::invoice::{Invoice, InvoiceNumber, Status};
 use tollgate_billing::period::Period;
 use tollgate_lake::{JsonLedger, JsonStyle, LakeStore, LedgerError};
 
 use crate::InvoicingError;
-use crate::table;
 use crate::wallet::{self, WalletStatement};
+use crate::{credit_table, table};
 
 /// One invoice in a period's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +61,34 @@ impl InvoiceSummary {
             number: inv.number.clone(),
             currency: inv.currency.clone(),
             total: inv.total,
+        }
+    }
+}
+
+/// One credit note in a period's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditNoteSummary {
+    /// Consumer.
+    pub consumer: String,
+    /// The invoice it credits (its key in the period).
+    pub invoice: InvoiceNumber,
+    /// Number, once finalized.
+    pub number: Option<CreditNoteNumber>,
+    /// Currency.
+    pub currency: String,
+    /// Total: negative, the change of the credited invoice's amount.
+    pub total: Decimal,
+}
+
+impl CreditNoteSummary {
+    /// The summary line of `note`.
+    pub fn of(note: &CreditNote) -> CreditNoteSummary {
+        CreditNoteSummary {
+            consumer: note.consumer.clone(),
+            invoice: note.invoice.clone(),
+            number: note.number.clone(),
+            currency: note.currency.clone(),
+            total: note.total,
         }
     }
 }
@@ -114,6 +149,11 @@ pub struct PeriodState {
     pub basis: Option<Period>,
     /// The invoices, by consumer.
     pub invoices: Vec<InvoiceSummary>,
+    /// The credit notes the run issued, by consumer and credited invoice
+    /// (absent from the file when there are none, so periods without
+    /// notes keep the bytes they always had).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credit_notes: Vec<CreditNoteSummary>,
     /// What the run found.
     pub report: RunReport,
 }
@@ -198,6 +238,10 @@ impl Ledger {
         Ok(())
     }
 
+    fn credit_note_key(p: Period, invoice: &InvoiceNumber) -> String {
+        format!("credit_notes/{p}/{}.json", encode(&invoice.0))
+    }
+
     /// The state of `period`, if it was ever run.
     pub async fn state(&self, period: Period) -> Result<Option<PeriodState>, InvoicingError> {
         Ok(self.book.get(&Self::state_key(period)).await?)
@@ -265,6 +309,76 @@ impl Ledger {
         Ok(None)
     }
 
+    /// The stored bytes of the credit note issued in `period` for
+    /// `invoice` (byte-identical to what was written).
+    pub async fn credit_note_bytes(
+        &self,
+        period: Period,
+        invoice: &InvoiceNumber,
+    ) -> Result<Option<Vec<u8>>, InvoicingError> {
+        Ok(self
+            .book
+            .get_bytes(&Self::credit_note_key(period, invoice))
+            .await?
+            .map(|b| b.to_vec()))
+    }
+
+    /// The credit note issued in `period` for `invoice`.
+    pub async fn credit_note(
+        &self,
+        period: Period,
+        invoice: &InvoiceNumber,
+    ) -> Result<Option<CreditNote>, InvoicingError> {
+        Ok(self
+            .book
+            .get(&Self::credit_note_key(period, invoice))
+            .await?)
+    }
+
+    /// The credit notes issued in a period, in the period state's order.
+    pub async fn credit_notes(&self, period: Period) -> Result<Vec<CreditNote>, InvoicingError> {
+        let Some(state) = self.state(period).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for s in &state.credit_notes {
+            if let Some(n) = self.credit_note(period, &s.invoice).await? {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The credit note with this number.
+    pub async fn find_credit_note(
+        &self,
+        number: &str,
+    ) -> Result<Option<CreditNote>, InvoicingError> {
+        for s in self.periods().await? {
+            if let Some(n) = s
+                .credit_notes
+                .iter()
+                .find(|n| n.number.as_ref().is_some_and(|x| x.0 == number))
+            {
+                return self.credit_note(s.period, &n.invoice).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes the draft credit note of `period` for `invoice` (a run that
+    /// no longer issues it).
+    pub(crate) async fn delete_credit_note(
+        &self,
+        period: Period,
+        invoice: &InvoiceNumber,
+    ) -> Result<(), InvoicingError> {
+        Ok(self
+            .book
+            .delete(&Self::credit_note_key(period, invoice))
+            .await?)
+    }
+
     /// Removes the draft of `consumer` for `period` (a run that no longer
     /// invoices them).
     pub(crate) async fn delete_invoice(
@@ -278,13 +392,14 @@ impl Ledger {
             .await?)
     }
 
-    /// Writes a period: its invoices, its `invoices` table file, and its
-    /// state last (the commit point: a crash before it leaves the previous
-    /// state in charge).
+    /// Writes a period: its invoices and credit notes, their table files,
+    /// and its state last (the commit point: a crash before it leaves the
+    /// previous state in charge).
     pub(crate) async fn write_period(
         &self,
         state: &PeriodState,
         invoices: &[Invoice],
+        notes: &[CreditNote],
     ) -> Result<(), InvoicingError> {
         for inv in invoices {
             // The stored form is `render::json`: the ledger's style gives
@@ -293,12 +408,30 @@ impl Ledger {
                 .put(&Self::invoice_key(inv.period, &inv.consumer), inv)
                 .await?;
         }
+        for note in notes {
+            self.book
+                .put(&Self::credit_note_key(note.period, &note.invoice), note)
+                .await?;
+        }
         let lines = table::parquet(invoices)?;
         self.book
             .store()
             .put(&table::path(state.period), Bytes::from(lines))
             .await
             .map_err(LedgerError::from)?;
+        // Only a period with notes has a `credit_notes` file (a rerun that
+        // issues none removes the old one).
+        let store = self.book.store();
+        let notes_path = credit_table::path(state.period);
+        if notes.is_empty() {
+            store.delete(&notes_path).await.map_err(LedgerError::from)?;
+        } else {
+            let lines = credit_table::parquet(notes)?;
+            store
+                .put(&notes_path, Bytes::from(lines))
+                .await
+                .map_err(LedgerError::from)?;
+        }
         self.book.put(&Self::state_key(state.period), state).await?;
         Ok(())
     }
@@ -382,7 +515,9 @@ mod tests {
         let new = Ledger::open(dir.path().to_str().unwrap()).unwrap();
         for state in &periods {
             let invoices = old.invoices(state.period).await.unwrap();
-            new.write_period(state, &invoices).await.unwrap();
+            let notes = old.credit_notes(state.period).await.unwrap();
+            assert!(notes.is_empty());
+            new.write_period(state, &invoices, &notes).await.unwrap();
         }
         let (want, got) = (files(&fixture()), files(dir.path()));
         assert_eq!(
@@ -457,7 +592,7 @@ mod tests {
         let periods = old.periods().await.unwrap();
         let oct = &periods[1];
         let invoices = old.invoices(oct.period).await.unwrap();
-        old.write_period(oct, &invoices).await.unwrap();
+        old.write_period(oct, &invoices, &[]).await.unwrap();
         let mut want = Decimal::ZERO;
         for p in &periods {
             for inv in old.invoices(p.period).await.unwrap() {
@@ -513,7 +648,7 @@ mod tests {
         let (_copy, old) = open_fixture();
         let oct = old.periods().await.unwrap().pop().unwrap();
         let invoices = old.invoices(oct.period).await.unwrap();
-        l.write_period(&oct, &invoices).await.unwrap();
+        l.write_period(&oct, &invoices, &[]).await.unwrap();
         assert!(l.invoice(oct.period, "acme/eu").await.unwrap().is_some());
         l.delete_invoice(oct.period, "acme/eu").await.unwrap();
         assert!(l.invoice(oct.period, "acme/eu").await.unwrap().is_none());

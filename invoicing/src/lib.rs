@@ -16,14 +16,16 @@
 //! # Layout
 //!
 //! - [`table`]: the `invoices` table: invoice rows to Arrow and Parquet.
-//! - [`wallet`]: the `wallet` table: prepaid credit statements to Arrow
-//!   and Parquet.
-//! - [`ledger`]: [`Ledger`], the invoices, period states and credit
-//!   statements in the lake (a [`tollgate_lake::JsonLedger`] under
-//!   `billing/`), and the tables.
 //! - [`run`]: invoice runs, finalization, preview and month-to-date
 //!   estimates; usage from the aggregator.
+//! - [`wallet`]: the `wallet` table: prepaid credit statements to Arrow
+//!   and Parquet.
+//! - [`credit_table`]: the `credit_notes` table, likewise for credit notes.
+//! - [`ledger`]: [`Ledger`], the invoices, credit notes, period states and
+//!   credit statements in the lake (a [`tollgate_lake::JsonLedger`] under
+//!   `billing/`), and the tables.
 
+pub mod credit_table;
 pub mod ledger;
 pub mod run;
 pub mod table;
@@ -33,7 +35,9 @@ use std::path::PathBuf;
 
 use tollgate_billing::{Billing, BillingConfig};
 
-pub use ledger::{InvoiceSummary, Ledger, PeriodState, Problem, RunReport, Unbilled};
+pub use ledger::{
+    CreditNoteSummary, InvoiceSummary, Ledger, PeriodState, Problem, RunReport, Unbilled,
+};
 pub use run::{Estimates, RunOutcome, estimates, finalize, preview, run};
 
 /// Why an invoicing command failed.
@@ -65,6 +69,9 @@ pub enum InvoicingError {
     /// The `invoices` table could not be written.
     #[error(transparent)]
     Table(#[from] table::TableError),
+    /// The `credit_notes` table could not be written.
+    #[error(transparent)]
+    CreditTable(#[from] credit_table::CreditTableError),
     /// The operation is not allowed now; the message says why and what to do.
     #[error("{0}")]
     Refused(String),

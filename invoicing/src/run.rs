@@ -6,8 +6,13 @@
 //! so its invoices stay byte-identical. Periods are finalized in order,
 //! each after its month has ended, with numbers that continue the year's
 //! sequence without gaps. Usage arriving late for a finalized period is
-//! billed as adjustment lines on the next run of a later period (looking
-//! back `adjust_lookback_months`).
+//! corrected by the next run of a later period (looking back
+//! `adjust_lookback_months`): per finalized invoice, as adjustment lines
+//! on the consumer's invoice when the change is zero or more, as a credit
+//! note of the period being run when it is negative
+//! ([`tollgate_billing::credit_note::correction`]). The period's credit
+//! notes are drafted, numbered (their own sequence) and frozen with its
+//! invoices.
 //!
 //! Base fees billed in advance: the run of P bills the next period's fees
 //! of plans billed in advance, and reconciles P against what the
@@ -33,6 +38,7 @@ use serde::Serialize;
 use tollgate_aggregator::Lake;
 use tollgate_aggregator::usage::{DayUsage, MeterUsage, daily_usage};
 use tollgate_billing::advance::{AdvanceLine, advance_fees, advance_lines};
+use tollgate_billing::credit_note::{self, Correction, CreditNote, CreditNoteNumber};
 use tollgate_billing::invoice::{
     Adjustment, Invoice, InvoiceNumber, SegmentUsage, Status, Usage, adjustments,
     draft_with_advance, rate_segment,
@@ -47,7 +53,9 @@ use tollgate_schemas::EpochMillis;
 use tollgate_schemas::meter::Meter;
 
 use crate::InvoicingError;
-use crate::ledger::{InvoiceSummary, Ledger, PeriodState, Problem, RunReport, Unbilled};
+use crate::ledger::{
+    CreditNoteSummary, InvoiceSummary, Ledger, PeriodState, Problem, RunReport, Unbilled,
+};
 use crate::wallet::WalletStatement;
 
 /// What finalized periods burned or expired of each grant, after checking
@@ -259,10 +267,12 @@ pub async fn run(
         p
     };
     let mut adjusted: BTreeMap<String, Vec<(String, Adjustment)>> = BTreeMap::new();
+    let mut notes: Vec<CreditNote> = Vec::new();
     let mut later_adjustments: Vec<Adjustment> = Vec::new();
     for &p in finalized.iter().rev() {
         // Newest first, so `later_adjustments` holds every finalized
-        // adjustment made after `p` when `p` is examined.
+        // adjustment and credit note line made after `p` when `p` is
+        // examined: what was billed so far includes both.
         let invoices = ledger.invoices(p).await?;
         if p >= lookback {
             let p_cuts = cuts(
@@ -285,15 +295,28 @@ pub async fn run(
                     .filter(|a| Some(&a.original) == original.number.as_ref())
                     .collect();
                 let adj = adjustments(&billing.plans, original, &prior, &seg_usage)?;
-                if !adj.is_empty() {
-                    adjusted
+                match credit_note::correction(period, original, adj) {
+                    Some(Correction::Adjustments(adj)) => adjusted
                         .entry(original.consumer.clone())
                         .or_default()
-                        .extend(adj);
+                        .extend(adj),
+                    Some(Correction::CreditNote(mut note)) => {
+                        credit_note::settle_note(&mut note, original, billing)
+                            .map_err(|e| InvoicingError::Refused(e.to_string()))?;
+                        notes.push(*note);
+                    }
+                    None => {}
                 }
             }
         }
-        // Add this period's adjustments newest-last within the reversed list.
+        // Add this period's corrections newest-last within the reversed
+        // list. One original has either adjustments or a credit note in a
+        // period, never both, so their order among each other is free.
+        for note in ledger.credit_notes(p).await?.iter().rev() {
+            for a in note.lines.iter().rev() {
+                later_adjustments.push(a.clone());
+            }
+        }
         for inv in invoices.iter().rev() {
             for a in inv.adjustments.iter().rev() {
                 later_adjustments.push(a.clone());
@@ -374,6 +397,8 @@ pub async fn run(
         report.adjustments += inv.adjustments.len();
         *report.totals.entry(inv.currency.clone()).or_default() += inv.total;
     }
+    // In consumer order, as invoices are, so numbers follow it.
+    notes.sort_by(|a, b| (&a.consumer, &a.invoice).cmp(&(&b.consumer, &b.invoice)));
     let state = PeriodState {
         period,
         status: Status::Draft,
@@ -381,9 +406,11 @@ pub async fn run(
         finalized_at: None,
         basis: finalized.last().copied(),
         invoices: invoices.iter().map(InvoiceSummary::of).collect(),
+        credit_notes: notes.iter().map(CreditNoteSummary::of).collect(),
         report,
     };
-    // Drafts of consumers no longer invoiced go away.
+    // Drafts of consumers no longer invoiced, and credit notes no longer
+    // due, go away.
     if let Some(old) = ledger.state(period).await? {
         let keep: BTreeSet<&str> = invoices.iter().map(|i| i.consumer.as_str()).collect();
         for s in old
@@ -393,6 +420,14 @@ pub async fn run(
         {
             ledger.delete_invoice(period, &s.consumer).await?;
         }
+        let keep: BTreeSet<&InvoiceNumber> = notes.iter().map(|n| &n.invoice).collect();
+        for s in old
+            .credit_notes
+            .iter()
+            .filter(|s| !keep.contains(&s.invoice))
+        {
+            ledger.delete_credit_note(period, &s.invoice).await?;
+        }
     }
     let statement = WalletStatement {
         period,
@@ -400,7 +435,7 @@ pub async fn run(
         entries: wallet(period, &billing.customers, &credit, &invoices),
     };
     ledger.write_wallet(&statement).await?;
-    ledger.write_period(&state, &invoices).await?;
+    ledger.write_period(&state, &invoices, &notes).await?;
     Ok(RunOutcome::Drafted(state))
 }
 
@@ -431,7 +466,9 @@ async fn prepaid_for(
     Ok(out)
 }
 
-/// Freezes the drafts of `period` as they are, with sequential numbers.
+/// Freezes the drafts of `period` as they are, with sequential numbers:
+/// its invoices (`number_prefix`) and its credit notes
+/// (`credit_note_prefix`, a sequence of their own), in one commit.
 pub async fn finalize(
     ledger: &Ledger,
     billing: &BillingConfig,
@@ -516,13 +553,29 @@ pub async fn finalize(
         }
         ledger.write_wallet(&st).await?;
     }
+    let note_prefix = &billing.credit_note_prefix;
+    let mut note_seq = states
+        .iter()
+        .filter(|s| s.status == Status::Finalized)
+        .flat_map(|s| &s.credit_notes)
+        .filter_map(|n| n.number.as_ref()?.sequence(note_prefix, year))
+        .max()
+        .unwrap_or(0);
+    let mut notes = ledger.credit_notes(period).await?;
+    for note in &mut notes {
+        note_seq += 1;
+        note.number = Some(CreditNoteNumber::new(note_prefix, year, note_seq));
+        note.status = Status::Finalized;
+        note.issued = Some(now.date_naive());
+    }
     let state = PeriodState {
         status: Status::Finalized,
         finalized_at: Some(now),
         invoices: invoices.iter().map(InvoiceSummary::of).collect(),
+        credit_notes: notes.iter().map(CreditNoteSummary::of).collect(),
         ..state
     };
-    ledger.write_period(&state, &invoices).await?;
+    ledger.write_period(&state, &invoices, &notes).await?;
     Ok(RunOutcome::Drafted(state))
 }
 

@@ -11,6 +11,7 @@
 //! rollups/summary_month/month=<YYYY-MM>/summary.parquet the month's views
 //! invoices/period=<YYYY-MM>/lines.parquet   invoice lines
 //! wallet/period=<YYYY-MM>/grants.parquet    prepaid credit statements
+//! credit_notes/period=<YYYY-MM>/lines.parquet credit note lines
 //! _tollgate/offsets/<topic>/<partition>.json   ingest's commit markers
 //! _tollgate/pending/<topic>/<partition>.json   ingest's pending flushes
 //! _tollgate/imports/<hash>.json, <hash>/       an import's marker, chunks
@@ -49,6 +50,9 @@ pub const ALERTS_STATE: &str = "_tollgate/alerts/state.json";
 
 /// The folder of the wallet table (prepaid credit statements).
 pub const WALLET: &str = "wallet";
+
+/// The folder of the credit note lines table.
+pub const CREDIT_NOTES: &str = "credit_notes";
 
 /// The folder of ingest's pending-flush records.
 pub const PENDING: &str = "_tollgate/pending";
@@ -119,6 +123,12 @@ pub fn wallet_file(period: &str) -> String {
     format!("{WALLET}/period={period}/grants.parquet")
 }
 
+/// The credit note lines file of a billing period (`YYYY-MM`): the notes
+/// that period's run issued.
+pub fn credit_note_lines_file(period: &str) -> String {
+    format!("{CREDIT_NOTES}/period={period}/lines.parquet")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +184,10 @@ mod tests {
         assert_eq!(
             wallet_file("2024-06"),
             "wallet/period=2024-06/grants.parquet"
+        );
+        assert_eq!(
+            credit_note_lines_file("2024-07"),
+            "credit_notes/period=2024-07/lines.parquet"
         );
     }
 }

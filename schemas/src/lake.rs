@@ -198,3 +198,73 @@ pub fn invoice_line_schema() -> SchemaRef {
         Field::new(INVOICE_TOTAL, money, false),
     ]))
 }
+
+/// Columns of the `credit_notes` table.
+pub mod credit_note_col {
+    pub const NUMBER: &str = "number";
+    pub const STATUS: &str = "status";
+    pub const CONSUMER: &str = "consumer";
+    pub const CURRENCY: &str = "currency";
+    pub const LINE: &str = "line";
+    pub const KIND: &str = "kind";
+    pub const CHARGE: &str = "charge";
+    pub const DESCRIPTION: &str = "description";
+    pub const PLAN: &str = "plan";
+    pub const PLAN_VERSION: &str = "plan_version";
+    pub const SEGMENT_FROM: &str = "segment_from";
+    pub const SEGMENT_TO: &str = "segment_to";
+    pub const QUANTITY_BEFORE: &str = "quantity_before";
+    pub const QUANTITY_AFTER: &str = "quantity_after";
+    pub const AMOUNT_BEFORE: &str = "amount_before";
+    pub const AMOUNT_AFTER: &str = "amount_after";
+    pub const AMOUNT: &str = "amount";
+    pub const EVENTS: &str = "events";
+    pub const FIRST_TS: &str = "first_ts";
+    pub const LAST_TS: &str = "last_ts";
+    pub const CREDITS_INVOICE: &str = "credits_invoice";
+    pub const CREDITS_PERIOD: &str = "credits_period";
+    pub const NOTE_TOTAL: &str = "note_total";
+}
+
+/// Schema of the `credit_notes` table: one row per credit note line,
+/// under `credit_notes/period=YYYY-MM/` (the period whose run issued the
+/// note; readers add the partition column `period`). Amounts are signed
+/// changes, exact `DECIMAL(38, 4)`: a note's total is negative.
+pub fn credit_note_line_schema() -> SchemaRef {
+    use credit_note_col::*;
+    let money = DataType::Decimal128(38, MONEY_SCALE);
+    Arc::new(Schema::new(vec![
+        // Null while the note is a draft.
+        Field::new(NUMBER, DataType::Utf8, true),
+        // draft or finalized.
+        Field::new(STATUS, DataType::Utf8, false),
+        Field::new(CONSUMER, DataType::Utf8, false),
+        Field::new(CURRENCY, DataType::Utf8, false),
+        // 1-based position on the note.
+        Field::new(LINE, DataType::Int32, false),
+        // The corrected line's kind: base_fee, usage or minimum.
+        Field::new(KIND, DataType::Utf8, false),
+        Field::new(CHARGE, DataType::Utf8, false),
+        Field::new(DESCRIPTION, DataType::Utf8, false),
+        Field::new(PLAN, DataType::Utf8, false),
+        Field::new(PLAN_VERSION, DataType::Int32, false),
+        // The days of the corrected segment: [segment_from, segment_to).
+        Field::new(SEGMENT_FROM, DataType::Date32, false),
+        Field::new(SEGMENT_TO, DataType::Date32, false),
+        // Billed so far, and what the lake holds now.
+        Field::new(QUANTITY_BEFORE, DataType::Int64, false),
+        Field::new(QUANTITY_AFTER, DataType::Int64, false),
+        Field::new(AMOUNT_BEFORE, money.clone(), false),
+        Field::new(AMOUNT_AFTER, money.clone(), false),
+        // amount_after - amount_before.
+        Field::new(AMOUNT, money.clone(), false),
+        // Events behind quantity_after and their time range.
+        Field::new(EVENTS, DataType::Int64, true),
+        Field::new(FIRST_TS, ts_type(), true),
+        Field::new(LAST_TS, ts_type(), true),
+        // The credited invoice and its period.
+        Field::new(CREDITS_INVOICE, DataType::Utf8, false),
+        Field::new(CREDITS_PERIOD, DataType::Utf8, false),
+        Field::new(NOTE_TOTAL, money, false),
+    ]))
+}

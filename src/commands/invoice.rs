@@ -1,5 +1,6 @@
 //! `tollgate invoice …`: invoice runs, finalization and the documents
-//! finance sends, over the lake's ledger (see `tollgate_invoicing`).
+//! finance sends (invoices and credit notes), over the lake's ledger (see
+//! `tollgate_invoicing`).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use tollgate_aggregator::Lake;
 use tollgate_billing::Billing;
-use tollgate_billing::invoice::Invoice;
+use tollgate_billing::credit_note::{self, CreditNote};
+use tollgate_billing::invoice::{Invoice, InvoiceNumber};
 use tollgate_billing::period::Period;
 use tollgate_billing::render;
 use tollgate_invoicing::{self as run, Ledger, PeriodState, RunOutcome};
@@ -26,11 +28,13 @@ pub enum InvoiceCommand {
     Run(RunArgs),
     /// Freeze a period's drafts with sequential numbers; immutable after.
     Finalize(PeriodArgs),
-    /// Periods and their invoices.
+    /// Periods, their invoices and credit notes.
     List(ListArgs),
-    /// One invoice: by number, or by period and consumer.
+    /// One invoice or credit note: by number, or by period and consumer
+    /// (an invoice) or credited invoice (a credit note).
     Show(ShowArgs),
-    /// Write a period's invoices (JSON and HTML each) and its CSV to a folder.
+    /// Write a period's invoices and credit notes (JSON and HTML each) and
+    /// their CSVs to a folder.
     Export(ExportArgs),
     /// What a consumer would owe if the current period closed now.
     Preview(PreviewArgs),
@@ -90,14 +94,17 @@ pub struct ListArgs {
 pub struct ShowArgs {
     #[command(flatten)]
     pub common: ConfigArgs,
-    /// The invoice number (finalized invoices).
+    /// The number of a finalized invoice or credit note.
     pub number: Option<String>,
-    /// The month (with --consumer).
-    #[arg(long, requires = "consumer")]
+    /// The month (with --consumer or --credits).
+    #[arg(long, requires = "document")]
     pub period: Option<Period>,
-    /// The consumer (with --period).
-    #[arg(long, requires = "period")]
+    /// The consumer, for their invoice of --period.
+    #[arg(long, requires = "period", group = "document")]
     pub consumer: Option<String>,
+    /// The invoice number a credit note of --period credits (drafts too).
+    #[arg(long, requires = "period", group = "document")]
+    pub credits: Option<String>,
     /// table, json, html or csv.
     #[arg(long, short, value_enum, default_value_t = ShowFormat::Table)]
     pub format: ShowFormat,
@@ -112,8 +119,14 @@ pub enum ShowFormat {
     Json,
     /// The HTML invoice.
     Html,
-    /// One CSV line per invoice line.
+    /// One CSV line per invoice (or credit note) line.
     Csv,
+}
+
+/// What `invoice show` found.
+enum Document {
+    Invoice(Invoice),
+    CreditNote(CreditNote),
 }
 
 /// Flags of `invoice export`.
@@ -172,7 +185,7 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                 RunOutcome::Drafted(s) => report(&mut out, &s)?,
                 RunOutcome::AlreadyFinalized(s) => writeln!(
                     out,
-                    "period {} is finalized ({} invoices); nothing changed. Late usage is billed as adjustments on a later period.",
+                    "period {} is finalized ({} invoices); nothing changed. Late usage is billed as adjustments, or credited by a credit note, on a later period.",
                     s.period,
                     s.invoices.len()
                 )?,
@@ -186,7 +199,7 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                 RunOutcome::Drafted(s) => {
                     let first = s.invoices.first().and_then(|i| i.number.clone());
                     let last = s.invoices.last().and_then(|i| i.number.clone());
-                    writeln!(
+                    write!(
                         out,
                         "period {} finalized: {} invoices{}",
                         s.period,
@@ -196,6 +209,14 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                             _ => String::new(),
                         }
                     )?;
+                    let first = s.credit_notes.first().and_then(|n| n.number.clone());
+                    let last = s.credit_notes.last().and_then(|n| n.number.clone());
+                    match (first, last) {
+                        (Some(f), Some(l)) => {
+                            writeln!(out, "; {} credit notes, {f} to {l}", s.credit_notes.len())?
+                        }
+                        _ => writeln!(out)?,
+                    }
                 }
                 RunOutcome::AlreadyFinalized(s) => {
                     writeln!(out, "period {} was already finalized", s.period)?
@@ -236,6 +257,17 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
                                 i.currency
                             )?;
                         }
+                        for n in &s.credit_notes {
+                            writeln!(
+                                out,
+                                "  {:<18} {:<24} {:>16} {}  credit note for {}",
+                                n.number.as_ref().map(|n| n.0.as_str()).unwrap_or("(draft)"),
+                                n.consumer,
+                                n.total,
+                                n.currency,
+                                n.invoice
+                            )?;
+                        }
                     }
                 }
             }
@@ -243,14 +275,57 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
         InvoiceCommand::Show(a) => {
             let cfg = load_config(&a.common)?;
             let ledger = Ledger::open(&cfg.lake.location)?;
-            let inv = match (&a.number, a.period, &a.consumer) {
-                (Some(n), _, _) => ledger.find(n).await?.with_context(|| {
-                    format!("no finalized invoice {n}; see `tollgate invoice list`")
-                })?,
-                (None, Some(p), Some(c)) => ledger.invoice(p, c).await?.with_context(|| {
-                    format!("no invoice for {c} in {p}; see `tollgate invoice list --period {p}`")
-                })?,
-                _ => anyhow::bail!("give an invoice number, or --period and --consumer"),
+            let doc = match (&a.number, a.period, &a.consumer, &a.credits) {
+                (Some(n), ..) => match ledger.find(n).await? {
+                    Some(inv) => Document::Invoice(inv),
+                    None => Document::CreditNote(ledger.find_credit_note(n).await?.with_context(
+                        || {
+                            format!(
+                                "no finalized invoice or credit note {n}; see `tollgate invoice list`"
+                            )
+                        },
+                    )?),
+                },
+                (None, Some(p), Some(c), _) => {
+                    Document::Invoice(ledger.invoice(p, c).await?.with_context(|| {
+                        format!(
+                            "no invoice for {c} in {p}; see `tollgate invoice list --period {p}`"
+                        )
+                    })?)
+                }
+                (None, Some(p), None, Some(i)) => Document::CreditNote(
+                    ledger
+                        .credit_note(p, &InvoiceNumber(i.clone()))
+                        .await?
+                        .with_context(|| {
+                            format!(
+                                "no credit note for {i} in {p}; see `tollgate invoice list --period {p}`"
+                            )
+                        })?,
+                ),
+                _ => anyhow::bail!(
+                    "give a number, or --period with --consumer (an invoice) or --credits (a credit note)"
+                ),
+            };
+            let inv = match doc {
+                Document::Invoice(inv) => inv,
+                Document::CreditNote(note) => {
+                    match a.format {
+                        ShowFormat::Json => {
+                            let bytes = ledger
+                                .credit_note_bytes(note.period, &note.invoice)
+                                .await?
+                                .unwrap_or_else(|| credit_note::json(&note).into_bytes());
+                            out.write_all(&bytes)?;
+                        }
+                        ShowFormat::Html => out.write_all(credit_note::html(&note).as_bytes())?,
+                        ShowFormat::Csv => {
+                            out.write_all(credit_note::csv(std::slice::from_ref(&note)).as_bytes())?
+                        }
+                        ShowFormat::Table => note_table(&mut out, &note)?,
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
             };
             match a.format {
                 ShowFormat::Json => {
@@ -272,8 +347,9 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
             let cfg = load_config(&a.common)?;
             let ledger = Ledger::open(&cfg.lake.location)?;
             let invoices = ledger.invoices(a.period).await?;
+            let notes = ledger.credit_notes(a.period).await?;
             anyhow::ensure!(
-                !invoices.is_empty(),
+                !invoices.is_empty() || !notes.is_empty(),
                 "period {} has no invoices; run `tollgate invoice run --period {}` first",
                 a.period,
                 a.period
@@ -294,13 +370,38 @@ async fn dispatch(cmd: InvoiceCommand) -> anyhow::Result<ExitCode> {
             }
             let csv = a.out.join(format!("invoices-{}.csv", a.period));
             std::fs::write(&csv, render::csv(&invoices))?;
-            writeln!(
+            write!(
                 out,
-                "wrote {} invoices (JSON and HTML) and {} to {}",
+                "wrote {} invoices (JSON and HTML) and {}",
                 invoices.len(),
                 csv.file_name().unwrap_or_default().to_string_lossy(),
-                a.out.display()
             )?;
+            if !notes.is_empty() {
+                for note in &notes {
+                    let stem = note
+                        .number
+                        .as_ref()
+                        .map(|n| n.0.clone())
+                        .unwrap_or_else(|| {
+                            format!("draft-credit-{}", note.invoice.0.replace(['/', '\\'], "_"))
+                        });
+                    let json = ledger
+                        .credit_note_bytes(note.period, &note.invoice)
+                        .await?
+                        .unwrap_or_else(|| credit_note::json(note).into_bytes());
+                    std::fs::write(a.out.join(format!("{stem}.json")), json)?;
+                    std::fs::write(a.out.join(format!("{stem}.html")), credit_note::html(note))?;
+                }
+                let csv = a.out.join(format!("credit-notes-{}.csv", a.period));
+                std::fs::write(&csv, credit_note::csv(&notes))?;
+                write!(
+                    out,
+                    ", {} credit notes (JSON and HTML) and {}",
+                    notes.len(),
+                    csv.file_name().unwrap_or_default().to_string_lossy(),
+                )?;
+            }
+            writeln!(out, " to {}", a.out.display())?;
         }
         InvoiceCommand::Preview(a) => {
             let cfg = load_config(&a.billing.common)?;
@@ -341,14 +442,22 @@ fn report(out: &mut impl Write, s: &PeriodState) -> io::Result<()> {
     let r = &s.report;
     writeln!(
         out,
-        "period {} drafted: {} invoices ({}); {} events, {} duplicates not counted, {} adjustment lines",
+        "period {} drafted: {} invoices ({}); {} events, {} duplicates not counted, {} adjustment lines, {} credit notes",
         s.period,
         s.invoices.len(),
         totals(s),
         r.events,
         r.duplicates,
-        r.adjustments
+        r.adjustments,
+        s.credit_notes.len()
     )?;
+    for n in &s.credit_notes {
+        writeln!(
+            out,
+            "  credit note: {} {} {} for {}",
+            n.consumer, n.total, n.currency, n.invoice
+        )?;
+    }
     for u in &r.unbilled {
         writeln!(
             out,
@@ -412,4 +521,41 @@ fn table(out: &mut impl Write, inv: &Invoice) -> io::Result<()> {
         writeln!(out, "  {:<60} {:>29}", "Amount due", due)?;
     }
     Ok(())
+}
+
+fn note_table(out: &mut impl Write, note: &CreditNote) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} credit note {} · {} · credits {} ({}) · {}",
+        note.number
+            .as_ref()
+            .map(|n| n.0.as_str())
+            .unwrap_or("DRAFT"),
+        note.status.name(),
+        note.consumer,
+        note.invoice,
+        note.invoice_period,
+        note.currency
+    )?;
+    for r in credit_note::rows(note) {
+        writeln!(
+            out,
+            "  {:>3} {:<56} {:>14} {:>14}",
+            r.line,
+            format!(
+                "{} [{} v{} {}..{}] {} -> {}",
+                r.description,
+                r.plan,
+                r.plan_version,
+                r.from,
+                r.to,
+                r.quantity_before,
+                r.quantity_after
+            ),
+            format!("{} -> {}", r.amount_before, r.amount_after),
+            r.amount
+        )?;
+    }
+    writeln!(out, "  {:<60} {:>29}", "Total", note.total)?;
+    writeln!(out, "  {:<60} {:>29}", "Credited", note.credited())
 }

@@ -704,3 +704,252 @@ granted = "2026-09-01"
         "{err}"
     );
 }
+
+/// Volume pricing: every call at the price of the tier the month's total
+/// reaches, so late calls can lower an invoice.
+const VOLUME_PLANS: &str = r#"
+[[plan]]
+id = "v"
+version = 1
+currency = "USD"
+base_fee = "20.00"
+[[plan.charge]]
+id = "calls"
+description = "API calls"
+metric = "calls"
+[plan.charge.price]
+model = "volume"
+tiers = [{ up_to = 10, unit_price = "1.00" }, { unit_price = "0.10" }]
+"#;
+
+/// `n` calls of acme at `ts` as a canonical log file to import.
+fn import_calls(config: &Path, file: &Path, tag: &str, ts: &str, n: usize) {
+    let lines: Vec<String> = (0..n)
+        .map(|i| String::from_utf8(event(&format!("{tag}{i}"), "acme", ts, 200)).unwrap())
+        .collect();
+    std::fs::write(file, lines.join("\n") + "\n").unwrap();
+    let out = tollgate()
+        .args(["import", "--format", "canonical", "--config"])
+        .arg(config)
+        .arg(file)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_late_decrease_becomes_a_numbered_credit_note_in_every_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let plans = dir.path().join("plans.toml");
+    let subs = dir.path().join("subscriptions.toml");
+    std::fs::write(&plans, VOLUME_PLANS).unwrap();
+    std::fs::write(
+        &subs,
+        "[[subscription]]\nconsumer = \"acme\"\nplan = \"v\"\nstart = \"2026-09-01\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("tollgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lake]\nlocation = {lake:?}\n[billing]\nplans = {plans:?}\nsubscriptions = {subs:?}\n\
+             number_prefix = \"T-\"\ncredit_note_prefix = \"C-\"\n"
+        ),
+    )
+    .unwrap();
+
+    // September: 10 calls, 10 × 1.00 = 10.00 + 20.00 = 30.00.
+    import_calls(
+        &config,
+        &dir.path().join("sep.log"),
+        "s",
+        "2026-09-10T10:00:00.000Z",
+        10,
+    );
+    run(
+        &config,
+        &[
+            "run",
+            "--period",
+            "2026-09",
+            "--now",
+            "2026-10-01T01:00:00Z",
+        ],
+    );
+    run(
+        &config,
+        &[
+            "finalize",
+            "--period",
+            "2026-09",
+            "--now",
+            "2026-10-01T02:00:00Z",
+        ],
+    );
+    let (sep_bytes, sep) = invoice_json(&config, "2026-09", "acme");
+    assert_eq!(sep["number"], "T-2026-000001");
+    assert_eq!(sep["total"], "30.00");
+
+    // Two late September calls: 12 × 0.10 = 1.20 (the cheaper volume
+    // tier), 1.20 − 10.00 = −8.80: a credit note of October, not an
+    // adjustment line.
+    import_calls(
+        &config,
+        &dir.path().join("late.log"),
+        "l",
+        "2026-09-20T10:00:00.000Z",
+        2,
+    );
+    let o = run(
+        &config,
+        &[
+            "run",
+            "--period",
+            "2026-10",
+            "--now",
+            "2026-11-01T01:00:00Z",
+        ],
+    );
+    let report = stdout(&o);
+    assert!(
+        report.contains("0 adjustment lines, 1 credit notes"),
+        "{report}"
+    );
+    assert!(
+        report.contains("credit note: acme -8.80 USD for T-2026-000001"),
+        "{report}"
+    );
+    let (_, oct) = invoice_json(&config, "2026-10", "acme");
+    assert!(oct["adjustments"].as_array().unwrap().is_empty(), "{oct:#}");
+    assert_eq!(oct["total"], "20.00");
+    let draft = run(
+        &config,
+        &[
+            "show",
+            "--period",
+            "2026-10",
+            "--credits",
+            "T-2026-000001",
+            "--format",
+            "json",
+        ],
+    );
+    let draft: Value = serde_json::from_slice(&draft.stdout).unwrap();
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["total"], "-8.80");
+
+    // Finalized with October: its own sequence, its own prefix.
+    let f = run(
+        &config,
+        &[
+            "finalize",
+            "--period",
+            "2026-10",
+            "--now",
+            "2026-11-01T02:00:00Z",
+        ],
+    );
+    assert!(
+        stdout(&f).contains("1 invoices, T-2026-000002 to T-2026-000002; 1 credit notes, C-2026-000001 to C-2026-000001"),
+        "{}",
+        stdout(&f)
+    );
+    let shown = run(&config, &["show", "C-2026-000001", "--format", "json"]);
+    let note: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(note["status"], "finalized");
+    assert_eq!(note["issued"], "2026-11-01");
+    assert_eq!(note["invoice"], "T-2026-000001");
+    assert_eq!(note["invoice_period"], "2026-09");
+    assert_eq!(note["period"], "2026-10");
+    let line = &note["lines"][0];
+    assert_eq!(
+        (
+            line["quantity_before"].clone(),
+            line["quantity_after"].clone()
+        ),
+        (json!(10), json!(12))
+    );
+    assert_eq!(line["amount_before"], "10.00");
+    assert_eq!(line["amount_after"], "1.20");
+    assert_eq!(line["amount"], "-8.80");
+    assert_eq!(note["total"], "-8.80");
+    let html = stdout(&run(
+        &config,
+        &["show", "C-2026-000001", "--format", "html"],
+    ));
+    assert!(
+        html.contains("<title>Credit note C-2026-000001</title>"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"credited\">8.80 USD<"), "{html}");
+    let csv = stdout(&run(&config, &["show", "C-2026-000001", "--format", "csv"]));
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("C-2026-000001,finalized,2026-10,acme,USD,1,usage,calls,"),
+        "{csv}"
+    );
+    let list = stdout(&run(&config, &["list", "--period", "2026-10"]));
+    assert!(
+        list.contains("C-2026-000001") && list.contains("credit note for T-2026-000001"),
+        "{list}"
+    );
+
+    // The September invoice did not change, byte for byte.
+    assert_eq!(invoice_json(&config, "2026-09", "acme").0, sep_bytes);
+
+    // Exported with the invoices; the JSON is the stored bytes.
+    let out = dir.path().join("export");
+    let e = run(
+        &config,
+        &[
+            "export",
+            "--period",
+            "2026-10",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&e).contains("1 credit notes (JSON and HTML) and credit-notes-2026-10.csv"),
+        "{}",
+        stdout(&e)
+    );
+    assert_eq!(
+        std::fs::read(out.join("C-2026-000001.json")).unwrap(),
+        shown.stdout
+    );
+    assert!(
+        std::fs::read_to_string(out.join("C-2026-000001.html"))
+            .unwrap()
+            .contains("8.80 USD")
+    );
+    let csv = std::fs::read_to_string(out.join("credit-notes-2026-10.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+
+    // Analysts see the note in SQL.
+    let sql = tollgate()
+        .args(["sql", "--format", "csv", "--config"])
+        .arg(&config)
+        .arg("SELECT number, credits_invoice, CAST(amount AS VARCHAR) AS amount, period FROM credit_notes")
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&sql.stdout);
+    assert!(
+        sql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sql.stderr)
+    );
+    assert!(
+        csv.contains("C-2026-000001,T-2026-000001,-8.8000,2026-10"),
+        "{csv}"
+    );
+}

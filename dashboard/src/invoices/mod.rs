@@ -1,7 +1,8 @@
-//! Finance: the invoice periods, each invoice (JSON, printable HTML, CSV)
-//! and each period's CSV, read from the billing ledger in the lake
-//! (`tollgate_invoicing::Ledger`). Read-only: runs and finalization stay
-//! on the command line, where they are reviewed and scripted.
+//! Finance: the invoice periods, each invoice and credit note (JSON,
+//! printable HTML, CSV) and each period's CSVs, read from the billing
+//! ledger in the lake (`tollgate_invoicing::Ledger`). Read-only: runs and
+//! finalization stay on the command line, where they are reviewed and
+//! scripted.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -9,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use maud::html;
-use tollgate_billing::invoice::Invoice;
+use tollgate_billing::credit_note::{self, CreditNote};
+use tollgate_billing::invoice::{Invoice, InvoiceNumber};
 use tollgate_billing::period::Period;
 use tollgate_billing::render;
 use tollgate_invoicing::{Ledger, PeriodState};
@@ -31,7 +33,10 @@ use utoipa::{OpenApi, ToSchema};
     invoice_page,
     periods_api,
     period_api,
-    invoice_api
+    invoice_api,
+    credit_note_page,
+    credit_notes_api,
+    credit_note_api
 ))]
 struct Doc;
 
@@ -48,6 +53,19 @@ pub struct PeriodInvoices {
     pub invoices: Vec<Invoice>,
 }
 
+/// `GET /api/credit-notes/{period}` as JSON: the credit notes the
+/// period's run issued (billing's ledger records, docs/BILLING.md).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodCreditNotes {
+    /// The period.
+    #[schema(value_type = String, example = "2026-10")]
+    pub period: Period,
+    /// Its credit notes, line by line; totals are negative (the change of
+    /// the credited invoice).
+    #[schema(value_type = Vec<Object>)]
+    pub credit_notes: Vec<CreditNote>,
+}
+
 /// The finance area: pages and API, all needing the `finance` role.
 pub fn area() -> Area {
     let routes = Router::<AppState>::new()
@@ -56,7 +74,10 @@ pub fn area() -> Area {
         .route("/invoices/{period}/{consumer}", get(invoice_page))
         .route("/api/invoices", get(periods_api))
         .route("/api/invoices/{period}", get(period_api))
-        .route("/api/invoices/{period}/{consumer}", get(invoice_api));
+        .route("/api/invoices/{period}/{consumer}", get(invoice_api))
+        .route("/credit-notes/{period}/{invoice}", get(credit_note_page))
+        .route("/api/credit-notes/{period}", get(credit_notes_api))
+        .route("/api/credit-notes/{period}/{invoice}", get(credit_note_api));
     Area::new("invoices", Role::Finance)
         .nav("Invoices", "/invoices")
         .routes(routes)
@@ -102,6 +123,14 @@ async fn invoice(state: &AppState, p: Period, consumer: &str) -> Result<Invoice,
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no invoice for {consumer} in {p}")))
+}
+
+async fn note(state: &AppState, p: Period, invoice: &str) -> Result<CreditNote, ApiError> {
+    ledger(state)?
+        .credit_note(p, &InvoiceNumber(invoice.to_string()))
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no credit note for invoice {invoice} in {p}")))
 }
 
 /// A download: `body` as `name`, of type `mime`.
@@ -247,6 +276,121 @@ async fn invoice_api(
     })
 }
 
+/// `/api/credit-notes/2026-10` (JSON: the notes the period's run issued)
+/// or `/api/credit-notes/2026-10.csv` (one row per note line).
+#[utoipa::path(
+    get,
+    path = "/api/credit-notes/{period}",
+    tag = "invoices",
+    summary = "The credit notes a period's run issued (JSON); `{period}.csv` gives one row per note line.",
+    description = "Role finance. A credit note lowers a finalized invoice of an earlier period; its total is negative.",
+    params(("period" = String, Path, example = "2026-10", description = "`2026-10`, `2026-10.json` or `2026-10.csv`.")),
+    responses(
+        (status = 200, description = "JSON or CSV.", content(
+            (PeriodCreditNotes = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "invalid_date or invalid_parameter (an unknown format).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "The credentials lack the role finance (forbidden).", body = ErrorBody),
+        (status = 404, description = "No run for the period (not_found).", body = ErrorBody),
+    )
+)]
+async fn credit_notes_api(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let (stem, ext) = match name.split_once('.') {
+        Some((stem, ext)) => (stem, Some(ext)),
+        None => (name.as_str(), None),
+    };
+    let p = period(stem)?;
+    period_state(&state, p).await?;
+    let notes = ledger(&state)?
+        .credit_notes(p)
+        .await
+        .map_err(ApiError::internal)?;
+    match ext {
+        Some("csv") => Ok(attachment(
+            credit_note::csv(&notes).into_bytes(),
+            "text/csv; charset=utf-8",
+            &format!("credit-notes-{p}.csv"),
+        )),
+        None | Some("json") => Ok(Json(PeriodCreditNotes {
+            period: p,
+            credit_notes: notes,
+        })
+        .into_response()),
+        Some(other) => Err(ApiError::bad_request(
+            code::INVALID_PARAMETER,
+            format!("no {other} form of a period's credit notes; use .csv or .json"),
+        )),
+    }
+}
+
+/// `/api/credit-notes/2026-10/INV-2026-000007.json|.html|.csv`: the note
+/// October's run issued for that invoice; no extension: JSON.
+#[utoipa::path(
+    get,
+    path = "/api/credit-notes/{period}/{invoice}",
+    tag = "invoices",
+    summary = "One credit note, by the period that issued it and the invoice it credits: the stored JSON byte for byte (no extension or .json), printable .html, or .csv.",
+    description = "Role finance.",
+    params(
+        ("period" = String, Path, example = "2026-10", description = "The period whose run issued the note."),
+        ("invoice" = String, Path, example = "INV-2026-000007.html", description = "The credited invoice's number, with an optional format suffix."),
+    ),
+    responses(
+        (status = 200, description = "The credit note.", content(
+            (Object = "application/json"),
+            (String = "text/html"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "invalid_date.", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "The credentials lack the role finance (forbidden).", body = ErrorBody),
+        (status = 404, description = "No such credit note (not_found).", body = ErrorBody),
+    )
+)]
+async fn credit_note_api(
+    State(state): State<AppState>,
+    Path((p, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let p = period(&p)?;
+    let (invoice, ext) = split_format(&name);
+    let n = note(&state, p, invoice).await?;
+    let stem = n
+        .number
+        .as_ref()
+        .map_or_else(|| format!("draft-credit-{p}-{invoice}"), |n| n.0.clone());
+    Ok(match ext {
+        None | Some("json") => {
+            // The stored bytes, exactly as finalized.
+            let bytes = ledger(&state)?
+                .credit_note_bytes(p, &n.invoice)
+                .await
+                .map_err(ApiError::internal)?
+                .unwrap_or_else(|| credit_note::json(&n).into_bytes());
+            let mut r = bytes.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Some("html") => attachment(
+            credit_note::html(&n).into_bytes(),
+            "text/html; charset=utf-8",
+            &format!("{stem}.html"),
+        ),
+        Some(_) => attachment(
+            credit_note::csv(std::slice::from_ref(&n)).into_bytes(),
+            "text/csv; charset=utf-8",
+            &format!("{stem}.csv"),
+        ),
+    })
+}
+
 fn totals(s: &PeriodState) -> String {
     s.report
         .totals
@@ -283,7 +427,7 @@ async fn periods_page(
             thead {
                 tr {
                     th { "Period" } th { "Status" } th class="num" { "Invoices" }
-                    th { "Totals" } th { "Not billed" }
+                    th { "Totals" } th class="num" { "Credit notes" } th { "Not billed" }
                 }
             }
             tbody {
@@ -293,12 +437,13 @@ async fn periods_page(
                         td { (s.status.name()) }
                         td class="num" { (s.invoices.len()) }
                         td { (totals(s)) }
+                        td class="num" { (s.credit_notes.len()) }
                         td { (s.report.unbilled.len()) }
                     }
                 }
                 @if states.is_empty() {
                     tr {
-                        td colspan="5" class="muted" {
+                        td colspan="6" class="muted" {
                             "No invoice run yet: " code { "tollgate invoice run --period YYYY-MM" }
                         }
                     }
@@ -314,7 +459,7 @@ async fn periods_page(
     get,
     path = "/invoices/{period}",
     tags = ["pages", "invoices"],
-    summary = "One period's invoices with downloads and the traffic without a subscription.",
+    summary = "One period's invoices and credit notes with downloads and the traffic without a subscription.",
     description = "Role finance.",
     params(("period" = String, Path, example = "2026-10", description = "The period.")),
     responses(
@@ -364,6 +509,37 @@ async fn period_page(
                             a href={ "/api/invoices/" (p) "/" (c) ".json" } { "JSON" } " · "
                             a href={ "/api/invoices/" (p) "/" (c) ".html" } { "HTML" } " · "
                             a href={ "/api/invoices/" (p) "/" (c) ".csv" } { "CSV" }
+                        }
+                    }
+                }
+            }
+        }
+        @if !st.credit_notes.is_empty() {
+            h2 { "Credit notes" }
+            p {
+                "Late usage that lowered a finalized invoice. Totals are the change of the credited invoice (negative). "
+                a class="button" id="period-credit-notes-csv" href={ "/api/credit-notes/" (p) ".csv" } { "Credit notes CSV" }
+            }
+            table id="credit-notes" {
+                thead {
+                    tr {
+                        th { "Number" } th { "Consumer" } th { "Credits invoice" } th class="num" { "Total" } th { "Currency" } th { "Download" }
+                    }
+                }
+                tbody {
+                    @for n in &st.credit_notes {
+                        @let i = html::path_segment(&n.invoice.0);
+                        tr {
+                            td { a href={ "/credit-notes/" (p) "/" (i) } { (n.number.as_ref().map_or("draft", |n| n.0.as_str())) } }
+                            td { (n.consumer) }
+                            td { (n.invoice) }
+                            td class="num" { (n.total) }
+                            td { (n.currency) }
+                            td {
+                                a href={ "/api/credit-notes/" (p) "/" (i) ".json" } { "JSON" } " · "
+                                a href={ "/api/credit-notes/" (p) "/" (i) ".html" } { "HTML" } " · "
+                                a href={ "/api/credit-notes/" (p) "/" (i) ".csv" } { "CSV" }
+                            }
                         }
                     }
                 }
@@ -441,6 +617,57 @@ async fn invoice_page(
     let title = inv.number.as_ref().map_or_else(
         || format!("Draft {} {}", inv.consumer, inv.period),
         |n| n.0.clone(),
+    );
+    html::page(&state, Some(&caller), "/invoices", &title, body)
+}
+
+/// `GET /credit-notes/{period}/{invoice}`.
+#[utoipa::path(
+    get,
+    path = "/credit-notes/{period}/{invoice}",
+    tags = ["pages", "invoices"],
+    summary = "One credit note, line by line: what was billed, what the lake holds now, the change.",
+    description = "Role finance.",
+    params(
+        ("period" = String, Path, description = "The period whose run issued the note."),
+        ("invoice" = String, Path, description = "The credited invoice's number."),
+    ),
+    responses(
+        (status = 200, description = "An HTML page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: to /login."),
+        (status = 400, description = "An HTML page: a malformed period.", content_type = "text/html", body = String),
+        (status = 404, description = "An HTML page: no such credit note.", content_type = "text/html", body = String),
+        (status = 403, description = "An HTML page: the caller lacks the role finance.", content_type = "text/html", body = String),
+    )
+)]
+async fn credit_note_page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((p, invoice)): Path<(String, String)>,
+) -> Response {
+    let r = async {
+        let p = period(&p)?;
+        note(&state, p, &invoice).await
+    }
+    .await;
+    let n = match r {
+        Ok(n) => n,
+        Err(e) => return html::error_page(&state, Some(&caller), &e),
+    };
+    let i = html::path_segment(&n.invoice.0);
+    let p = n.period;
+    let body = html! {
+        div class="invoice" { (credit_note::html_body(&n)) }
+        p {
+            a class="button" href={ "/api/credit-notes/" (p) "/" (i) ".html" } { "Printable HTML" } " "
+            a class="button" href={ "/api/credit-notes/" (p) "/" (i) ".json" } { "JSON" } " "
+            a class="button" href={ "/api/credit-notes/" (p) "/" (i) ".csv" } { "CSV" } " "
+            a class="button" href={ "/invoices/" (n.invoice_period) } { "Credited period " (n.invoice_period) }
+        }
+    };
+    let title = n.number.as_ref().map_or_else(
+        || format!("Draft credit note for {}", n.invoice),
+        |x| x.0.clone(),
     );
     html::page(&state, Some(&caller), "/invoices", &title, body)
 }
