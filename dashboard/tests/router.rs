@@ -1107,6 +1107,16 @@ async fn invoices_are_served_to_finance_as_stored() {
         inv["total"].as_str().unwrap().parse::<Decimal>().unwrap(),
         want
     );
+    // Its prepaid grant paid part of it.
+    let due = want - Decimal::new(fixture::GRANT_CENTS, 2);
+    assert_eq!(
+        inv["amount_due"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap(),
+        due
+    );
     // Consumers with traffic but no subscription are listed, not dropped.
     let unbilled: BTreeSet<&str> = doc["period"]["report"]["unbilled"]
         .as_array()
@@ -1135,15 +1145,15 @@ async fn invoices_are_served_to_finance_as_stored() {
     );
     assert_eq!(
         r.body.lines().count(),
-        3,
-        "header, base fee, calls: {}",
+        4,
+        "header, base fee, calls, the grant's credit: {}",
         r.body
     );
     assert!(r.body.contains(&format!(",{acme},")), "{}", r.body);
     let r = get(&app, "/api/invoices/2024-06/acme.html").await;
     assert!(r.body.contains("INV-2024-000001") && r.body.contains(&want.to_string()));
     let r = get(&app, "/api/invoices/2024-06.csv").await;
-    assert_eq!(r.body.lines().count(), 3);
+    assert_eq!(r.body.lines().count(), 4, "{}", r.body);
     assert!(
         r.header(header::CONTENT_DISPOSITION)
             .contains("invoices-2024-06.csv")
@@ -1155,6 +1165,14 @@ async fn invoices_are_served_to_finance_as_stored() {
     let r = get(&app, "/invoices/2024-06").await;
     assert!(r.body.contains("href=\"/invoices/2024-06/acme\""));
     assert!(r.body.contains(&format!("{want} USD")), "{}", r.body);
+    // The list shows the total and what is left to pay.
+    assert!(
+        r.body.contains(&format!(
+            "<td class=\"num\">{want}</td><td class=\"num\">{due}</td>"
+        )),
+        "{}",
+        r.body
+    );
     let r = get(&app, "/invoices/2024-06/acme").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("INV-2024-000001"));

@@ -51,6 +51,11 @@ pub struct InvoiceSummary {
     pub currency: String,
     /// Total.
     pub total: Decimal,
+    /// What is left to pay after prepaid credits, when the invoice has
+    /// discounts, a tax or credits; absent otherwise (and in states
+    /// written before settlement existed), when it is `total`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_due: Option<Decimal>,
 }
 
 impl InvoiceSummary {
@@ -61,7 +66,13 @@ impl InvoiceSummary {
             number: inv.number.clone(),
             currency: inv.currency.clone(),
             total: inv.total,
+            amount_due: inv.amount_due,
         }
+    }
+
+    /// What is left to pay: `amount_due`, or `total`.
+    pub fn due(&self) -> Decimal {
+        self.amount_due.unwrap_or(self.total)
     }
 }
 

@@ -953,3 +953,182 @@ fn a_late_decrease_becomes_a_numbered_credit_note_in_every_form() {
         "{csv}"
     );
 }
+
+/// Issue 16's end-to-end case, from Kafka through `tollgate ingest` to
+/// finalized invoices and a credit note: acme is taxed (VAT 19%), has a
+/// launch coupon for its first period only and a 40.00 prepaid grant that
+/// runs out in October; late September calls lower September's finalized
+/// invoice (volume pricing), which October's run credits with a note that
+/// reverses the coupon's share and the tax. bob has no settings.
+#[test]
+fn ingest_to_finalized_invoices_with_credits_coupon_tax_and_a_credit_note() {
+    let _serial = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start();
+    broker.create_topic("gw", 1);
+    let lake = dir.path().join("lake");
+    let plans = dir.path().join("plans.toml");
+    let subs = dir.path().join("subscriptions.toml");
+    let customers = dir.path().join("customers.toml");
+    std::fs::write(&plans, VOLUME_PLANS).unwrap();
+    std::fs::write(
+        &subs,
+        "[[subscription]]\nconsumer = \"acme\"\nplan = \"v\"\nstart = \"2026-09-01\"\n\n\
+         [[subscription]]\nconsumer = \"bob\"\nplan = \"v\"\nstart = \"2026-09-01\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &customers,
+        r#"
+[[tax]]
+id = "vat"
+name = "VAT 19%"
+rate = "0.19"
+
+[[coupon]]
+id = "launch"
+percent = "10"
+periods = 1
+
+[[customer]]
+consumer = "acme"
+tax = "vat"
+coupons = [{ coupon = "launch" }]
+
+[[grant]]
+id = "prepaid"
+consumer = "acme"
+amount = "40.00"
+currency = "USD"
+granted = "2026-09-01"
+"#,
+    )
+    .unwrap();
+    let config = dir.path().join("tollgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lake]\nlocation = {lake:?}\n[kafka]\nbrokers = {addr:?}\ntopics = [\"gw\"]\ngroup = \"billing\"\n\
+             [billing]\nplans = {plans:?}\nsubscriptions = {subs:?}\ncustomers = {customers:?}\n\
+             number_prefix = \"T-\"\ncredit_note_prefix = \"C-\"\n",
+            addr = broker.addr
+        ),
+    )
+    .unwrap();
+    let calls = |tag: &str, consumer: &str, ts: &str, n: usize| -> Vec<(i32, Vec<u8>)> {
+        (0..n)
+            .map(|i| (0, event(&format!("{tag}{i}"), consumer, ts, 200)))
+            .collect()
+    };
+
+    // September: 10 calls each.
+    let mut sep = calls("as", "acme", "2026-09-10T10:00:00.000Z", 10);
+    sep.extend(calls("bs", "bob", "2026-09-11T10:00:00.000Z", 10));
+    broker.produce("gw", &sep);
+    ingest_once(&config);
+    let now = ["--now", "2026-10-01T06:00:00Z"];
+    run(
+        &config,
+        &[&["run", "--period", "2026-09"][..], &now].concat(),
+    );
+    run(
+        &config,
+        &[&["finalize", "--period", "2026-09"][..], &now].concat(),
+    );
+    // acme: 10 × 1.00 + 20.00 = 30.00; launch −3.00; VAT 0.19 × 27.00 =
+    // 5.13; total 32.13, all paid by the grant (40.00 → 7.87).
+    let (sep_bytes, acme) = invoice_json(&config, "2026-09", "acme");
+    assert_eq!(acme["number"], "T-2026-000001");
+    assert_eq!(acme["subtotal"], "30.00");
+    assert_eq!(acme["discounts"][0]["amount"], "-3.00");
+    assert_eq!(acme["tax"]["amount"], "5.13");
+    assert_eq!(acme["total"], "32.13");
+    assert_eq!(acme["credits"][0]["amount"], "-32.13");
+    assert_eq!(acme["credits"][0]["balance_after"], "7.87");
+    assert_eq!(acme["amount_due"], "0.00");
+    let (_, bob) = invoice_json(&config, "2026-09", "bob");
+    assert_eq!(bob["total"], "30.00");
+    assert!(bob.get("tax").is_none(), "{bob:#}");
+
+    // October's calls, and two September calls of acme that arrive late:
+    // 12 calls price at the second volume tier, 12 × 0.10 = 1.20 instead
+    // of 10.00.
+    let mut oct = calls("ao", "acme", "2026-10-10T10:00:00.000Z", 10);
+    oct.extend(calls("bo", "bob", "2026-10-11T10:00:00.000Z", 10));
+    oct.extend(calls("late", "acme", "2026-09-20T10:00:00.000Z", 2));
+    broker.produce("gw", &oct);
+    ingest_once(&config);
+    let now = ["--now", "2026-11-01T06:00:00Z"];
+    let report = stdout(&run(
+        &config,
+        &[&["run", "--period", "2026-10"][..], &now].concat(),
+    ));
+    // The note: lines −8.80; the coupon's share −8.80 × −3.00 ÷ 30.00 =
+    // +0.88; VAT 0.19 × −7.92 = −1.5048 → −1.50; total −9.42.
+    assert!(
+        report.contains("credit note: acme -9.42 USD for T-2026-000001"),
+        "{report}"
+    );
+    let f = stdout(&run(
+        &config,
+        &[&["finalize", "--period", "2026-10"][..], &now].concat(),
+    ));
+    assert!(f.contains("C-2026-000001 to C-2026-000001"), "{f}");
+
+    // October: 30.00, the coupon has expired (one period), VAT 5.70, total
+    // 35.70; the grant's last 7.87 pays part of it, 27.83 is due.
+    let (_, acme) = invoice_json(&config, "2026-10", "acme");
+    assert_eq!(acme["status"], "finalized");
+    assert_eq!(acme["subtotal"], "30.00");
+    assert!(acme.get("discounts").is_none(), "{acme:#}");
+    assert_eq!(acme["tax"]["amount"], "5.70");
+    assert_eq!(acme["total"], "35.70");
+    assert_eq!(acme["credits"][0]["balance_before"], "7.87");
+    assert_eq!(acme["credits"][0]["amount"], "-7.87");
+    assert_eq!(acme["credits"][0]["balance_after"], "0.00");
+    assert_eq!(acme["amount_due"], "27.83");
+    assert!(acme["adjustments"].as_array().unwrap().is_empty());
+    let (_, bob) = invoice_json(&config, "2026-10", "bob");
+    assert_eq!(bob["total"], "30.00");
+
+    let shown = run(&config, &["show", "C-2026-000001", "--format", "json"]);
+    let note: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(note["status"], "finalized");
+    assert_eq!(note["invoice"], "T-2026-000001");
+    assert_eq!(note["lines"][0]["amount"], "-8.80");
+    assert_eq!(note["subtotal"], "-8.80");
+    assert_eq!(note["discount"]["amount"], "0.88");
+    assert_eq!(note["tax"]["taxable"], "-7.92");
+    assert_eq!(note["tax"]["amount"], "-1.50");
+    assert_eq!(note["total"], "-9.42");
+    let html = stdout(&run(
+        &config,
+        &["show", "C-2026-000001", "--format", "html"],
+    ));
+    assert!(html.contains("id=\"credited\">9.42 USD<"), "{html}");
+
+    // September's invoice did not change, byte for byte.
+    assert_eq!(invoice_json(&config, "2026-09", "acme").0, sep_bytes);
+
+    // The wallet in SQL: 40.00 → 7.87 in September, → 0.00 in October.
+    let sql = tollgate()
+        .args(["sql", "--format", "csv", "--config"])
+        .arg(&config)
+        .arg("SELECT period, status, CAST(balance_before AS VARCHAR) AS before, CAST(burned AS VARCHAR) AS burned, CAST(balance_after AS VARCHAR) AS after FROM wallet ORDER BY period")
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&sql.stdout);
+    assert!(
+        sql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sql.stderr)
+    );
+    assert!(
+        csv.contains("2026-09,finalized,40.0000,32.1300,7.8700"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("2026-10,finalized,7.8700,7.8700,0.0000"),
+        "{csv}"
+    );
+}

@@ -494,7 +494,7 @@ async fn period_page(
         table id="invoices" {
             thead {
                 tr {
-                    th { "Number" } th { "Consumer" } th class="num" { "Total" } th { "Currency" } th { "Download" }
+                    th { "Number" } th { "Consumer" } th class="num" { "Total" } th class="num" { "Amount due" } th { "Currency" } th { "Download" }
                 }
             }
             tbody {
@@ -504,6 +504,7 @@ async fn period_page(
                         td { (i.number.as_ref().map_or("draft", |n| n.0.as_str())) }
                         td { a href={ "/invoices/" (p) "/" (c) } { (i.consumer) } }
                         td class="num" { (i.total) }
+                        td class="num" { (i.due()) }
                         td { (i.currency) }
                         td {
                             a href={ "/api/invoices/" (p) "/" (c) ".json" } { "JSON" } " · "
