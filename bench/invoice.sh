@@ -8,7 +8,12 @@
 #  2. Subscriptions: every consumer on a plan of deploy/plans.toml, round
 #     robin over free / growth / enterprise / tokyo, one in ten changing
 #     plan on the 16th (two segments), so every model and proration runs.
-#  3. `invoice run --period 2026-10`, three times (the first also warms the
+#  3. Customers (`customers.toml`): a third of the consumers (every third
+#     one) pay a tax (VAT 19%, or 10% in JPY), have a 10% coupon for three
+#     periods and a prepaid grant in their plan's currency (half of them
+#     expiring), so settlement (coupons, tax, credit burn) runs on 3,334
+#     invoices.
+#  4. `invoice run --period 2026-10`, three times (the first also warms the
 #     page cache); each run recomputes every draft from the events, with
 #     deduplication by event_id.
 #
@@ -62,7 +67,29 @@ for i in range(1, n + 1):
         print(f'[[subscription]]\nconsumer = "{c}"\nplan = "{p}"\nstart = "2026-01-01"\n')
 PY
 
-echo "lake: $(du -sh "$LAKE/events" | cut -f1) of events; $CONSUMERS subscriptions"
+CUSTOMERS_FILE="$LAKE.customers.toml"
+python3 - "$CONSUMERS" > "$CUSTOMERS_FILE" <<'PY'
+import sys
+n = int(sys.argv[1])
+plans = ["free", "growth", "enterprise", "tokyo"]
+currency = {"free": "USD", "growth": "USD", "enterprise": "EUR", "tokyo": "JPY"}
+print('[[tax]]\nid = "vat"\nname = "VAT 19%"\nrate = "0.19"\n')
+print('[[tax]]\nid = "jct"\nname = "JCT 10%"\nrate = "0.10"\n')
+print('[[coupon]]\nid = "ten"\npercent = "10"\nperiods = 3\n')
+for i in range(1, n + 1):
+    if i % 3:
+        continue
+    c = f"acct-{i:04d}"
+    cur = currency[plans[i % len(plans)]]
+    tax = "jct" if cur == "JPY" else "vat"
+    print(f'[[customer]]\nconsumer = "{c}"\ntax = "{tax}"\ncoupons = [{{ coupon = "ten", from = "2026-10" }}]\n')
+    amount = "5000" if cur == "JPY" else "50.00"
+    expires = 'expires = "2026-12-01"\n' if i % 2 else ""
+    print(f'[[grant]]\nid = "g-{c}"\nconsumer = "{c}"\namount = "{amount}"\ncurrency = "{cur}"\ngranted = "2026-10-01"\n{expires}')
+PY
+export TOLLGATE_BILLING__CUSTOMERS="$CUSTOMERS_FILE"
+
+echo "lake: $(du -sh "$LAKE/events" | cut -f1) of events; $CONSUMERS subscriptions; $(grep -c '^\[\[customer' "$CUSTOMERS_FILE") customers with tax, coupon and a grant"
 for i in 1 2 3; do
   /usr/bin/time -f "run $i: %e s wall, %M KiB peak RSS" \
     "$BIN" invoice run --lake "$LAKE" --plans deploy/plans.toml --subscriptions "$SUBS" \
