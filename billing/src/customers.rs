@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, Rounding};
 use crate::period::Period;
-use crate::plan::{PlansFile, Seg, at, field_at, line_of, span_of};
+use crate::plan::{Lines, PlansFile, Seg, at, field_at, line_of, span_in, span_of};
 use crate::subscription::SubscriptionsFile;
 
 /// A customers file that cannot be used. Both kinds name the file and the
@@ -260,10 +260,17 @@ impl CustomersFile {
                 why: v.why,
             }
         })?;
-        for (i, g) in parsed.grants.iter().enumerate() {
-            for k in GRANT_TERMS {
-                if let Some(l) = locate(&[Seg::Key("grant"), Seg::Index(i), Seg::Key(k)]) {
-                    parsed.lines.insert((g.id.clone(), k), l);
+        // The grants' lines, for errors about used grants later: one parse
+        // and one line index for every lookup (a file of thousands of
+        // grants would otherwise be parsed thousands of times).
+        if let Ok(doc) = toml::de::DeTable::parse(text) {
+            let lines = Lines::of(text);
+            for (i, g) in parsed.grants.iter().enumerate() {
+                for k in GRANT_TERMS {
+                    let path = [Seg::Key("grant"), Seg::Index(i), Seg::Key(k)];
+                    if let Some(o) = span_in(&doc, &path) {
+                        parsed.lines.insert((g.id.clone(), k), lines.line(o));
+                    }
                 }
             }
         }

@@ -562,11 +562,36 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset).unwrap_or(text).matches('\n').count() + 1
 }
 
+/// [`line_of`] for many offsets of one text: the lines' starts, found
+/// once, then a binary search per offset.
+pub(crate) struct Lines(Vec<usize>);
+
+impl Lines {
+    /// The line starts of `text`.
+    pub(crate) fn of(text: &str) -> Lines {
+        Lines(
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+        )
+    }
+
+    /// The 1-based line of byte `offset`, as [`line_of`] gives it.
+    pub(crate) fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
+    }
+}
+
 /// Where `path` is in `text`: the start of its value, or of the deepest
 /// table on the path that is there (a field left out is reported at the
 /// table that should hold it).
 pub(crate) fn span_of(text: &str, path: &[Seg]) -> Option<usize> {
-    let doc = toml::de::DeTable::parse(text).ok()?;
+    span_in(&toml::de::DeTable::parse(text).ok()?, path)
+}
+
+/// [`span_of`] in a document parsed once, for callers that look up many
+/// paths (parsing per lookup is quadratic in the file's size).
+pub(crate) fn span_in(doc: &toml::Spanned<toml::de::DeTable<'_>>, path: &[Seg]) -> Option<usize> {
     let mut found = None;
     let mut at: Option<&toml::Spanned<toml::de::DeValue>> = None;
     for seg in path {
@@ -994,4 +1019,21 @@ fn check_percentage(
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line index answers as the scan does, at every byte, including
+    /// line ends, the first and last byte and past the end.
+    #[test]
+    fn lines_index_agrees_with_line_of() {
+        let text = "[[grant]]\nid = \"a\"\n\n[[grant]]\r\nid = \"b\"\nno newline at the end";
+        let lines = Lines::of(text);
+        for o in 0..=text.len() + 2 {
+            assert_eq!(lines.line(o), line_of(text, o), "offset {o}");
+        }
+        assert_eq!(Lines::of("").line(0), 1);
+    }
 }

@@ -136,9 +136,7 @@ pub fn settle(
     // Coupons active in this period, in the customer's order.
     let first_period = billing
         .subscriptions
-        .subscriptions
-        .iter()
-        .filter(|s| s.consumer == inv.consumer)
+        .of(&inv.consumer)
         .map(|s| Period::of(s.start.date()))
         .min();
     let active: Vec<_> = customer
@@ -447,19 +445,26 @@ pub fn wallet(
         .filter(|g| g.granted < period.end())
         .collect();
     grants.sort_by(|a, b| (&a.consumer, a.burn_key()).cmp(&(&b.consumer, b.burn_key())));
+    // What the drafts burn of each grant, summed once (not a scan of every
+    // invoice per grant: thousands of each made that quadratic).
+    let mut burns: BTreeMap<(&str, &str), Decimal> = BTreeMap::new();
+    for i in invoices {
+        for c in &i.credits {
+            *burns
+                .entry((i.consumer.as_str(), c.grant.as_str()))
+                .or_default() -= c.amount;
+        }
+    }
     let mut out = Vec::new();
     for g in grants {
         let before = g.amount - used.get(&g.id).copied().unwrap_or_default();
         if before <= Decimal::ZERO {
             continue;
         }
-        let burned: Decimal = invoices
-            .iter()
-            .filter(|i| i.consumer == g.consumer)
-            .flat_map(|i| &i.credits)
-            .filter(|c| c.grant == g.id)
-            .map(|c| -c.amount)
-            .sum();
+        let burned = burns
+            .get(&(g.consumer.as_str(), g.id.as_str()))
+            .copied()
+            .unwrap_or_default();
         let expired = if g.expires.is_some_and(|e| e <= period.end()) {
             before - burned
         } else {

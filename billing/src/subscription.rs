@@ -23,7 +23,7 @@
 //! per segment on the usage of its exact time range (tiers restart with
 //! each segment: the customer was on a different contract).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -62,6 +62,13 @@ pub struct SubscriptionsFile {
     /// Every subscription.
     #[serde(default, rename = "subscription")]
     pub subscriptions: Vec<Subscription>,
+    /// Positions in `subscriptions` per consumer, in file order, built by
+    /// [`SubscriptionsFile::parse_file`]: a run asks for every consumer's
+    /// segments several times, and a scan of the file each time made a
+    /// run over 10,000 subscriptions quadratic. Empty (a scan is used)
+    /// for a file not built by the parser.
+    #[serde(skip)]
+    by_consumer: HashMap<String, Vec<usize>>,
 }
 
 /// A subscriptions file that cannot be used. Both kinds name the file and
@@ -213,7 +220,32 @@ impl SubscriptionsFile {
                 }
             }
         }
+        let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, s) in parsed.subscriptions.iter().enumerate() {
+            index.entry(s.consumer.clone()).or_default().push(i);
+        }
+        parsed.by_consumer = index;
         Ok(parsed)
+    }
+
+    /// The subscriptions of `consumer`, in file order.
+    pub fn of<'a>(&'a self, consumer: &'a str) -> impl Iterator<Item = &'a Subscription> + 'a {
+        let indexed = (!self.by_consumer.is_empty()).then(|| {
+            self.by_consumer
+                .get(consumer)
+                .into_iter()
+                .flatten()
+                .map(|&i| &self.subscriptions[i])
+        });
+        let scanned = indexed.is_none().then(|| {
+            self.subscriptions
+                .iter()
+                .filter(move |s| s.consumer == consumer)
+        });
+        indexed
+            .into_iter()
+            .flatten()
+            .chain(scanned.into_iter().flatten())
     }
 
     /// Every consumer with a subscription covering part of `period`.
@@ -241,9 +273,7 @@ impl SubscriptionsFile {
     /// each with its share in its plan's proration.
     pub fn segments(&self, consumer: &str, period: Period) -> Vec<Segment> {
         let mut out: Vec<Segment> = self
-            .subscriptions
-            .iter()
-            .filter(|s| s.consumer == consumer)
+            .of(consumer)
             .filter_map(|s| {
                 let (from, to) = overlap(s, period)?;
                 Some(Segment {
@@ -288,6 +318,39 @@ currency = "USD"
 
     fn parse(text: &str) -> Result<SubscriptionsFile, SubscriptionError> {
         SubscriptionsFile::parse(text, &PlansFile::parse(PLANS).unwrap())
+    }
+
+    /// The index by consumer answers as a scan of the file does, in file
+    /// order, and a file built without the parser is scanned.
+    #[test]
+    fn subscriptions_by_consumer_are_those_of_a_scan() {
+        let f = parse(
+            "[[subscription]]\nconsumer = \"x\"\nplan = \"b\"\nstart = \"2026-03-01\"\n\
+             [[subscription]]\nconsumer = \"y\"\nplan = \"a\"\nstart = \"2026-01-01\"\n\
+             [[subscription]]\nconsumer = \"x\"\nplan = \"a\"\nstart = \"2026-01-01\"\nend = \"2026-03-01\"\n",
+        )
+        .unwrap();
+        let scan = |f: &SubscriptionsFile, c: &str| -> Vec<Subscription> {
+            f.subscriptions
+                .iter()
+                .filter(|s| s.consumer == c)
+                .cloned()
+                .collect()
+        };
+        for c in ["x", "y", "nobody"] {
+            assert_eq!(f.of(c).cloned().collect::<Vec<_>>(), scan(&f, c), "{c}");
+        }
+        assert_eq!(f.of("x").count(), 2);
+        let unindexed = SubscriptionsFile {
+            subscriptions: f.subscriptions.clone(),
+            by_consumer: HashMap::new(),
+        };
+        assert_eq!(
+            unindexed.of("x").cloned().collect::<Vec<_>>(),
+            scan(&f, "x")
+        );
+        let march: Period = "2026-03".parse().unwrap();
+        assert_eq!(unindexed.segments("x", march), f.segments("x", march));
     }
 
     #[test]
