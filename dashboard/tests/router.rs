@@ -1223,7 +1223,8 @@ async fn credit_notes_are_served_to_finance_as_stored() {
     let notes = doc["credit_notes"].as_array().unwrap();
     assert_eq!(notes.len(), 1);
     let n = &notes[0];
-    assert_eq!(n["status"], "draft");
+    assert_eq!(n["status"], "finalized");
+    assert_eq!(n["number"], "CN-2024-000001");
     assert_eq!(n["invoice"], "INV-2024-000001");
     assert_eq!(n["invoice_period"], "2024-06");
     assert_eq!(n["consumer"], "acme");
@@ -1250,7 +1251,7 @@ async fn credit_notes_are_served_to_finance_as_stored() {
     let r = get(&app, "/api/credit-notes/2024-07/INV-2024-000001.html").await;
     assert!(
         r.header(header::CONTENT_DISPOSITION)
-            .contains("draft-credit-2024-07-INV-2024-000001.html")
+            .contains("CN-2024-000001.html")
     );
     assert!(
         r.body.contains(&format!("id=\"credited\">{credited} USD<")),
@@ -1298,7 +1299,7 @@ async fn credit_notes_are_served_to_finance_as_stored() {
     let r = get(&app, "/credit-notes/2024-07/INV-2024-000001").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
-        r.body.contains("Draft credit note for INV-2024-000001"),
+        r.body.contains("Credit note CN-2024-000001"),
         "{}",
         r.body
     );
@@ -1459,6 +1460,10 @@ const SELF: &[(&str, &str)] = &[
     ("/api/self", "/api/self?from=2024-06-11&to=2024-06-13"),
     ("/api/self/invoices", "/api/self/invoices"),
     ("/api/self/invoices/{period}", "/api/self/invoices/2024-06"),
+    (
+        "/api/self/credit-notes/{period}/{invoice}",
+        "/api/self/credit-notes/2024-07/INV-2024-000001",
+    ),
 ];
 
 #[tokio::test]
@@ -1562,9 +1567,63 @@ async fn a_consumer_token_reads_only_its_own_consumer_by_any_route() {
         "no plan, no quotas; never acme's"
     );
 
-    // Invoices: acme sees its finalized one, globex has none.
+    // Invoices: acme sees its finalized ones, newest first, with what is
+    // left to pay after its grant, and its credit note; globex has none.
     let r = as_(ACME_TOKEN, "/api/self/invoices".into()).await;
-    assert_eq!(r.json()["invoices"][0]["number"], "INV-2024-000001");
+    let doc = r.json();
+    assert_eq!(doc["invoices"][0]["number"], "INV-2024-000002");
+    let june = &doc["invoices"][1];
+    assert_eq!(june["number"], "INV-2024-000001");
+    let total: Decimal = june["total"].as_str().unwrap().parse().unwrap();
+    let due: Decimal = june["amount_due"].as_str().unwrap().parse().unwrap();
+    assert_eq!(total - due, Decimal::new(fixture::GRANT_CENTS, 2));
+    let notes = doc["credit_notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{doc:#}");
+    assert_eq!(notes[0]["number"], "CN-2024-000001");
+    assert_eq!(notes[0]["invoice"], "INV-2024-000001");
+    assert_eq!(notes[0]["period"], "2024-07");
+    assert_eq!(
+        notes[0]["total"].as_str().unwrap().parse::<Decimal>().unwrap(),
+        -Decimal::new(fixture::BACKFILL_CALLS, 2)
+    );
+    // The note itself: the stored bytes, and its printable form.
+    let r = as_(
+        ACME_TOKEN,
+        "/api/self/credit-notes/2024-07/INV-2024-000001".into(),
+    )
+    .await;
+    let stored = tollgate_invoicing::Ledger::open(fixture::lake().to_str().unwrap())
+        .unwrap()
+        .credit_note_bytes(
+            "2024-07".parse().unwrap(),
+            &tollgate_billing::invoice::InvoiceNumber("INV-2024-000001".into()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.body.as_bytes(), stored.as_slice());
+    let r = as_(
+        ACME_TOKEN,
+        "/api/self/credit-notes/2024-07/INV-2024-000001.html".into(),
+    )
+    .await;
+    assert!(
+        r.header(header::CONTENT_DISPOSITION)
+            .contains("CN-2024-000001.html")
+    );
+    // globex cannot read acme's note: not found, as if it did not exist.
+    let r = as_(
+        GLOBEX_TOKEN,
+        "/api/self/credit-notes/2024-07/INV-2024-000001".into(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = as_(
+        ACME_TOKEN,
+        "/api/self/credit-notes/2024-13/INV-2024-000001".into(),
+    )
+    .await;
+    assert_eq!(r.code(), "invalid_date");
     let r = as_(ACME_TOKEN, "/api/self/invoices/2024-06".into()).await;
     let stored = tollgate_invoicing::Ledger::open(fixture::lake().to_str().unwrap())
         .unwrap()

@@ -110,7 +110,7 @@ async fn period_state(state: &AppState, p: Period) -> Result<PeriodState, ApiErr
 }
 
 /// A download: `file.{json,html,csv}` → its content type and name.
-fn split_format(name: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_format(name: &str) -> (&str, Option<&str>) {
     match name.rsplit_once('.') {
         Some((stem, ext)) if ["json", "html", "csv"].contains(&ext) => (stem, Some(ext)),
         _ => (name, None),

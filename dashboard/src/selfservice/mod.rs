@@ -4,8 +4,8 @@
 //! The consumer is taken from the token (see [`crate::login::consumer_guard`]),
 //! never from the path or the query, so no request can name another
 //! consumer; role tokens are refused here (they have `/api/consumers` and
-//! `/api/invoices`). Only finalized invoices are shown: drafts are still
-//! under review by finance.
+//! `/api/invoices`). Only finalized invoices and credit notes are shown:
+//! drafts are still under review by finance.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Serialize;
+use tollgate_billing::credit_note::{self, CreditNoteNumber};
 use tollgate_billing::invoice::{InvoiceNumber, Status};
 use tollgate_billing::period::Period;
 use tollgate_billing::render;
@@ -21,7 +22,7 @@ use tollgate_invoicing::Ledger;
 use crate::area::Area;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody, code};
-use crate::invoices::attachment;
+use crate::invoices::{attachment, split_format};
 use crate::params::{RangeParams, StrictQuery};
 use crate::state::AppState;
 use crate::traffic::data::{self, Metrics, MonthToDate, Point, QuotaState, Range};
@@ -29,7 +30,7 @@ use utoipa::{OpenApi, ToSchema};
 
 /// The area's part of the OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(paths(usage, invoices, invoice))]
+#[openapi(paths(usage, invoices, invoice, credit_note))]
 struct Doc;
 
 /// The self-service routes, behind the consumer guard.
@@ -37,7 +38,11 @@ pub fn area() -> Area {
     let routes = Router::<AppState>::new()
         .route("/api/self", get(usage))
         .route("/api/self/invoices", get(invoices))
-        .route("/api/self/invoices/{period}", get(invoice));
+        .route("/api/self/invoices/{period}", get(invoice))
+        .route(
+            "/api/self/credit-notes/{period}/{invoice}",
+            get(credit_note),
+        );
     Area::consumer_scoped("self")
         .routes(routes)
         .openapi(Doc::openapi())
@@ -87,6 +92,28 @@ pub struct SelfInvoice {
     /// Exact decimal total.
     #[schema(value_type = String, example = "412.50")]
     pub total: rust_decimal::Decimal,
+    /// What is left to pay after prepaid credits (the total when none).
+    #[schema(value_type = String, example = "362.50")]
+    pub amount_due: rust_decimal::Decimal,
+}
+
+/// One finalized credit note in `GET /api/self/invoices`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SelfCreditNote {
+    /// The period whose run issued it (the path of its document).
+    #[schema(value_type = String, example = "2026-11")]
+    pub period: Period,
+    /// The credit note number.
+    #[schema(value_type = Option<String>)]
+    pub number: Option<CreditNoteNumber>,
+    /// The invoice it credits.
+    #[schema(value_type = String, example = "INV-2026-000007")]
+    pub invoice: InvoiceNumber,
+    /// The currency.
+    pub currency: String,
+    /// Exact decimal total: negative, the change of the credited invoice.
+    #[schema(value_type = String, example = "-26.00")]
+    pub total: rust_decimal::Decimal,
 }
 
 /// `GET /api/self/invoices`.
@@ -96,6 +123,9 @@ pub struct SelfInvoices {
     pub consumer: String,
     /// Its finalized invoices, newest first.
     pub invoices: Vec<SelfInvoice>,
+    /// Its finalized credit notes (late usage that lowered an invoice),
+    /// newest first.
+    pub credit_notes: Vec<SelfCreditNote>,
 }
 
 /// `GET /api/self`: the caller's totals and series over the range, and its
@@ -150,7 +180,7 @@ fn ledger(state: &AppState) -> Result<Ledger, ApiError> {
     get,
     path = "/api/self/invoices",
     tag = "self-service",
-    summary = "The token's consumer's finalized invoices, newest first (drafts are not shown).",
+    summary = "The token's consumer's finalized invoices and credit notes, newest first (drafts are not shown).",
     description = "For a consumer-scoped token only.",
     responses(
         (status = 200, description = "Invoices.", body = SelfInvoices),
@@ -180,12 +210,31 @@ async fn invoices(
                     number: i.number.clone(),
                     currency: i.currency.clone(),
                     total: i.total,
+                    amount_due: i.due(),
+                })
+        })
+        .collect();
+    let notes = periods
+        .iter()
+        .rev()
+        .filter(|p| p.status == Status::Finalized)
+        .flat_map(|p| {
+            p.credit_notes
+                .iter()
+                .filter(|n| n.consumer == consumer)
+                .map(|n| SelfCreditNote {
+                    period: p.period,
+                    number: n.number.clone(),
+                    invoice: n.invoice.clone(),
+                    currency: n.currency.clone(),
+                    total: n.total,
                 })
         })
         .collect();
     Ok(Json(SelfInvoices {
         consumer: consumer.to_string(),
         invoices: list,
+        credit_notes: notes,
     }))
 }
 
@@ -267,5 +316,85 @@ async fn invoice(
                 format!("no {other} form of an invoice; use .json, .html or .csv"),
             ));
         }
+    })
+}
+
+/// `GET /api/self/credit-notes/2026-11/INV-2026-000007[.json|.html|.csv]`:
+/// one of the caller's finalized credit notes, by the period that issued
+/// it and the invoice it credits (the JSON is the stored bytes).
+#[utoipa::path(
+    get,
+    path = "/api/self/credit-notes/{period}/{invoice}",
+    tag = "self-service",
+    summary = "One finalized credit note of the token's consumer: the stored JSON (no extension or .json), printable .html, or .csv.",
+    description = "For a consumer-scoped token only. Another consumer's note is not found, as if it did not exist.",
+    params(
+        ("period" = String, Path, example = "2026-11", description = "The period whose run issued the note."),
+        ("invoice" = String, Path, example = "INV-2026-000007.html", description = "The credited invoice's number, with an optional format suffix."),
+    ),
+    responses(
+        (status = 200, description = "The credit note.", content(
+            (Object = "application/json"),
+            (String = "text/html"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "invalid_date.", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (unauthorized).", body = ErrorBody),
+        (status = 403, description = "Not a consumer-scoped token (forbidden).", body = ErrorBody),
+        (status = 404, description = "No finalized credit note of the consumer for that invoice (not_found).", body = ErrorBody),
+    )
+)]
+async fn credit_note(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((period, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let consumer = me(&caller)?;
+    let period: Period = period
+        .parse()
+        .map_err(|e: tollgate_billing::period::PeriodError| {
+            ApiError::bad_request(code::INVALID_DATE, e.to_string())
+        })?;
+    let (invoice, ext) = split_format(&name);
+    let invoice = InvoiceNumber(invoice.to_string());
+    let ledger = ledger(&state)?;
+    let not_found = || {
+        ApiError::not_found(format!(
+            "no finalized credit note for {invoice} in {period}"
+        ))
+    };
+    // Another consumer's note is answered as missing: the path must not
+    // tell whether it exists.
+    let note = ledger
+        .credit_note(period, &invoice)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|n| n.status == Status::Finalized && n.consumer == consumer)
+        .ok_or_else(not_found)?;
+    let stem = note.label();
+    Ok(match ext {
+        None | Some("json") => {
+            let bytes = ledger
+                .credit_note_bytes(period, &invoice)
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or_else(not_found)?;
+            let mut r = bytes.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Some("html") => attachment(
+            credit_note::html(&note).into_bytes(),
+            "text/html; charset=utf-8",
+            &format!("{stem}.html"),
+        ),
+        Some(_) => attachment(
+            credit_note::csv(std::slice::from_ref(&note)).into_bytes(),
+            "text/csv; charset=utf-8",
+            &format!("{stem}.csv"),
+        ),
     })
 }
