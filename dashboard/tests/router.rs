@@ -1298,11 +1298,7 @@ async fn credit_notes_are_served_to_finance_as_stored() {
     );
     let r = get(&app, "/credit-notes/2024-07/INV-2024-000001").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(
-        r.body.contains("Credit note CN-2024-000001"),
-        "{}",
-        r.body
-    );
+    assert!(r.body.contains("Credit note CN-2024-000001"), "{}", r.body);
 
     // Bad input: 4xx with a stable code.
     for (uri, status, code) in [
@@ -1583,7 +1579,11 @@ async fn a_consumer_token_reads_only_its_own_consumer_by_any_route() {
     assert_eq!(notes[0]["invoice"], "INV-2024-000001");
     assert_eq!(notes[0]["period"], "2024-07");
     assert_eq!(
-        notes[0]["total"].as_str().unwrap().parse::<Decimal>().unwrap(),
+        notes[0]["total"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap(),
         -Decimal::new(fixture::BACKFILL_CALLS, 2)
     );
     // The note itself: the stored bytes, and its printable form.
