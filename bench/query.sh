@@ -44,7 +44,11 @@ fi
 export RUST_LOG=warn
 # The same room for both engines: DuckDB gets the same memory limit below;
 # an exact month of percentiles holds every latency of the month.
-export TOLLGATE_ANALYTICS__MEMORY_LIMIT_MB=4096
+# `tollgate sql` runs as an analyst query, which gets 3/4 of the pool
+# divided by sql_max_concurrent (docs/SQL.md): one query at a time and a
+# 5,462 MB pool give it the 4,096 MB DuckDB gets.
+export TOLLGATE_ANALYTICS__MEMORY_LIMIT_MB=5462
+export TOLLGATE_ANALYTICS__SQL_MAX_CONCURRENT=1
 export TOLLGATE_ANALYTICS__QUERY_TIMEOUT_SECS=600
 
 # The lake is complete when its marker exists (written after import).
