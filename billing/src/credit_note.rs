@@ -26,6 +26,7 @@
 //! later change of the same original is computed against what was billed
 //! so far, this note's lines included, so nothing is credited twice.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::NaiveDate;
@@ -47,16 +48,12 @@ pub struct CreditNoteNumber(pub String);
 impl CreditNoteNumber {
     /// The number `seq` of `year`.
     pub fn new(prefix: &str, year: i32, seq: u64) -> CreditNoteNumber {
-        CreditNoteNumber(format!("{prefix}{year}-{seq:06}"))
+        CreditNoteNumber(crate::invoice::number(prefix, year, seq))
     }
 
     /// The sequence part, if the number has this prefix and year.
     pub fn sequence(&self, prefix: &str, year: i32) -> Option<u64> {
-        self.0
-            .strip_prefix(prefix)?
-            .strip_prefix(&format!("{year}-"))?
-            .parse()
-            .ok()
+        crate::invoice::number_sequence(&self.0, prefix, year)
     }
 }
 
@@ -112,16 +109,16 @@ pub struct CreditNote {
 }
 
 /// A credited invoice's coupons' share of a credit note's lines, in
-/// proportion, as Lago prorates coupons on credit notes:
-/// `amount = lines × discounts ÷ subtotal` of the credited invoice.
+/// proportion, as Lago prorates coupons on credit notes: each coupon of
+/// the invoice takes off the note's lines on the plans it covered the
+/// fraction it took off its base there (`amount ÷ base` of its discount
+/// line), after the coupons before it, as [`crate::settle`] applied them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscountShare {
-    /// The sum of the credited invoice's discount lines (negative).
-    pub discounts: Decimal,
-    /// The credited invoice's subtotal (its lines before the coupons).
-    pub of_subtotal: Decimal,
-    /// `lines × discounts ÷ of_subtotal`, rounded with the rounding of the
-    /// invoice's first plan: positive, it lowers what is credited.
+    /// The coupons that covered some of the lines, in the invoice's order.
+    pub coupons: Vec<String>,
+    /// The share, rounded once with the rounding of the invoice's first
+    /// plan: positive, it lowers what is credited.
     pub amount: Decimal,
 }
 
@@ -198,15 +195,16 @@ pub struct NoteOverflow {
 ///
 /// ```text
 /// subtotal  = the lines (negative)
-/// discount  = subtotal × Σ discounts ÷ invoice subtotal   (positive, rounded)
+/// discount  = per coupon: its lines × its amount ÷ its base  (positive, rounded once)
 /// tax       = rate × (subtotal + discount)                 (negative, rounded once)
 /// total     = subtotal + discount + tax
 /// ```
 ///
 /// The discount is the coupons' share in proportion (as Lago prorates
-/// coupons on a credit note), not the coupons recomputed: a fixed coupon
-/// capped at an invoice's whole subtotal gives back nothing, a 10% coupon
-/// gives back 10% of the lines. The tax is the invoice's rate, rounded
+/// coupons on a credit note), not the coupons recomputed: a coupon takes
+/// its fraction of the lines on the plans it covered (a 10% coupon 10% of
+/// them, a fixed coupon capped at its whole base all of them, a coupon of
+/// other plans nothing), on what the coupons before it left. The tax is the invoice's rate, rounded
 /// with that tax's rounding in `billing`'s customers file (the default
 /// when the tax has gone from it). Prepaid credits burned on the invoice
 /// are not restored to their grants: the credited amount is owed to the
@@ -221,8 +219,7 @@ pub fn settle_note(
         invoice: note.invoice.clone(),
     };
     let lines: Decimal = note.lines.iter().map(|a| a.amount).sum();
-    let discounts: Decimal = original.discounts.iter().map(|d| d.amount).sum();
-    if discounts.is_zero() && original.tax.is_none() {
+    if original.discounts.is_empty() && original.tax.is_none() {
         note.subtotal = None;
         note.discount = None;
         note.tax = None;
@@ -233,27 +230,42 @@ pub fn settle_note(
         code: "XXX",
         minor_units: 2,
     });
-    let discount = match original.subtotal {
-        Some(sub) if !discounts.is_zero() && sub > Decimal::ZERO => {
-            let rounding = original
-                .segments
-                .first()
-                .and_then(|s| billing.plans.get(&s.segment.plan, Some(s.segment.version)))
-                .map(|p| p.rounding)
-                .unwrap_or_default();
-            let raw = lines
-                .checked_mul(discounts)
-                .and_then(|x| x.checked_div(sub))
-                .ok_or_else(overflow)?;
-            // Never more than the lines give back.
-            let amount = rounding.apply(raw, currency).min(-lines);
-            Some(DiscountShare {
-                discounts,
-                of_subtotal: sub,
-                amount,
-            })
+    // The note's lines per plan, shrunk coupon by coupon as settlement
+    // shrank the invoice's.
+    let mut left: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for a in &note.lines {
+        *left.entry(a.plan.as_str()).or_default() += a.amount;
+    }
+    let (mut raw, mut coupons) = (Decimal::ZERO, Vec::new());
+    for d in original.discounts.iter().filter(|d| d.base > Decimal::ZERO) {
+        let fraction = d.amount.checked_div(d.base).ok_or_else(overflow)?;
+        let mut covered = false;
+        for p in &d.plans {
+            if let Some(v) = left.get_mut(p.as_str()) {
+                let taken = v.checked_mul(fraction).ok_or_else(overflow)?;
+                raw += taken;
+                *v += taken;
+                covered = true;
+            }
         }
-        _ => None,
+        if covered {
+            coupons.push(d.coupon.clone());
+        }
+    }
+    let discount = if coupons.is_empty() {
+        None
+    } else {
+        let rounding = original
+            .segments
+            .first()
+            .and_then(|s| billing.plans.get(&s.segment.plan, Some(s.segment.version)))
+            .map(|p| p.rounding)
+            .unwrap_or_default();
+        Some(DiscountShare {
+            coupons,
+            // Never more than the lines give back.
+            amount: rounding.apply(raw, currency).min(-lines),
+        })
     };
     let taxable = lines + discount.as_ref().map_or(Decimal::ZERO, |d| d.amount);
     let tax = match &original.tax {
@@ -372,14 +384,6 @@ pub fn rows(note: &CreditNote) -> Vec<NoteRow> {
 /// The CSV header of [`csv`].
 pub const CSV_HEADER: &str = "number,status,period,consumer,currency,line,kind,charge,description,plan,plan_version,segment_from,segment_to,quantity_before,quantity_after,amount_before,amount_after,amount,events,first_ts,last_ts,credits_invoice,credits_period,note_total\n";
 
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// RFC 4180 CSV, one row per line of every note, with a header.
 pub fn csv(notes: &[CreditNote]) -> String {
     let mut out = String::from(CSV_HEADER);
@@ -414,7 +418,7 @@ pub fn csv(notes: &[CreditNote]) -> String {
                 r.credits_period,
                 r.note_total.to_string(),
             ];
-            let line: Vec<String> = cells.iter().map(|c| field(c)).collect();
+            let line: Vec<String> = cells.iter().map(|c| crate::render::field(c)).collect();
             out.push_str(&line.join(","));
             out.push('\n');
         }
@@ -517,7 +521,7 @@ pub fn html_body(note: &CreditNote) -> Markup {
                 @if let Some(d) = &note.discount {
                     tr {
                         th colspan="8" {
-                            "Coupons' share, not paid (lines × " (d.discounts) " ÷ " (d.of_subtotal) ")"
+                            "Coupons' share, not paid (" (d.coupons.join(", ")) ")"
                         }
                         th class="n" id="discount" { (d.amount) " " (note.currency) }
                     }
@@ -759,8 +763,8 @@ coupons = [{ coupon = "ten" }]
         assert_eq!(note.subtotal, Some(d("-26.00")));
         let share = note.discount.clone().unwrap();
         assert_eq!(
-            (share.discounts, share.of_subtotal, share.amount),
-            (d("-7.00"), d("70.00"), d("2.60"))
+            (share.coupons, share.amount),
+            (vec!["ten".to_string()], d("2.60"))
         );
         let tax = note.tax.clone().unwrap();
         assert_eq!((tax.taxable, tax.amount), (d("-23.40"), d("-4.45")));
@@ -780,6 +784,22 @@ coupons = [{ coupon = "ten" }]
         assert!(page.contains("id=\"credited\">27.85 USD<"), "{page}");
         let back: CreditNote = serde_json::from_str(&json(&note)).unwrap();
         assert_eq!(back, *note);
+
+        // A coupon of other plans never discounted these lines: none of it
+        // comes back, and the tax is on all of them: VAT 0.19 × −26.00 =
+        // −4.94, total −30.94.
+        let mut other = inv.clone();
+        other.discounts[0].plans = vec!["other".into()];
+        let adj = adjustments(&b.plans, &other, &[], &[usage(1_200)]).unwrap();
+        let Some(Correction::CreditNote(mut note)) =
+            correction("2026-11".parse().unwrap(), &other, adj)
+        else {
+            panic!("a credit note")
+        };
+        settle_note(&mut note, &other, &b).unwrap();
+        assert_eq!(note.discount, None);
+        assert_eq!(note.tax.clone().unwrap().amount, d("-4.94"));
+        assert_eq!(note.total, d("-30.94"));
 
         // An invoice without coupons or tax: the note is its lines.
         let plain = original(&b.plans, 1_000);

@@ -34,19 +34,30 @@ use crate::subscription::Segment;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct InvoiceNumber(pub String);
 
+/// A document number: `{prefix}{year}-{seq:06}`; invoices' and credit
+/// notes' (each their own sequence) alike.
+pub(crate) fn number(prefix: &str, year: i32, seq: u64) -> String {
+    format!("{prefix}{year}-{seq:06}")
+}
+
+/// The sequence part of a [`number`], if it has this prefix and year.
+pub(crate) fn number_sequence(number: &str, prefix: &str, year: i32) -> Option<u64> {
+    number
+        .strip_prefix(prefix)?
+        .strip_prefix(&format!("{year}-"))?
+        .parse()
+        .ok()
+}
+
 impl InvoiceNumber {
     /// The number `seq` of `year`.
     pub fn new(prefix: &str, year: i32, seq: u64) -> InvoiceNumber {
-        InvoiceNumber(format!("{prefix}{year}-{seq:06}"))
+        InvoiceNumber(number(prefix, year, seq))
     }
 
     /// The sequence part, if the number has this prefix and year.
     pub fn sequence(&self, prefix: &str, year: i32) -> Option<u64> {
-        self.0
-            .strip_prefix(prefix)?
-            .strip_prefix(&format!("{year}-"))?
-            .parse()
-            .ok()
+        number_sequence(&self.0, prefix, year)
     }
 }
 

@@ -193,7 +193,9 @@ fn credit_text(c: &CreditLine) -> String {
 /// The CSV header of [`csv`].
 pub const CSV_HEADER: &str = "number,status,period,consumer,currency,line,kind,charge,description,metric,plan,plan_version,segment_from,segment_to,quantity,amount,events,first_ts,last_ts,adjusts_invoice,adjusts_period,invoice_total\n";
 
-fn field(s: &str) -> String {
+/// One RFC 4180 CSV cell: quoted when it holds a comma, a quote or a line
+/// break.
+pub(crate) fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -144,6 +144,35 @@ pub(crate) fn attachment(body: Vec<u8>, mime: &'static str, name: &str) -> Respo
     r
 }
 
+/// A stored billing document (an invoice's or a credit note's JSON), sent
+/// byte for byte as `application/json`.
+pub(crate) fn stored_json(bytes: Vec<u8>) -> Response {
+    let mut r = bytes.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A printable page, downloaded as `{stem}.html`.
+pub(crate) fn html_download(page: String, stem: &str) -> Response {
+    attachment(
+        page.into_bytes(),
+        "text/html; charset=utf-8",
+        &format!("{stem}.html"),
+    )
+}
+
+/// A CSV file, downloaded as `{stem}.csv`.
+pub(crate) fn csv_download(csv: String, stem: &str) -> Response {
+    attachment(
+        csv.into_bytes(),
+        "text/csv; charset=utf-8",
+        &format!("{stem}.csv"),
+    )
+}
+
 /// `GET /api/invoices`: every period's state.
 #[utoipa::path(
     get,
@@ -197,10 +226,9 @@ async fn period_api(
         .await
         .map_err(ApiError::internal)?;
     match ext {
-        Some("csv") => Ok(attachment(
-            render::csv(&invoices).into_bytes(),
-            "text/csv; charset=utf-8",
-            &format!("invoices-{p}.csv"),
+        Some("csv") => Ok(csv_download(
+            render::csv(&invoices),
+            &format!("invoices-{p}"),
         )),
         None | Some("json") => Ok(Json(PeriodInvoices {
             period: st,
@@ -256,23 +284,10 @@ async fn invoice_api(
                 .await
                 .map_err(ApiError::internal)?
                 .unwrap_or_else(|| render::json(&inv).into_bytes());
-            let mut r = bytes.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            r
+            stored_json(bytes)
         }
-        Some("html") => attachment(
-            render::html(&inv).into_bytes(),
-            "text/html; charset=utf-8",
-            &format!("{stem}.html"),
-        ),
-        Some(_) => attachment(
-            render::csv(std::slice::from_ref(&inv)).into_bytes(),
-            "text/csv; charset=utf-8",
-            &format!("{stem}.csv"),
-        ),
+        Some("html") => html_download(render::html(&inv), &stem),
+        Some(_) => csv_download(render::csv(std::slice::from_ref(&inv)), &stem),
     })
 }
 
@@ -311,10 +326,9 @@ async fn credit_notes_api(
         .await
         .map_err(ApiError::internal)?;
     match ext {
-        Some("csv") => Ok(attachment(
-            credit_note::csv(&notes).into_bytes(),
-            "text/csv; charset=utf-8",
-            &format!("credit-notes-{p}.csv"),
+        Some("csv") => Ok(csv_download(
+            credit_note::csv(&notes),
+            &format!("credit-notes-{p}"),
         )),
         None | Some("json") => Ok(Json(PeriodCreditNotes {
             period: p,
@@ -371,23 +385,10 @@ async fn credit_note_api(
                 .await
                 .map_err(ApiError::internal)?
                 .unwrap_or_else(|| credit_note::json(&n).into_bytes());
-            let mut r = bytes.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            r
+            stored_json(bytes)
         }
-        Some("html") => attachment(
-            credit_note::html(&n).into_bytes(),
-            "text/html; charset=utf-8",
-            &format!("{stem}.html"),
-        ),
-        Some(_) => attachment(
-            credit_note::csv(std::slice::from_ref(&n)).into_bytes(),
-            "text/csv; charset=utf-8",
-            &format!("{stem}.csv"),
-        ),
+        Some("html") => html_download(credit_note::html(&n), &stem),
+        Some(_) => csv_download(credit_note::csv(std::slice::from_ref(&n)), &stem),
     })
 }
 

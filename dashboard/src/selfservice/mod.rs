@@ -8,8 +8,7 @@
 //! drafts are still under review by finance.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Serialize;
@@ -22,7 +21,7 @@ use tollgate_invoicing::Ledger;
 use crate::area::Area;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody, code};
-use crate::invoices::{attachment, split_format};
+use crate::invoices::{csv_download, html_download, split_format, stored_json};
 use crate::params::{RangeParams, StrictQuery};
 use crate::state::AppState;
 use crate::traffic::data::{self, Metrics, MonthToDate, Point, QuotaState, Range};
@@ -293,23 +292,10 @@ async fn invoice(
                 .await
                 .map_err(ApiError::internal)?
                 .ok_or_else(not_found)?;
-            let mut r = bytes.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            r
+            stored_json(bytes)
         }
-        Some("html") => attachment(
-            render::html(&inv).into_bytes(),
-            "text/html; charset=utf-8",
-            &format!("{number}.html"),
-        ),
-        Some("csv") => attachment(
-            render::csv(std::slice::from_ref(&inv)).into_bytes(),
-            "text/csv; charset=utf-8",
-            &format!("{number}.csv"),
-        ),
+        Some("html") => html_download(render::html(&inv), &number),
+        Some("csv") => csv_download(render::csv(std::slice::from_ref(&inv)), &number),
         Some(other) => {
             return Err(ApiError::bad_request(
                 code::INVALID_PARAMETER,
@@ -379,22 +365,9 @@ async fn credit_note(
                 .await
                 .map_err(ApiError::internal)?
                 .ok_or_else(not_found)?;
-            let mut r = bytes.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            r
+            stored_json(bytes)
         }
-        Some("html") => attachment(
-            credit_note::html(&note).into_bytes(),
-            "text/html; charset=utf-8",
-            &format!("{stem}.html"),
-        ),
-        Some(_) => attachment(
-            credit_note::csv(std::slice::from_ref(&note)).into_bytes(),
-            "text/csv; charset=utf-8",
-            &format!("{stem}.csv"),
-        ),
+        Some("html") => html_download(credit_note::html(&note), &stem),
+        Some(_) => csv_download(credit_note::csv(std::slice::from_ref(&note)), &stem),
     })
 }
