@@ -33,10 +33,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
-use datafusion::prelude::SQLOptions;
+use datafusion::prelude::{SQLOptions, SessionContext};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 
 use crate::AnalyticsError;
@@ -125,6 +128,44 @@ impl AnalystAnswer {
     }
 }
 
+/// Adds tables or functions to one analyst query's session before it is
+/// planned (the Postgres protocol's `pg_catalog`).
+pub type Setup = Arc<
+    dyn Fn(SessionContext) -> BoxFuture<'static, Result<SessionContext, DataFusionError>>
+        + Send
+        + Sync,
+>;
+
+/// What a statement brings besides its text: the values of `$1`, `$2`, …
+/// (the Postgres protocol's bound parameters) and a session [`Setup`].
+#[derive(Clone, Default)]
+pub struct Extras {
+    /// The parameters' values, in order.
+    pub params: Vec<ScalarValue>,
+    /// Called on the session before planning.
+    pub setup: Option<Setup>,
+}
+
+impl fmt::Debug for Extras {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extras")
+            .field("params", &self.params)
+            .field("setup", &self.setup.is_some())
+            .finish()
+    }
+}
+
+/// A statement's shape before it runs: its columns and the types its
+/// `$n` parameters were inferred to have (`None` where the statement does
+/// not say).
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// The result's columns.
+    pub schema: SchemaRef,
+    /// `$1`, `$2`, … in order.
+    pub params: Vec<Option<DataType>>,
+}
+
 /// The limits every analyst query of a process shares (see the module).
 #[derive(Debug)]
 pub struct SqlGate {
@@ -173,12 +214,73 @@ impl SqlGate {
         self.run(lake, sql, limit, Ok).await
     }
 
+    /// Plans `sql` without running it: its columns and parameter types
+    /// (the Postgres protocol's Describe). Refused like [`SqlGate::run`];
+    /// planning reads no data, so it takes no slot, but it is bounded by
+    /// the same time limit.
+    pub async fn describe(
+        &self,
+        lake: &Lake,
+        sql: &str,
+        setup: Option<Setup>,
+    ) -> Result<Described, AnalyticsError> {
+        check_read_only(sql)?;
+        let mut ctx = lake.analyst_context(self.share_bytes)?;
+        let plan = async move {
+            if let Some(setup) = setup {
+                ctx = setup(ctx).await?;
+            }
+            let df = ctx
+                .sql_with_options(sql, read_only())
+                .await
+                .map_err(AnalyticsError::refused_or)?;
+            let types = df.logical_plan().get_parameter_types()?;
+            let mut params: Vec<(usize, Option<DataType>)> = types
+                .into_iter()
+                .filter_map(|(name, t)| {
+                    let n: usize = name.strip_prefix('$')?.parse().ok()?;
+                    Some((n, t))
+                })
+                .collect();
+            params.sort_by_key(|(n, _)| *n);
+            let count = params.last().map_or(0, |(n, _)| *n);
+            let mut ordered = vec![None; count];
+            for (n, t) in params {
+                ordered[n - 1] = t;
+            }
+            Ok::<_, AnalyticsError>(Described {
+                schema: Arc::new(df.schema().as_arrow().clone()),
+                params: ordered,
+            })
+        };
+        tokio::time::timeout(self.timeout, plan)
+            .await
+            .map_err(|_| AnalyticsError::Timeout(self.timeout))?
+    }
+
     /// Runs `sql` under every limit and hands the answer to `render`
     /// (serialising it to JSON, CSV or HTML) inside the time limit.
     pub async fn run<T, F>(
         &self,
         lake: &Lake,
         sql: &str,
+        limit: ResultLimit,
+        render: F,
+    ) -> Result<T, AnalyticsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(AnalystAnswer) -> Result<T, AnalyticsError> + Send + 'static,
+    {
+        self.run_with(lake, sql, Extras::default(), limit, render)
+            .await
+    }
+
+    /// [`SqlGate::run`] with bound parameters and a session setup.
+    pub async fn run_with<T, F>(
+        &self,
+        lake: &Lake,
+        sql: &str,
+        extras: Extras,
         limit: ResultLimit,
         render: F,
     ) -> Result<T, AnalyticsError>
@@ -194,7 +296,7 @@ impl SqlGate {
                 retry_after: Duration::from_secs(1).max(self.queue_wait),
             })?
             .map_err(|_| AnalyticsError::Query("the analyst query gate is closed".into()))?;
-        let ctx = lake.analyst_context(self.share_bytes)?;
+        let mut ctx = lake.analyst_context(self.share_bytes)?;
         let sql = sql.to_string();
         let max_bytes = self.max_result_bytes;
         let running = Running::enter(&self.running);
@@ -203,14 +305,16 @@ impl SqlGate {
             // the count are free only once the memory is.
             let _permit = permit;
             let _running = running;
-            let options = SQLOptions::new()
-                .with_allow_ddl(false)
-                .with_allow_dml(false)
-                .with_allow_statements(false);
-            let df = ctx
-                .sql_with_options(&sql, options)
+            if let Some(setup) = extras.setup {
+                ctx = setup(ctx).await?;
+            }
+            let mut df = ctx
+                .sql_with_options(&sql, read_only())
                 .await
                 .map_err(AnalyticsError::refused_or)?;
+            if !extras.params.is_empty() {
+                df = df.with_param_values(extras.params)?;
+            }
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let pool = ctx.runtime_env().memory_pool.clone();
             let stream = df.execute_stream().await?;
@@ -235,6 +339,15 @@ impl SqlGate {
             }
         }
     }
+}
+
+/// Planning refuses DDL, DML and statements (`SET`, transactions): the
+/// second line of defence after [`check_read_only`].
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 /// Counts a running query while alive.

@@ -56,7 +56,9 @@ use std::time::Duration;
 
 use datafusion::error::DataFusionError;
 
-pub use analyst::{AnalystAnswer, Cut, ResultLimit, SqlGate, WhenTooLarge};
+pub use analyst::{
+    AnalystAnswer, Cut, Described, Extras, ResultLimit, Setup, SqlGate, WhenTooLarge,
+};
 pub use lake::{AnalyticsConfig, Lake};
 
 /// Why a question could not be answered.

@@ -245,7 +245,58 @@ pub async fn run(
         );
     }
     tracing::info!(lake = %settings.lake, "listening on http://{local}");
-    serve_on(listener, router, shutdown).await
+    // One shutdown for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    if let Some(pg_address) = &settings.serve.pg_listen {
+        let pg = bind_pg(&settings.serve, pg_address, state.auth.is_open()).await?;
+        let local = pg.0.local_addr()?;
+        tracing::info!(tls = pg.1.is_some(), "postgres protocol on {local}");
+        tokio::spawn(crate::pg::serve(
+            state.clone(),
+            pg.0,
+            pg.1,
+            settings.serve.pg_max_connections,
+            stopped.clone(),
+        ));
+    }
+    let mut http_stop = stopped;
+    serve_on(listener, router, async move {
+        let _ = http_stop.changed().await;
+    })
+    .await
+}
+
+/// Binds `[serve] pg_listen`, with its TLS acceptor when configured.
+async fn bind_pg(
+    serve: &crate::config::ServeConfig,
+    address: &str,
+    open: bool,
+) -> Result<(tokio::net::TcpListener, Option<pgwire::tokio::TlsAcceptor>), ServeError> {
+    let tls = match (&serve.pg_tls_cert, &serve.pg_tls_key) {
+        (Some(cert), Some(key)) => Some(crate::pg::tls_acceptor(cert, key)?),
+        (None, None) => None,
+        _ => {
+            return Err(ServeError::Config(
+                "serve.pg_tls_cert and serve.pg_tls_key go together; set both or neither".into(),
+            ));
+        }
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(address)
+        .await
+        .map_err(|e| ServeError::Config(format!("pg_listen {address:?} cannot be resolved: {e}")))?
+        .collect();
+    crate::pg::check_listener(&addrs, open, tls.is_some(), address)?;
+    let listener = tokio::net::TcpListener::bind(addrs.as_slice())
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: address.to_string(),
+            source,
+        })?;
+    Ok((listener, tls))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

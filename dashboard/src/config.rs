@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +104,16 @@ pub struct ServeConfig {
     /// Seconds between re-opening the lake, so tables created after start
     /// (a fresh lake's first rollup) are seen.
     pub lake_refresh_secs: u64,
+    /// `host:port` for the Postgres wire protocol (psql, Grafana,
+    /// Metabase, psycopg): analyst SQL under the console's limits, with an
+    /// analyst or admin token as the password. Unset: no listener.
+    pub pg_listen: Option<String>,
+    /// PEM certificate chain for TLS on `pg_listen` (with `pg_tls_key`).
+    pub pg_tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on `pg_listen`.
+    pub pg_tls_key: Option<PathBuf>,
+    /// Most Postgres connections open at once; more are closed at once.
+    pub pg_max_connections: usize,
 }
 
 impl Default for ServeConfig {
@@ -116,6 +127,10 @@ impl Default for ServeConfig {
             max_minute_range_hours: 24,
             sql_max_rows: 10_000,
             lake_refresh_secs: 30,
+            pg_listen: None,
+            pg_tls_cert: None,
+            pg_tls_key: None,
+            pg_max_connections: 64,
         }
     }
 }

@@ -68,6 +68,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod params;
+pub mod pg;
 pub mod selfservice;
 pub mod sql;
 pub mod state;

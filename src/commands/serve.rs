@@ -1,5 +1,6 @@
 //! `tollgate serve`: the dashboard, the JSON API, /metrics, /healthz and
-//! /readyz until SIGINT/SIGTERM.
+//! /readyz (and, with `--pg-listen`, the Postgres wire protocol) until
+//! SIGINT/SIGTERM.
 
 use std::process::ExitCode;
 
@@ -13,6 +14,11 @@ pub struct ServeArgs {
     /// host:port to listen on (overrides serve.address); port 0 picks a free port.
     #[arg(long)]
     pub address: Option<String>,
+    /// host:port for the Postgres wire protocol (overrides serve.pg_listen):
+    /// psql, Grafana, Metabase and psycopg run analyst SQL there, with an
+    /// analyst or admin token as the password. Port 0 picks a free port.
+    #[arg(long)]
+    pub pg_listen: Option<String>,
 }
 
 /// Runs `tollgate serve`. The dashboard owns its runtime and its signal
@@ -22,6 +28,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tollgate_dashboard::run_blocking(tollgate_dashboard::ServeSettings {
         serve: tollgate_dashboard::ServeConfig {
             address: args.address.unwrap_or(cfg.serve.address.clone()),
+            pg_listen: args.pg_listen.or(cfg.serve.pg_listen.clone()),
             ..cfg.serve
         },
         lake: cfg.lake.location,
