@@ -36,6 +36,7 @@ Cluster: spark-submit --packages org.apache.hadoop:hadoop-aws:3.4.1 \
 import argparse
 import calendar
 import json
+import os
 import sys
 
 from pyspark.sql import SparkSession
@@ -69,8 +70,12 @@ def session(args):
     if args.driver_memory:
         b = b.config("spark.driver.memory", args.driver_memory)
     if args.master and args.master.startswith("local"):
-        # A small local run: no web UI, few shuffle partitions.
-        b = b.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
+        # A small local run: loopback only, no web UI or progress bar, few
+        # shuffle partitions.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        b = (b.config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.shuffle.partitions", "2"))
     spark = (
         b
         # Month and day boundaries are UTC, as Tollgate's (the `date=`
