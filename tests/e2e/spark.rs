@@ -433,7 +433,7 @@ fn spark_reads_the_lake_and_its_billable_calls_equal_the_finalized_invoices() {
     let started = Instant::now();
     let out = Command::new("python3")
         .arg(repo_file("scripts/spark_usage.py"))
-        .args(["--lake"])
+        .arg("--lake")
         .arg(&lake)
         .args([
             "--month",
