@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Tollgate's whole test suite on a fresh machine: installs what the
 # tests need (the tansu Kafka-protocol broker, DuckDB, pyarrow, moto's S3
-# server, Chromium for the dashboard's browser test), then formatting, lints,
+# server, Chromium for the dashboard's browser test, a Java runtime and
+# pyspark for the Spark test), then formatting, lints,
 # unit, property and end-to-end tests.
 # This is the README's test command; .ci/run runs exactly this.
 set -euo pipefail
@@ -31,6 +32,24 @@ if ! command -v chromium >/dev/null; then
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# Spark reads the lake in local mode (tests/e2e/spark.rs): a Java runtime
+# from Debian and pyspark from PyPI (pyspark 4 needs Java 17 or later).
+if ! java -version 2>&1 | grep -qE 'version "(1[7-9]|2[0-9])'; then
+  echo "installing Debian's openjdk-17-jre-headless (Spark's runtime)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+if [ -z "${JAVA_HOME:-}" ]; then
+  JAVA_HOME="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")"
+  export JAVA_HOME
+fi
+if ! python3 -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('4.') else 1)" 2>/dev/null; then
+  echo "installing pyspark 4 (Spark in local mode, ~350 MB)"
+  python3 -m pip install --quiet --disable-pip-version-check "pyspark>=4,<5"
 fi
 
 echo "== format"

@@ -17,6 +17,7 @@ mod quote;
 mod s3;
 mod signals;
 mod simulate;
+mod spark;
 mod sql_limits;
 
 use std::path::PathBuf;
