@@ -20,6 +20,9 @@
 #     The results are compared (row counts; exact rows for integer answers).
 #  4. The same dashboard questions from rollups: `tollgate report traffic
 #     --rollups`, process wall time, fastest of 3.
+#  5. The same SQL through the Postgres protocol: `tollgate serve
+#     --pg-listen` on loopback, psycopg fetching every row as Python
+#     values, warm-up then fastest of 3; shown as a ratio to in-process.
 #
 # Usage: bench/query.sh
 # Environment: EVENTS (default 50000000), CONSUMERS (1000), BENCH_LAKE (the
@@ -31,8 +34,8 @@ EVENTS="${EVENTS:-50000000}"
 CONSUMERS="${CONSUMERS:-1000}"
 LAKE="${BENCH_LAKE:-/tmp/tollgate-bench/lake-$EVENTS}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tollgate/target}"
-python3 -c "import duckdb, pyarrow" 2>/dev/null \
-  || python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
+python3 -c "import duckdb, pyarrow, psycopg" 2>/dev/null \
+  || python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow "psycopg[binary]"
 
 if [ -n "${BENCH_BIN:-}" ]; then
   BIN="$BENCH_BIN"
@@ -83,9 +86,10 @@ echo "lake: $(du -sh "$LAKE/events" | cut -f1) of events, $(du -sh "$LAKE/rollup
   "$(find "$LAKE/events" -name '*.parquet' | wc -l) event files"
 
 python3 - "$BIN" "$LAKE" <<'PY'
-import csv, io, math, re, subprocess, sys, time
+import csv, io, math, os, re, subprocess, sys, threading, time
 
 import duckdb
+import psycopg
 
 BIN, LAKE = sys.argv[1], sys.argv[2]
 MONTH = "date BETWEEN '2024-06-01' AND '2024-06-30'"
@@ -158,6 +162,35 @@ con.execute(
     f"CREATE VIEW events AS SELECT * FROM read_parquet('{LAKE}/events/*/*.parquet', "
     "hive_partitioning = true, hive_types = {'date': VARCHAR})")
 
+# The same queries through the Postgres protocol: `tollgate serve
+# --pg-listen` (open, on loopback) and psycopg fetching every row.
+server = subprocess.Popen(
+    [BIN, "serve", "--lake", LAKE, "--address", "127.0.0.1:0", "--pg-listen", "127.0.0.1:0"],
+    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    env={**os.environ, "RUST_LOG": "info"})
+port = None
+for line in server.stderr:
+    m = re.search(r"postgres protocol on [0-9.]+:([0-9]+)", line)
+    if m:
+        port = m.group(1)
+        break
+if port is None:
+    sys.exit("tollgate serve --pg-listen did not start")
+threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
+pg = psycopg.connect(f"host=127.0.0.1 port={port} user=bench dbname=tollgate password=x",
+                     autocommit=True)
+
+
+def over_pg(sql):
+    pg.execute(sql).fetchall()
+    best = math.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        rows = pg.execute(sql).fetchall()
+        best = min(best, time.perf_counter() - t)
+    return best, len(rows)
+
+
 base = min(run(["sql", "--lake", LAKE, "--format", "csv", "SELECT 1"])[0] for _ in range(3))
 results = []
 for key, title, sql in QUERIES:
@@ -177,19 +210,24 @@ for key, title, sql in QUERIES:
         dk_rows = [tuple(r.values()) for r in dk.to_pylist()]
         same = same and norm(tg_rows) == norm(dk_rows)
     rollup = min(run(REPORT + ROLLUPS[key])[0] for _ in range(3))
-    results.append((key, title, tg_hot, tg_proc, best, rollup, len(tg_rows), same))
+    over, pg_rows = over_pg(sql)
+    same = same and pg_rows == len(tg_rows)
+    results.append((key, title, tg_hot, tg_proc, best, rollup, over, len(tg_rows), same))
+server.terminate()
 
 print(f"\nDuckDB {duckdb.__version__} (threads=2); tollgate process start + lake open "
       f"(`tollgate sql \"SELECT 1\"`): {base * 1000:.0f} ms\n")
 print("| query | tollgate in-process (s) | tollgate process (s) | duckdb (s) "
-      "| ratio tollgate/duckdb | rows | same answer | rollups, process (ms) |")
-print("|---|---:|---:|---:|---:|---:|---|---:|")
+      "| ratio tollgate/duckdb | rows | same answer | rollups, process (ms) "
+      "| Postgres protocol, psycopg (s) | ratio protocol/in-process |")
+print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
 ratios, proc_ratios = [], []
-for key, title, hot, proc, dk, rollup, rows, same in results:
+for key, title, hot, proc, dk, rollup, over, rows, same in results:
     ratios.append(hot / dk)
     proc_ratios.append(proc / dk)
     print(f"| ({key}) {title} | {hot:.3f} | {proc:.3f} | {dk:.3f} | {hot / dk:.2f}× "
-          f"| {rows:,} | {'yes' if same else 'NO'} | {rollup * 1000:.0f} |")
+          f"| {rows:,} | {'yes' if same else 'NO'} | {rollup * 1000:.0f} "
+          f"| {over:.3f} | {over / hot:.2f}× |")
 gm = math.exp(sum(map(math.log, ratios)) / len(ratios))
 gp = math.exp(sum(map(math.log, proc_ratios)) / len(proc_ratios))
 print(f"\ngeometric mean tollgate/duckdb: {gm:.2f}× in-process, {gp:.2f}× as processes; "

@@ -52,6 +52,20 @@ if ! python3 -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswi
   python3 -m pip install --quiet --disable-pip-version-check "pyspark>=4,<5"
 fi
 
+# The Postgres wire protocol (tests/e2e/pg.rs): Debian's psql and openssl
+# (a test certificate), psycopg from PyPI.
+if ! command -v psql >/dev/null || ! command -v openssl >/dev/null; then
+  echo "installing Debian's postgresql-client and openssl (psql against tollgate serve --pg-listen)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client openssl >/dev/null
+fi
+if ! python3 -c "import psycopg" 2>/dev/null; then
+  echo "installing psycopg (a Postgres driver against tollgate serve --pg-listen)"
+  python3 -m pip install --quiet --disable-pip-version-check "psycopg[binary]"
+fi
+
 echo "== format"
 cargo fmt --all --check
 

@@ -13,6 +13,7 @@ mod import;
 mod ingest;
 mod invoice;
 mod lake;
+mod pg;
 mod quote;
 mod s3;
 mod signals;

@@ -105,6 +105,8 @@ enum Col {
     F32(Vec<Option<f32>>),
     Bool(Vec<Option<bool>>),
     Text(Vec<Option<String>>),
+    /// `text[]`: only ever NULL here (the tables with arrays are empty).
+    TextList(usize),
 }
 
 /// One value of a catalog row.
@@ -142,6 +144,7 @@ impl Table {
                 "oid" | "i8" => (DataType::Int64, Col::I64(Vec::new())),
                 "f4" => (DataType::Float32, Col::F32(Vec::new())),
                 "bool" => (DataType::Boolean, Col::Bool(Vec::new())),
+                "text[]" => (list_of_text(), Col::TextList(0)),
                 _ => (DataType::Utf8, Col::Text(Vec::new())),
             };
             fields.push(Field::new(*name, dt, true));
@@ -168,6 +171,7 @@ impl Table {
                 (Col::F32(c), _) => c.push(None),
                 (Col::Bool(c), _) => c.push(None),
                 (Col::Text(c), _) => c.push(None),
+                (Col::TextList(n), _) => *n += 1,
             }
         }
     }
@@ -185,12 +189,17 @@ impl Table {
                     Col::F32(v) => Arc::new(Float32Array::from(v)),
                     Col::Bool(v) => Arc::new(BooleanArray::from(v)),
                     Col::Text(v) => Arc::new(StringArray::from(v)),
+                    Col::TextList(n) => arrow_array::new_null_array(&list_of_text(), n),
                 }
             })
             .collect();
         let batch = RecordBatch::try_new(schema.clone(), arrays)?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
     }
+}
+
+fn list_of_text() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
 }
 
 /// The `pg_catalog` schema over `tables`.
@@ -485,14 +494,6 @@ fn pg_catalog(tables: &[LakeTable]) -> DfResult<Arc<dyn SchemaProvider>> {
     tablespace.row(vec![V::I64(1663), t("pg_default"), V::I64(OWNER_OID)]);
     add("pg_tablespace", tablespace)?;
 
-    let mut collation = Table::new(&[
-        ("oid", "oid"),
-        ("collname", "text"),
-        ("collnamespace", "oid"),
-    ]);
-    collation.row(vec![V::I64(100), t("default"), V::I64(PG_CATALOG_OID)]);
-    add("pg_collation", collation)?;
-
     // What Tollgate's lake does not have: present, empty.
     for (name, spec) in EMPTY {
         add(name, Table::new(spec))?;
@@ -503,8 +504,22 @@ fn pg_catalog(tables: &[LakeTable]) -> DfResult<Arc<dyn SchemaProvider>> {
 /// OID of the one access method, `heap`.
 const HEAP_AM_OID: i64 = 2;
 
-/// Catalog tables with no rows, with the columns clients select.
+/// Whether `name` is a catalog table that never has rows here.
+pub fn always_empty(name: &str) -> bool {
+    EMPTY.iter().any(|(n, _)| *n == name)
+}
+
+/// Catalog tables with no rows, with the columns clients select
+/// (collations too: every column compares by bytes, the default).
 const EMPTY: &[(&str, &[(&str, &str)])] = &[
+    (
+        "pg_collation",
+        &[
+            ("oid", "oid"),
+            ("collname", "text"),
+            ("collnamespace", "oid"),
+        ],
+    ),
     (
         "pg_index",
         &[
@@ -620,7 +635,7 @@ const EMPTY: &[(&str, &[(&str, &str)])] = &[
             ("stxowner", "oid"),
             ("stxstattarget", "i4"),
             ("stxkeys", "text"),
-            ("stxkind", "text"),
+            ("stxkind", "text[]"),
             ("stxexprs", "text"),
         ],
     ),
@@ -639,7 +654,7 @@ const EMPTY: &[(&str, &[(&str, &str)])] = &[
             ("prpubid", "oid"),
             ("prrelid", "oid"),
             ("prqual", "text"),
-            ("prattrs", "text"),
+            ("prattrs", "text[]"),
         ],
     ),
     (
@@ -762,6 +777,16 @@ fn functions(tables: &[LakeTable]) -> Vec<ScalarUDF> {
         ("pg_get_constraintdef", null_text.clone()),
         ("pg_get_viewdef", null_text.clone()),
         ("pg_get_partkeydef", null_text.clone()),
+        ("pg_get_statisticsobjdef_columns", null_text.clone()),
+        (
+            "pg_relation_is_publishable",
+            ScalarValue::Boolean(Some(false)),
+        ),
+        ("array_upper", ScalarValue::Int32(None)),
+        ("pg_get_triggerdef", null_text.clone()),
+        ("pg_get_ruledef", null_text.clone()),
+        ("pg_get_function_result", null_text.clone()),
+        ("pg_get_function_arguments", null_text.clone()),
         ("obj_description", null_text.clone()),
         ("col_description", null_text.clone()),
         ("shobj_description", null_text),

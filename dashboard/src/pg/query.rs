@@ -21,8 +21,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType as SqlType, Expr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, Statement, Value, visit_expressions_mut, visit_relations_mut,
+    ArrayElemTypeDef, BinaryOperator, DataType as SqlType, Expr, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart, Statement, Value, VisitMut, VisitorMut, visit_expressions_mut,
+    visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -115,6 +116,8 @@ const CATALOG_TABLES: &[&str] = &[
 
 /// Rewrites PostgreSQL spellings DataFusion reads differently:
 ///
+/// - unnamed select items that would share a name (`SELECT NULL, NULL`,
+///   which PostgreSQL allows) get distinct aliases;
 /// - `x COLLATE "C"` and `COLLATE pg_catalog.default`: the collation is
 ///   dropped (DataFusion compares strings by bytes, which is `"C"`);
 /// - `OPERATOR(pg_catalog.~)` and friends: the bare operator;
@@ -127,6 +130,7 @@ const CATALOG_TABLES: &[&str] = &[
 ///   lake has none);
 /// - `pg_class` without `pg_catalog.`: qualified.
 pub fn rewrite(s: &mut Statement) {
+    let _ = s.visit(&mut UniqueNames);
     let _ = visit_expressions_mut(s, |e| {
         let replacement = match e {
             Expr::Collate { expr, .. } => Some((**expr).clone()),
@@ -145,6 +149,7 @@ pub fn rewrite(s: &mut Statement) {
             Expr::Cast {
                 expr, data_type, ..
             } => cast_replacement(expr, data_type),
+            Expr::Subquery(q) => catalog_lookup(q),
             Expr::Function(f) => {
                 if f.name.0.len() == 2 && part_is(&f.name.0[0], "pg_catalog") {
                     f.name.0.remove(0);
@@ -164,7 +169,14 @@ pub fn rewrite(s: &mut Statement) {
         ControlFlow::<()>::Continue(())
     });
     let _ = visit_relations_mut(s, |name| {
-        if name.0.len() == 1
+        if name.0.len() == 2
+            && part_is(&name.0[0], "pg_catalog")
+            && let ObjectNamePart::Identifier(id) = &name.0[1]
+            && !CATALOG_TABLES.contains(&id.value.as_str())
+        {
+            // A function of the catalog in FROM (`generate_series`).
+            name.0.remove(0);
+        } else if name.0.len() == 1
             && let ObjectNamePart::Identifier(id) = &name.0[0]
             && CATALOG_TABLES.contains(&id.value.as_str())
         {
@@ -173,6 +185,205 @@ pub fn rewrite(s: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// `(SELECT x FROM pg_catalog.t WHERE …)` in a select list is a
+/// correlated lookup PostgreSQL allows as long as it finds at most one
+/// row. DataFusion wants it aggregated and cannot decorrelate every shape
+/// psql writes, so:
+///
+/// - over a catalog table that never has rows here (defaults,
+///   collations, constraints, …) it is NULL, which is its exact answer;
+/// - over another catalog table it becomes `(SELECT min(x) …)`, the same
+///   answer for zero or one row.
+///
+/// An analyst's own subquery (not over `pg_catalog`) is left alone.
+fn catalog_lookup(q: &mut datafusion::sql::sqlparser::ast::Query) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, SelectItem, SetExpr, TableFactor};
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return None;
+    };
+    let catalog_tables: Vec<String> = select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .filter_map(|r| match r {
+            TableFactor::Table { name, .. }
+                if name.0.len() == 2 && part_is(&name.0[0], "pg_catalog") =>
+            {
+                match &name.0[1] {
+                    ObjectNamePart::Identifier(id) => Some(id.value.clone()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    if catalog_tables.is_empty() || select.projection.len() != 1 || grouped {
+        return None;
+    }
+    let expr = match &mut select.projection[0] {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return None,
+    };
+    let aggregated = matches!(expr, Expr::Function(f) if part_is_any(&f.name, "min")
+        || part_is_any(&f.name, "max") || part_is_any(&f.name, "count"));
+    let only_inner_joins = select.from.iter().all(|t| {
+        t.joins.iter().all(|j| {
+            matches!(
+                j.join_operator,
+                datafusion::sql::sqlparser::ast::JoinOperator::Inner(_)
+                    | datafusion::sql::sqlparser::ast::JoinOperator::Join(_)
+            )
+        })
+    });
+    if !aggregated
+        && only_inner_joins
+        && catalog_tables
+            .iter()
+            .any(|t| super::catalog::always_empty(t))
+    {
+        return Some(Expr::Value(Value::Null.into()));
+    }
+    if !aggregated
+        && let Ok(wrapped) = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&format!("min({expr})"))
+            .and_then(|mut p| p.parse_expr())
+    {
+        *expr = wrapped;
+    }
+    None
+}
+
+/// Aliases repeated unnamed select items of every query (see [`rewrite`]).
+struct UniqueNames;
+
+impl VisitorMut for UniqueNames {
+    type Break = ();
+
+    fn post_visit_query(
+        &mut self,
+        q: &mut datafusion::sql::sqlparser::ast::Query,
+    ) -> ControlFlow<()> {
+        unique_names(&mut q.body);
+        ControlFlow::Continue(())
+    }
+}
+
+fn unique_names(set: &mut datafusion::sql::sqlparser::ast::SetExpr) {
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr};
+    match set {
+        SetExpr::Select(select) => {
+            if reads_nothing(select) {
+                // No row comes out, so what the items would compute does
+                // not matter; subqueries DataFusion cannot plan go.
+                for item in select.projection.iter_mut() {
+                    if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } =
+                        item
+                        && has_subquery(e)
+                    {
+                        *e = Expr::Value(Value::Null.into());
+                    }
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (i, item) in select.projection.iter_mut().enumerate() {
+                let name = match item {
+                    SelectItem::UnnamedExpr(Expr::Identifier(id)) => id.value.clone(),
+                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) => {
+                        ids.last().map(|id| id.value.clone()).unwrap_or_default()
+                    }
+                    SelectItem::UnnamedExpr(e) => e.to_string(),
+                    SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+                    _ => continue,
+                };
+                if !seen.insert(name.clone())
+                    && let SelectItem::UnnamedExpr(e) = item
+                {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: Ident::with_quote('"', format!("{name}_{}", i + 1)),
+                    };
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            unique_names(left);
+            unique_names(right);
+        }
+        _ => {}
+    }
+}
+
+/// Whether a select reads an always-empty catalog table in a way that
+/// leaves it no row: as the first table of a join chain, or joined in
+/// with an inner join; and it has no aggregate that would answer a row
+/// over nothing (a GROUP BY, or an aggregate such as `count(*)` at the
+/// top of a select item).
+fn reads_nothing(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, JoinOperator, SelectItem, TableFactor};
+    let empty = |r: &TableFactor| {
+        matches!(r, TableFactor::Table { name, .. }
+            if name.0.len() == 2 && part_is(&name.0[0], "pg_catalog")
+                && matches!(&name.0[1], ObjectNamePart::Identifier(id)
+                    if super::catalog::always_empty(&id.value)))
+    };
+    let none_out = select.from.iter().any(|t| {
+        empty(&t.relation)
+            || t.joins.iter().any(|j| {
+                empty(&j.relation)
+                    && matches!(
+                        j.join_operator,
+                        JoinOperator::Inner(_) | JoinOperator::Join(_)
+                    )
+            })
+    });
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    let aggregate_at_top = select.projection.iter().any(|item| match item {
+        SelectItem::UnnamedExpr(Expr::Function(f))
+        | SelectItem::ExprWithAlias {
+            expr: Expr::Function(f),
+            ..
+        } => {
+            f.filter.is_some()
+                || !f.within_group.is_empty()
+                || AGGREGATES.iter().any(|a| part_is_any(&f.name, a))
+        }
+        _ => false,
+    });
+    none_out && !grouped && !aggregate_at_top
+}
+
+/// Aggregate functions catalog queries use (a select over nothing still
+/// answers one row with them).
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "string_agg",
+    "array_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+];
+
+/// Whether an expression holds a subquery.
+fn has_subquery(e: &Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::visit_expressions;
+    visit_expressions(e, |x| {
+        if matches!(
+            x,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        ) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
 }
 
 fn part_is(p: &ObjectNamePart, name: &str) -> bool {
@@ -202,6 +413,22 @@ fn builtin_operator(op: &str) -> Option<BinaryOperator> {
 
 /// What a cast to a PostgreSQL-only type becomes (see [`rewrite`]).
 fn cast_replacement(expr: &Expr, data_type: &SqlType) -> Option<Expr> {
+    if let SqlType::Array(ArrayElemTypeDef::SquareBracket(element, _)) = data_type {
+        // `x::pg_catalog.int2[]`: the element type as below.
+        let Expr::Cast {
+            data_type: element, ..
+        } = cast_replacement(&Expr::Value(Value::Null.into()), element)?
+        else {
+            return None;
+        };
+        return Some(Expr::Cast {
+            kind: datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+            expr: Box::new(expr.clone()),
+            data_type: SqlType::Array(ArrayElemTypeDef::SquareBracket(Box::new(element), None)),
+            array: false,
+            format: None,
+        });
+    }
     let type_name = match data_type {
         SqlType::Custom(name, _) => match name.0.last() {
             Some(ObjectNamePart::Identifier(id)) => id.value.to_lowercase(),
