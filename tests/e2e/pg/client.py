@@ -41,7 +41,7 @@ with psycopg.connect(conninfo(analyst)) as conn:
     cur = conn.cursor()
     # Simple protocol (no parameters): one of docs/SQL.md's examples.
     cur.execute(
-        "SELECT consumer, count(*) AS calls FROM events GROUP BY consumer ORDER BY calls DESC, consumer"
+        "SELECT consumer, count(*) AS calls FROM events WHERE consumer IS NOT NULL GROUP BY consumer ORDER BY calls DESC, consumer"
     )
     out["columns"] = [d.name for d in cur.description]
     out["per_consumer"] = [[r[0], r[1]] for r in cur.fetchall()]
