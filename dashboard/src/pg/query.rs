@@ -134,18 +134,17 @@ pub fn rewrite(s: &mut Statement) {
     let _ = visit_expressions_mut(s, |e| {
         let replacement = match e {
             Expr::Collate { expr, .. } => Some((**expr).clone()),
-            Expr::BinaryOp { left, op, right } => match op {
-                BinaryOperator::PGCustomBinaryOperator(parts) => {
-                    builtin_operator(parts.last().map(String::as_str).unwrap_or("")).map(|op| {
-                        Expr::BinaryOp {
-                            left: left.clone(),
-                            op,
-                            right: right.clone(),
-                        }
-                    })
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::PGCustomBinaryOperator(parts),
+                right,
+            } => builtin_operator(parts.last().map(String::as_str).unwrap_or("")).map(|op| {
+                Expr::BinaryOp {
+                    left: left.clone(),
+                    op,
+                    right: right.clone(),
                 }
-                _ => None,
-            },
+            }),
             Expr::Cast {
                 expr, data_type, ..
             } => cast_replacement(expr, data_type),
@@ -530,5 +529,51 @@ mod tests {
         assert!(sql.contains("relname = 'events'"), "{sql}");
         assert!(sql.contains("FROM pg_catalog.pg_type"), "{sql}");
         assert!(!sql.contains("regtype"), "{sql}");
+    }
+
+    fn query_of(sql: &str) -> String {
+        match one(sql) {
+            Kind::Query(q) => q,
+            other => panic!("{sql} is {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lookups_in_empty_catalog_tables_are_null_and_others_are_aggregated() {
+        // psql's \d column query: a default (pg_attrdef, always empty here)
+        // is NULL, exactly what PostgreSQL answers without one.
+        let sql = query_of(
+            "SELECT a.attname, (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true) \
+             FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND a.atthasdef) \
+             FROM pg_catalog.pg_attribute a",
+        );
+        assert!(!sql.contains("pg_attrdef"), "{sql}");
+        // A lookup in a table with rows keeps its meaning for one row.
+        let sql = query_of(
+            "SELECT c.relname, (SELECT n.nspname FROM pg_catalog.pg_namespace n \
+             WHERE n.oid = c.relnamespace) FROM pg_catalog.pg_class c",
+        );
+        assert!(sql.contains("SELECT min(n.nspname)"), "{sql}");
+        // An analyst's own subquery is left to DataFusion's rules.
+        let sql = query_of("SELECT (SELECT consumer FROM events LIMIT 1)");
+        assert!(sql.contains("SELECT consumer FROM events"), "{sql}");
+    }
+
+    #[test]
+    fn a_select_over_an_empty_catalog_table_drops_its_subqueries_but_not_its_counts() {
+        let sql = query_of(
+            "SELECT p.pubname, (SELECT string_agg(attname, ',') FROM pg_catalog.pg_attribute) \
+             FROM pg_catalog.pg_publication p",
+        );
+        assert!(!sql.contains("string_agg"), "{sql}");
+        // count(*) over nothing is one row of 0: kept as written.
+        let sql = query_of("SELECT count(*), (SELECT 1) FROM pg_catalog.pg_publication p");
+        assert!(sql.contains("(SELECT 1)"), "{sql}");
+    }
+
+    #[test]
+    fn repeated_unnamed_items_get_distinct_names() {
+        let sql = query_of("SELECT NULL, NULL, 1 AS x UNION SELECT NULL, NULL, 2");
+        assert_eq!(sql.matches("\"NULL_2\"").count(), 2, "{sql}");
     }
 }
