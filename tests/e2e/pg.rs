@@ -318,6 +318,11 @@ fn psql_and_psycopg_read_the_lake_under_the_analyst_limits() {
             "\\d events shows {column} as {ty}:\n{d}"
         );
     }
+    // The other listing commands answer too.
+    for command in ["\\l", "\\dn", "\\dt+", "\\d+ quarantine", "\\df"] {
+        let (ok, _, err) = psql(&server.pg_port, ANALYST, &["-c", command]);
+        assert!(ok, "{command} failed: {err}");
+    }
     let (ok, count, err) = psql(
         &server.pg_port,
         ANALYST,

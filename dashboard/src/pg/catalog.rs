@@ -214,7 +214,7 @@ fn pg_catalog(tables: &[LakeTable]) -> DfResult<Arc<dyn SchemaProvider>> {
         ("oid", "oid"),
         ("nspname", "text"),
         ("nspowner", "oid"),
-        ("nspacl", "text"),
+        ("nspacl", "text[]"),
     ]);
     for (oid, name) in [
         (PG_CATALOG_OID, "pg_catalog"),
@@ -256,8 +256,8 @@ fn pg_catalog(tables: &[LakeTable]) -> DfResult<Arc<dyn SchemaProvider>> {
         ("relrewrite", "oid"),
         ("relfrozenxid", "oid"),
         ("relminmxid", "oid"),
-        ("relacl", "text"),
-        ("reloptions", "text"),
+        ("relacl", "text[]"),
+        ("reloptions", "text[]"),
         ("relpartbound", "text"),
     ]);
     for tb in tables {
@@ -323,9 +323,9 @@ fn pg_catalog(tables: &[LakeTable]) -> DfResult<Arc<dyn SchemaProvider>> {
         ("attislocal", "bool"),
         ("attinhcount", "i4"),
         ("attcollation", "oid"),
-        ("attacl", "text"),
-        ("attoptions", "text"),
-        ("attfdwoptions", "text"),
+        ("attacl", "text[]"),
+        ("attoptions", "text[]"),
+        ("attfdwoptions", "text[]"),
         ("attmissingval", "text"),
     ]);
     for tb in tables {
@@ -445,7 +445,11 @@ fn pg_catalog(tables: &[LakeTable]) -> DfResult<Arc<dyn SchemaProvider>> {
         ("datallowconn", "bool"),
         ("datconnlimit", "i4"),
         ("dattablespace", "oid"),
-        ("datacl", "text"),
+        ("datacl", "text[]"),
+        ("datlocprovider", "text"),
+        ("daticulocale", "text"),
+        ("daticurules", "text"),
+        ("datcollversion", "text"),
     ]);
     database.row(vec![
         V::I64(16_383),
@@ -458,6 +462,10 @@ fn pg_catalog(tables: &[LakeTable]) -> DfResult<Arc<dyn SchemaProvider>> {
         V::B(true),
         V::I32(-1),
         V::I64(1663),
+        V::Null,
+        t("c"),
+        V::Null,
+        V::Null,
         V::Null,
     ]);
     add("pg_database", database)?;
@@ -761,6 +769,7 @@ fn functions(tables: &[LakeTable]) -> Vec<ScalarUDF> {
     let mut out: Vec<ScalarUDF> = [
         ("pg_table_is_visible", ScalarValue::Boolean(Some(true))),
         ("pg_type_is_visible", ScalarValue::Boolean(Some(true))),
+        ("pg_function_is_visible", ScalarValue::Boolean(Some(true))),
         ("has_table_privilege", ScalarValue::Boolean(Some(true))),
         ("has_schema_privilege", ScalarValue::Boolean(Some(true))),
         ("has_database_privilege", ScalarValue::Boolean(Some(true))),
@@ -794,6 +803,8 @@ fn functions(tables: &[LakeTable]) -> Vec<ScalarUDF> {
         ("pg_total_relation_size", ScalarValue::Int64(Some(0))),
         ("pg_relation_size", ScalarValue::Int64(Some(0))),
         ("pg_table_size", ScalarValue::Int64(Some(0))),
+        // Sizes are not tracked per table (the lake's files are the size).
+        ("pg_size_pretty", text("0 bytes")),
     ]
     .into_iter()
     .map(|(name, value)| ScalarUDF::new_from_impl(Constant::new(name, value)))
