@@ -227,6 +227,17 @@ fn psql_and_psycopg_read_the_lake_under_the_analyst_limits() {
         "the first call"
     );
 
+    // Grafana's and Metabase's first questions: the table list and an
+    // hourly time series that adds up to every call.
+    let tables = seen["tables"].as_array().unwrap();
+    for t in ["events", "quarantine", "rollups_hourly", "invoices"] {
+        assert!(tables.iter().any(|x| x == t), "{t} listed: {tables:?}");
+    }
+    let total = &sql_rows(&config, "SELECT count(*) FROM events")[0][0];
+    assert_eq!(seen["series_calls"].to_string(), *total, "{seen}");
+    assert!(seen["series_points"].as_u64().unwrap() > 24, "{seen}");
+    assert_eq!(seen["series_ordered"], true);
+
     // The prepared statement's answers, with two sets of parameters.
     let top = seen["prepared_consumer"].as_str().unwrap();
     for (status, key) in [(400, "prepared_4xx"), (500, "prepared_5xx")] {

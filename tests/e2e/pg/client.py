@@ -57,6 +57,22 @@ with psycopg.connect(conninfo(analyst)) as conn:
     out["types"] = [type(first).__name__, type(slowest).__name__, type(errors).__name__]
     out["first"] = first.strftime("%Y-%m-%dT%H:%M:%S")
     out["errors_5xx"] = errors
+    # What Grafana's and Metabase's Postgres data sources ask first: the
+    # tables (information_schema), then a time series (Grafana's
+    # $__timeGroup(ts, 1h) expands to this).
+    cur.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1"
+    )
+    out["tables"] = [r[0] for r in cur.fetchall()]
+    cur.execute(
+        'SELECT floor(extract(epoch from ts) / 3600) * 3600 AS "time", count(*) AS calls '
+        "FROM events GROUP BY 1 ORDER BY 1"
+    )
+    series = cur.fetchall()
+    out["series_points"] = len(series)
+    out["series_calls"] = sum(r[1] for r in series)
+    out["series_ordered"] = all(a[0] < b[0] for a, b in zip(series, series[1:]))
     # Extended protocol: a prepared statement with parameters, run twice.
     top = out["per_consumer"][0][0]
     q = "SELECT count(*) AS n FROM events WHERE consumer = %s AND status >= %s"
