@@ -112,16 +112,29 @@ pub(crate) fn start_server_with(lake: &Path, env: &[(&str, &str)]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let (addr, log) = address_from_log(&mut child, "listening on http://");
+    assert!(
+        log.contains("serving without authentication") && log.contains("loopback"),
+        "an open server says so at start:\n{log}"
+    );
+    Server { child, addr }
+}
+
+/// Reads `child`'s standard error (kept draining in a thread) until a line
+/// holds `marker`: the word after it (an address) and the log so far.
+pub(crate) fn address_from_log(child: &mut std::process::Child, marker: &str) -> (String, String) {
     let stderr = child.stderr.take().unwrap();
+    let wanted = marker.to_string();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let marker = wanted;
         let mut sent = false;
         let mut log = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             log.push_str(&line);
             log.push('\n');
-            if !sent && let Some(at) = line.find("listening on http://") {
-                let addr = line[at + "listening on http://".len()..]
+            if !sent && let Some(at) = line.find(&marker) {
+                let addr = line[at + marker.len()..]
                     .split_whitespace()
                     .next()
                     .unwrap_or_default()
@@ -134,16 +147,11 @@ pub(crate) fn start_server_with(lake: &Path, env: &[(&str, &str)]) -> Server {
             let _ = tx.send(Err(log));
         }
     });
-    let (addr, log) = match rx.recv_timeout(Duration::from_secs(60)) {
+    match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(Ok(found)) => found,
-        Ok(Err(log)) => panic!("tollgate serve exited before listening:\n{log}"),
-        Err(_) => panic!("tollgate serve did not log its address within 60 s"),
-    };
-    assert!(
-        log.contains("serving without authentication") && log.contains("loopback"),
-        "an open server says so at start:\n{log}"
-    );
-    Server { child, addr }
+        Ok(Err(log)) => panic!("tollgate serve exited before logging {marker:?}:\n{log}"),
+        Err(_) => panic!("tollgate serve did not log {marker:?} within 60 s"),
+    }
 }
 
 /// A plain HTTP/1.1 GET: (status, body).

@@ -3,13 +3,12 @@
 //! Debian's `psql`; every answer compared with `tollgate sql` on the same
 //! lake.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::dashboard::address_from_log;
 use crate::simulate::simulate_into;
 use crate::tollgate;
 
@@ -46,33 +45,7 @@ fn start(config: &Path) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut log = String::new();
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            log.push_str(&line);
-            log.push('\n');
-            if !sent && let Some(at) = line.find("postgres protocol on ") {
-                let addr = line[at + "postgres protocol on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let _ = tx.send(Ok(addr));
-                sent = true;
-            }
-        }
-        if !sent {
-            let _ = tx.send(Err(log));
-        }
-    });
-    let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(a)) => a,
-        Ok(Err(log)) => panic!("tollgate serve exited before listening:\n{log}"),
-        Err(_) => panic!("tollgate serve did not log its postgres address within 60 s"),
-    };
+    let (addr, _) = address_from_log(&mut child, "postgres protocol on ");
     let pg_port = addr.rsplit(':').next().unwrap().to_string();
     Server { child, pg_port }
 }
