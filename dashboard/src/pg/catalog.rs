@@ -91,7 +91,7 @@ pub async fn install(ctx: SessionContext) -> Result<SessionContext, DataFusionEr
         .with_catalog_list(Arc::new(list))
         .build();
     let ctx = SessionContext::new_with_state(state);
-    for udf in functions(&tables) {
+    for udf in functions() {
         ctx.register_udf(udf);
     }
     Ok(ctx)
@@ -762,8 +762,7 @@ fn category(ty: &pgwire::api::Type) -> &'static str {
 
 /// The catalog functions clients call, each answering for a catalog with
 /// one owner, every table visible and nothing but tables.
-fn functions(tables: &[LakeTable]) -> Vec<ScalarUDF> {
-    let _ = tables;
+fn functions() -> Vec<ScalarUDF> {
     let text = |s: &str| ScalarValue::Utf8(Some(s.to_string()));
     let null_text = ScalarValue::Utf8(None);
     let mut out: Vec<ScalarUDF> = [

@@ -212,16 +212,19 @@ fn encode_value(e: &mut DataRowEncoder, col: &Column, i: usize) -> PgWireResult<
         Column::I16(a) => e.encode_field(&get(a, i, |a| a.as_primitive::<Int16Type>().value(i))),
         Column::I32(a) => e.encode_field(&get(a, i, |a| a.as_primitive::<Int32Type>().value(i))),
         Column::I64(a) => e.encode_field(&get(a, i, |a| a.as_primitive::<Int64Type>().value(i))),
-        Column::Numeric(a, scale) => e.encode_field(
-            &get(a, i, |a| {
-                Decimal::try_from_i128_with_scale(
-                    a.as_primitive::<Decimal128Type>().value(i),
-                    *scale,
-                )
-                .ok()
-            })
-            .flatten(),
-        ),
+        Column::Numeric(a, scale) => {
+            if a.is_null(i) {
+                return e.encode_field(&None::<Decimal>);
+            }
+            let decimals = a.as_primitive::<Decimal128Type>();
+            match Decimal::try_from_i128_with_scale(decimals.value(i), *scale) {
+                Ok(d) => e.encode_field(&d),
+                // Past rust_decimal's 28 digits: the exact digits as text
+                // (accepted for text results; a binary result fails with
+                // an error rather than sending a wrong or NULL value).
+                Err(_) => e.encode_field(&decimals.value_as_string(i).as_str()),
+            }
+        }
         Column::F32(a) => e.encode_field(&get(a, i, |a| a.as_primitive::<Float32Type>().value(i))),
         Column::F64(a) => e.encode_field(&get(a, i, |a| a.as_primitive::<Float64Type>().value(i))),
         Column::Text(a) => e.encode_field(&get(a, i, |a| a.as_string::<i32>().value(i))),
@@ -377,6 +380,28 @@ mod tests {
         assert_eq!(v, ScalarValue::Int64(Some(1234567)));
         let v = parameter(None, true, Some(&Type::INT8), Some(&DataType::Int64)).unwrap();
         assert_eq!(v, ScalarValue::Int64(None));
+    }
+
+    #[test]
+    fn decimals_past_28_digits_keep_every_digit() {
+        let big = arrow_array::Decimal128Array::from(vec![
+            Some(123_456_789_012_345_678_901_234_567_890_123i128),
+            None,
+        ])
+        .with_precision_and_scale(38, 9)
+        .unwrap();
+        let batch = RecordBatch::try_from_iter([("amount", Arc::new(big) as ArrayRef)]).unwrap();
+        let schema = batch.schema();
+        let fields = Arc::new(fields(&schema, &Format::UnifiedText));
+        let rows = encode(&[batch], fields).unwrap();
+        assert_eq!(rows.len(), 2);
+        // 1234…0123 at scale 9, sent as its exact digits: length, text.
+        let text = b"123456789012345678901234.567890123";
+        let mut expected = (text.len() as i32).to_be_bytes().to_vec();
+        expected.extend_from_slice(text);
+        assert_eq!(&rows[0].data[..], &expected[..]);
+        // NULL stays NULL (length -1).
+        assert_eq!(&rows[1].data[..], &(-1i32).to_be_bytes()[..]);
     }
 
     #[test]
