@@ -54,7 +54,7 @@ import duckdb, resource, sys, time
 lake, sql, limit = sys.argv[1], sys.argv[2], sys.argv[3]
 c = duckdb.connect()
 c.execute("SET threads = 2"); c.execute("SET enable_progress_bar = false"); c.execute(f"SET memory_limit = '{limit}MB'")
-c.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{lake}/events/**/*.parquet', hive_partitioning = true)")
+c.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{lake}/events/date=*/*.parquet', hive_partitioning = true)")
 t = time.perf_counter()
 try:
     rows = c.execute(sql).fetchmany(10000)

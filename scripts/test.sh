@@ -21,9 +21,9 @@ if ! { command -v tansu >/dev/null && tansu --version 2>/dev/null | grep -q "$TA
   cargo install tansu --version "$TANSU_VERSION" --locked --features libsql
 fi
 export TANSU_BIN="${TANSU_BIN:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}"
-if ! python3 -c "import duckdb, pyarrow, moto" 2>/dev/null; then
-  echo "installing duckdb, pyarrow and moto (readers of the lake; an S3-compatible server)"
-  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow "moto[server]"
+if ! python3 -c "import duckdb, pyarrow, moto, deltalake" 2>/dev/null; then
+  echo "installing duckdb, pyarrow, deltalake and moto (readers of the lake and its Delta log; an S3-compatible server)"
+  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow deltalake "moto[server]"
 fi
 
 if ! command -v chromium >/dev/null; then

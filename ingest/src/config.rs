@@ -21,12 +21,19 @@ pub struct LakeConfig {
     /// S3-compatible storage (endpoint and credentials from the `AWS_*`
     /// environment variables).
     pub location: String,
+    /// Also write the Delta Lake transaction log of `events/` and
+    /// `quarantine/` (`<table>/_delta_log/`), so Spark, Trino, Databricks
+    /// and delta-rs read atomic snapshots (see `tollgate_ingest::delta`).
+    /// On S3 it needs conditional PUTs (`If-None-Match`), which AWS S3,
+    /// MinIO and moto support; turn it off for a server without them.
+    pub delta_log: bool,
 }
 
 impl Default for LakeConfig {
     fn default() -> Self {
         LakeConfig {
             location: "./tollgate-data".into(),
+            delta_log: true,
         }
     }
 }

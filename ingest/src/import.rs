@@ -21,6 +21,7 @@ use tollgate_schemas::Decoded;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::batch::{RowBatch, Source};
+use crate::delta::{AddFile, IMPORT_TXN_VERSION, import_app_id};
 use crate::lines::LineReader;
 use crate::message::{MessageDecoder, RawMessage};
 use crate::sink::{ParquetSink, SinkError, data_path, read_json, write_json};
@@ -140,6 +141,10 @@ impl Importer {
             &marker_path(&hash),
         ))? {
             tracing::info!(file = name, hash, "already imported; nothing to do");
+            if let Some(delta) = self.sink.delta() {
+                // A crash between the import's marker and its Delta commit.
+                self.rt.block_on(delta.ensure_import(&hash))?;
+            }
             done.skipped = true;
             return Ok(done);
         }
@@ -149,6 +154,7 @@ impl Importer {
         let source_file: Arc<str> = Arc::from(format!("{}:{name}", &hash[..16]));
         let (tx, rx) = sync_channel::<Chunk>(1);
         let rx = Arc::new(Mutex::new(rx));
+        let added: Mutex<Vec<AddFile>> = Mutex::new(Vec::new());
         let totals = Arc::new(Mutex::new(ImportRecord {
             hash: hash.clone(),
             file: name.into(),
@@ -161,7 +167,10 @@ impl Importer {
                 let totals = totals.clone();
                 let source_file = source_file.clone();
                 let hash = hash.as_str();
-                handles.push(scope.spawn(move || self.worker(&rx, &totals, &source_file, hash)));
+                let added = &added;
+                handles.push(
+                    scope.spawn(move || self.worker(&rx, &totals, added, &source_file, hash)),
+                );
             }
             let read = read_chunks(reader, self.max_line, &tx);
             drop(tx);
@@ -184,8 +193,17 @@ impl Importer {
         });
         result?;
         let record = totals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let added = added.into_inner().unwrap_or_else(|p| p.into_inner());
         self.rt.block_on(async {
             write_json(self.sink.store(), &marker_path(&hash), &record).await?;
+            if let Some(delta) = self.sink.delta() {
+                // After the marker, the import's commit point; before the
+                // chunk records go, so a crash here is caught up by
+                // `ensure_import` on the next run.
+                delta
+                    .commit(&added, &import_app_id(&hash), IMPORT_TXN_VERSION)
+                    .await?;
+            }
             for p in self.sink.store().list(&chunk_dir(&hash)).await? {
                 self.sink.store().delete(&p).await?;
             }
@@ -223,6 +241,7 @@ impl Importer {
         &self,
         rx: &Mutex<Receiver<Chunk>>,
         totals: &Mutex<ImportRecord>,
+        added: &Mutex<Vec<AddFile>>,
         source_file: &Arc<str>,
         hash: &str,
     ) -> Result<(), ImportError> {
@@ -272,6 +291,14 @@ impl Importer {
                 .await?;
                 self.sink.write_files(&named).await
             })?;
+            added
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(named.iter().map(|(path, f)| AddFile {
+                    path: path.clone(),
+                    size: f.bytes.len() as u64,
+                    rows: Some(f.rows as u64),
+                }));
             let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
             t.messages += messages;
             t.events += events;

@@ -269,7 +269,8 @@ pub fn run_blocking(
 ) -> Result<IngestReport, IngestError> {
     settings.validate()?;
     let store = LakeStore::open(&settings.lake.location)?;
-    let sink = ParquetSink::new(store, settings.parquet_options());
+    let sink =
+        ParquetSink::new(store, settings.parquet_options()).with_delta_log(settings.lake.delta_log);
     let shared = Arc::new(Mutex::new(Shared::default()));
     let context = IngestContext {
         shared: shared.clone(),

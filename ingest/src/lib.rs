@@ -23,6 +23,7 @@
 pub mod batch;
 pub mod config;
 pub mod decode_cmd;
+pub mod delta;
 pub mod import;
 pub mod kafka;
 pub mod lines;

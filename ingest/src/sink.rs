@@ -14,7 +14,11 @@
 //!    holding `next_offset = last + 1`: this single atomic write is the
 //!    commit point of the whole flush, however many dates it spans;
 //! 4. deletes the pending record;
-//! 5. only then is the offset committed to Kafka (by the caller).
+//! 5. with the Delta log on ([`ParquetSink::with_delta_log`]), commits the
+//!    files as one Delta version per table (see [`crate::delta`]): after
+//!    the commit point, so a Delta reader never sees a file recovery may
+//!    delete;
+//! 6. only then is the offset committed to Kafka (by the caller).
 //!
 //! On assignment, [`ParquetSink::recover_partition`] finishes or undoes a
 //! flush a crash interrupted: if a pending record exists and the marker does
@@ -30,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_lake::layout;
 
 use crate::batch::{EncodedFile, ParquetOptions, RowBatch};
+use crate::delta::{AddFile, DeltaLog, partition_app_id};
 use crate::store::{LakeStore, StoreError};
 
 /// A sink failure.
@@ -45,6 +50,14 @@ pub enum SinkError {
         what: String,
         /// The underlying error.
         source: parquet::errors::ParquetError,
+    },
+    /// A Delta log cannot be appended to (see [`crate::delta`]).
+    #[error("Delta log of {table}: {why}")]
+    Delta {
+        /// The table folder (or file) involved.
+        table: String,
+        /// What is wrong.
+        why: String,
     },
     /// A bookkeeping file in the lake is not what Tollgate wrote.
     #[error(
@@ -123,6 +136,7 @@ pub struct FlushStats {
 pub struct ParquetSink {
     store: LakeStore,
     opts: ParquetOptions,
+    delta: Option<DeltaLog>,
 }
 
 /// Path of a partition's commit marker.
@@ -152,7 +166,23 @@ pub fn data_path(file: &EncodedFile, stem: &str) -> String {
 impl ParquetSink {
     /// A sink writing into `store`.
     pub fn new(store: LakeStore, opts: ParquetOptions) -> Self {
-        ParquetSink { store, opts }
+        ParquetSink {
+            store,
+            opts,
+            delta: None,
+        }
+    }
+
+    /// The same sink, also writing the Delta log of `events/` and
+    /// `quarantine/` when `on` (the `[lake] delta_log` setting).
+    pub fn with_delta_log(mut self, on: bool) -> Self {
+        self.delta = on.then(|| DeltaLog::new(self.store.clone()));
+        self
+    }
+
+    /// The Delta log, when it is written.
+    pub fn delta(&self) -> Option<&DeltaLog> {
+        self.delta.as_ref()
     }
 
     /// The lake storage.
@@ -215,6 +245,9 @@ impl ParquetSink {
             }
             self.store.delete(&pending_at).await?;
         }
+        if let (Some(delta), Some(marker)) = (&self.delta, &marker) {
+            delta.catch_up_partition(marker).await?;
+        }
         Ok(next)
     }
 
@@ -266,6 +299,23 @@ impl ParquetSink {
         write_json(&self.store, &marker_path(topic, partition), &marker).await?;
         if !pending.files.is_empty() {
             self.store.delete(&pending_at).await?;
+        }
+        if let Some(delta) = &self.delta {
+            let adds: Vec<AddFile> = named
+                .iter()
+                .map(|(path, f)| AddFile {
+                    path: path.clone(),
+                    size: f.bytes.len() as u64,
+                    rows: Some(f.rows as u64),
+                })
+                .collect();
+            delta
+                .commit(
+                    &adds,
+                    &partition_app_id(topic, partition),
+                    marker.next_offset,
+                )
+                .await?;
         }
         Ok((marker, stats))
     }

@@ -17,7 +17,7 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 /// A lake storage failure. All of them are worth retrying (storage
 /// hiccups); the callers decide how often.
@@ -150,6 +150,43 @@ impl LakeStore {
         }
     }
 
+    /// Writes `bytes` at `path` only if nothing is there yet, durably and
+    /// atomically: `Ok(false)` when the path already exists (written by
+    /// someone else; this call changed nothing). The commit primitive of
+    /// the Delta log (`_delta_log/<version>.json`). Locally a hard link
+    /// of the synced temporary file, which fails if the name exists; on
+    /// S3 a conditional PUT (`If-None-Match: *`), which the server must
+    /// support (AWS S3, MinIO and moto do).
+    pub async fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool, StoreError> {
+        match self {
+            LakeStore::Local(l) => {
+                let l = l.clone();
+                let path = path.to_string();
+                tokio::task::spawn_blocking(move || l.put_if_absent(&path, &bytes))
+                    .await
+                    .unwrap_or_else(|e| Err(join_error(e)))
+            }
+            LakeStore::Object { store, .. } => {
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..PutOptions::default()
+                };
+                match store
+                    .put_opts(&ObjectPath::from(path), PutPayload::from_bytes(bytes), opts)
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::AlreadyExists { .. })
+                    | Err(object_store::Error::Precondition { .. }) => Ok(false),
+                    Err(source) => Err(StoreError::Object {
+                        path: path.into(),
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
     /// Reads the object at `path`, `None` if it does not exist.
     pub async fn get(&self, path: &str) -> Result<Option<Bytes>, StoreError> {
         match self {
@@ -215,6 +252,42 @@ impl LakeStore {
                 store
                     .list(Some(&p))
                     .map_ok(|m| m.location.to_string())
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .map_err(|source| StoreError::Object {
+                        path: prefix.into(),
+                        source,
+                    })?
+            }
+        };
+        out.sort();
+        Ok(out)
+    }
+}
+
+impl LakeStore {
+    /// Every object under `prefix` (recursively) with its size in bytes,
+    /// sorted by path.
+    pub async fn list_sized(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out = match self {
+            LakeStore::Local(l) => {
+                let mut out = Vec::new();
+                for path in self.list(prefix).await? {
+                    let full = l.full(&path);
+                    match tokio::fs::metadata(&full).await {
+                        Ok(m) => out.push((path, m.len())),
+                        // Gone since the listing: not there now.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(source) => return Err(StoreError::Io { path: full, source }),
+                    }
+                }
+                out
+            }
+            LakeStore::Object { store, .. } => {
+                let p = ObjectPath::from(prefix);
+                store
+                    .list(Some(&p))
+                    .map_ok(|m| (m.location.to_string(), m.size))
                     .try_collect::<Vec<_>>()
                     .await
                     .map_err(|source| StoreError::Object {
@@ -297,6 +370,54 @@ impl LocalLake {
         Ok(())
     }
 
+    fn put_if_absent(&self, rel: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        let target = self.full(rel);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        if target.exists() {
+            return Ok(false);
+        }
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let mut d = dir.as_path();
+            while let Some(parent) = d.parent() {
+                sync_dir(parent).map_err(io(parent))?;
+                if parent == self.root {
+                    break;
+                }
+                d = parent;
+            }
+        }
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.tmp.join(format!("{n}.tmp"));
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        // A hard link fails if the name exists: two writers racing for the
+        // same name get exactly one winner, and the file is complete the
+        // moment its name appears.
+        let linked = match std::fs::hard_link(&tmp, &target) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(source) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(StoreError::Io {
+                    path: target,
+                    source,
+                });
+            }
+        };
+        std::fs::remove_file(&tmp).map_err(io(&tmp))?;
+        if linked {
+            sync_dir(&dir).map_err(io(&dir))?;
+        }
+        Ok(linked)
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         let start = self.full(prefix);
@@ -374,6 +495,32 @@ mod tests {
             .await
             .unwrap();
         assert!(lake.list("events").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn put_if_absent_has_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeStore::open(dir.path().to_str().unwrap()).unwrap();
+        let path = "events/_delta_log/00000000000000000000.json";
+        let a = lake.put_if_absent(path, Bytes::from_static(b"a"));
+        let b = lake.put_if_absent(path, Bytes::from_static(b"b"));
+        let (a, b) = tokio::join!(a, b);
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a ^ b, "exactly one writer wins: {a} {b}");
+        let kept = lake.get(path).await.unwrap().unwrap();
+        assert_eq!(&kept[..], if a { b"a" } else { b"b" });
+        assert!(
+            !lake
+                .put_if_absent(path, Bytes::from_static(b"c"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(lake.get(path).await.unwrap().unwrap(), kept);
+        assert!(lake.list("_tollgate/tmp").await.unwrap().is_empty());
+        assert_eq!(
+            lake.list_sized("events").await.unwrap(),
+            vec![(path.to_string(), 1)]
+        );
     }
 
     #[test]

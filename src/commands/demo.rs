@@ -144,6 +144,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let settings = IngestSettings {
         lake: LakeConfig {
             location: lake.clone(),
+            ..LakeConfig::default()
         },
         kafka: KafkaConfig {
             brokers: brokers.clone(),

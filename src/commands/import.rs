@@ -37,7 +37,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     settings.validate()?;
     let rt = runtime()?;
     let store = LakeStore::open(&settings.lake.location)?;
-    let sink = ParquetSink::new(store, settings.parquet_options());
+    let sink =
+        ParquetSink::new(store, settings.parquet_options()).with_delta_log(settings.lake.delta_log);
     let decoder = MessageDecoder::new(
         settings.decode_options(),
         args.format,

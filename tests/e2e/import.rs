@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::ingest::message_for_import;
-use crate::lake::all_files;
+use crate::lake::{all_files, assert_delta_matches, delta_view};
 use crate::tollgate;
 
 fn import(lake: &Path, file: &Path) -> Value {
@@ -74,11 +74,21 @@ fn import_is_idempotent_and_the_lake_is_plain_parquet_for_duckdb_and_pyarrow() {
     assert_eq!(first["rejects"], (n - events) as u64);
     assert_eq!(first["skipped"], false);
     let files = all_files(&lake.join("events")).len();
+    // The import is one Delta version per table, with its `txn`.
+    let app = format!("import-{}", first["hash"].as_str().unwrap());
+    let delta = delta_view(&lake, "events", std::slice::from_ref(&app)).expect("a Delta log");
+    assert_eq!(delta.version, 0);
+    assert_eq!(delta.rows, events as u64);
+    assert_eq!(delta.files.len(), files);
+    assert_eq!(delta.txns[&app], Some(1));
+    let rejects = delta_view(&lake, "quarantine", std::slice::from_ref(&app)).unwrap();
+    assert_eq!(rejects.rows, (n - events) as u64);
 
-    // The same file again adds nothing.
+    // The same file again adds nothing, to the files or to the log.
     let again = import(&lake, &plain);
     assert_eq!(again["skipped"], true);
     assert_eq!(all_files(&lake.join("events")).len(), files);
+    assert_eq!(delta_view(&lake, "events", &[]).unwrap().version, 0);
 
     // Compressed archives decode the same way (they are other files, so
     // their lines are added: half of the log each).
@@ -90,6 +100,7 @@ fn import_is_idempotent_and_the_lake_is_plain_parquet_for_duckdb_and_pyarrow() {
         "gz+zst decoded {decoded} lines"
     );
 
+    assert_delta_matches(&lake);
     let lake = lake.display();
     let total_events = first["events"].as_u64().unwrap()
         + g["events"].as_u64().unwrap()
@@ -101,9 +112,9 @@ fn import_is_idempotent_and_the_lake_is_plain_parquet_for_duckdb_and_pyarrow() {
         r#"
 import duckdb
 con = duckdb.connect()
-e = con.execute("select count(*), count(distinct (source_file, source_line)), min(date)::varchar, count(distinct gateway) from read_parquet('{lake}/events/**/*.parquet', hive_partitioning=true)").fetchall()[0]
-q = con.execute("select count(*), count(distinct reason) from read_parquet('{lake}/quarantine/**/*.parquet', hive_partitioning=true)").fetchall()[0]
-codec = con.execute("select distinct compression from parquet_metadata('{lake}/events/**/*.parquet')").fetchall()
+e = con.execute("select count(*), count(distinct (source_file, source_line)), min(date)::varchar, count(distinct gateway) from read_parquet('{lake}/events/date=*/*.parquet', hive_partitioning=true)").fetchall()[0]
+q = con.execute("select count(*), count(distinct reason) from read_parquet('{lake}/quarantine/date=*/*.parquet', hive_partitioning=true)").fetchall()[0]
+codec = con.execute("select distinct compression from parquet_metadata('{lake}/events/date=*/*.parquet')").fetchall()
 print(e[0], e[1], e[2], e[3], q[0], q[1], ",".join(sorted(c[0] for c in codec)))
 "#
     ));

@@ -420,6 +420,7 @@ fn assert_exactly_once(lake: &Path, w: &Workload) {
         .count();
     assert_eq!(rows.events.len(), accepted);
     assert_eq!(rows.quarantine.len(), w.expect.len() - accepted);
+    crate::lake::assert_delta_matches(lake);
     eprintln!(
         "lake holds {} events and {} rejects in {} files for {} produced messages",
         rows.events.len(),

@@ -24,7 +24,9 @@ pub struct LakeRows {
     pub files: Vec<PathBuf>,
 }
 
-/// Every file under `dir`, recursively.
+/// Every file under `dir`, recursively, that a Parquet reader lists: as
+/// Spark, pyarrow and Trino do, names starting with `_` or `.` are skipped
+/// (the Delta log, `events/_delta_log/`, is not data).
 pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -34,6 +36,11 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
         };
         for e in entries.flatten() {
             let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('_') || name.starts_with('.') {
+                continue;
+            }
             if p.is_dir() {
                 stack.push(p);
             } else {
@@ -124,4 +131,78 @@ pub fn read_lake(lake: &Path) -> LakeRows {
         }
     }
     rows
+}
+
+/// What delta-rs (PyPI `deltalake`, the Delta project's own Rust reader)
+/// sees of a table's log: its files, lake-relative, and rows.
+#[derive(Debug, serde::Deserialize)]
+pub struct DeltaView {
+    /// The latest version.
+    pub version: i64,
+    /// Live files, lake-relative, sorted.
+    pub files: Vec<String>,
+    /// Rows of the snapshot.
+    pub rows: u64,
+    /// `txn` versions asked for, by application id (`null`: none).
+    pub txns: BTreeMap<String, Option<i64>>,
+}
+
+/// Reads `<lake>/<table>` as a Delta table with delta-rs; `None` when the
+/// table has no log. `txns` are application ids whose `txn` to report.
+pub fn delta_view(lake: &Path, table: &str, txns: &[String]) -> Option<DeltaView> {
+    if !lake.join(table).join("_delta_log").is_dir() {
+        return None;
+    }
+    let code = r#"
+import json, os, sys
+from deltalake import DeltaTable
+lake, table, txns = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+t = DeltaTable(os.path.join(lake, table))
+def rel(u):
+    u = u.removeprefix("file://")
+    return os.path.relpath(u, lake)
+print(json.dumps({
+    "version": t.version(),
+    "files": sorted(rel(u) for u in t.file_uris()),
+    "rows": t.to_pyarrow_dataset().count_rows(),
+    "txns": {a: t.transaction_version(a) for a in txns},
+}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", code])
+        .arg(lake)
+        .arg(table)
+        .arg(serde_json::to_string(txns).unwrap())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "delta-rs could not read {table}'s Delta log (scripts/test.sh installs deltalake): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// Asserts that a lake at rest (no flush or import in flight) and its Delta
+/// logs agree: delta-rs reads every Parquet file of `events/` and
+/// `quarantine/` once, and nothing else.
+pub fn assert_delta_matches(lake: &Path) {
+    for table in ["events", "quarantine"] {
+        let files: Vec<String> = all_files(&lake.join(table))
+            .iter()
+            .map(|p| p.strip_prefix(lake).unwrap().to_string_lossy().into_owned())
+            .collect();
+        let Some(view) = delta_view(lake, table, &[]) else {
+            assert!(
+                files.is_empty(),
+                "{table} has {} files and no Delta log",
+                files.len()
+            );
+            continue;
+        };
+        assert_eq!(
+            view.files, files,
+            "{table}: the Delta snapshot names every file once"
+        );
+    }
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::lake::all_files;
+use crate::lake::{all_files, delta_view};
 use crate::{repo_file, tollgate};
 
 const PLANS: &str = r#"
@@ -429,6 +429,20 @@ fn spark_reads_the_lake_and_its_billable_calls_equal_the_finalized_invoices() {
     std::fs::write(lake.join("events/date=2026-09-15/README.txt"), "notes\n").unwrap();
     // A folder-listing reader (Tollgate's own tables) sees the 7 + 5 calls.
     assert_eq!(alice_rows(&config), alice_before + 12);
+
+    // A Delta reader needs no rule: the log names the committed files and
+    // none of the in-flight or interrupted ones (read with delta-rs; Spark's
+    // own Delta reader, delta-spark, is a Maven package this machine cannot
+    // fetch).
+    let delta = delta_view(&lake, "events", &[]).expect("the lake keeps a Delta log");
+    let committed_now: Vec<String> = all_files(&lake.join("events"))
+        .iter()
+        .map(|p| p.strip_prefix(&lake).unwrap().to_str().unwrap().to_string())
+        .filter(|p| p.ends_with(".parquet"))
+        .filter(|p| !in_flight.contains(p) && !interrupted.contains(p))
+        .collect();
+    assert!(committed_now.len() < all_files(&lake.join("events")).len() - 1);
+    assert_eq!(delta.files, committed_now);
 
     let started = Instant::now();
     let out = Command::new("python3")
