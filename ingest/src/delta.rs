@@ -66,8 +66,80 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
 use tollgate_lake::layout;
 
-use crate::sink::{CommitMarker, PendingFlush, SinkError, read_json};
-use crate::store::LakeStore;
+use serde::de::DeserializeOwned;
+
+use crate::store::{LakeStore, StoreError};
+
+/// A Delta log that cannot be read or appended to.
+#[derive(Debug, thiserror::Error)]
+pub enum DeltaError {
+    /// The lake could not be read or written (retryable).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A log file (or a bookkeeping file it is built from) does not parse.
+    #[error("{path} is unreadable for the Delta log ({why})")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The log cannot take this commit.
+    #[error("Delta log of {table}: {why}")]
+    Refused {
+        /// The table folder (or file) involved.
+        table: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// A flush Tollgate has committed (its marker): what
+/// [`DeltaLog::catch_up_partition`] checks the log against.
+#[derive(Debug, Clone, Copy)]
+pub struct CommittedFlush<'a> {
+    /// Kafka topic.
+    pub topic: &'a str,
+    /// Kafka partition.
+    pub partition: i32,
+    /// The flush's first offset.
+    pub first_offset: i64,
+    /// One past its last offset.
+    pub next_offset: i64,
+    /// Its files, lake-relative.
+    pub files: &'a [String],
+}
+
+/// The fields of the bookkeeping records the log is built from: a commit
+/// marker's partition and position, a pending flush's or an import
+/// chunk's files. Unknown fields are ignored (the records are
+/// `crate::sink`'s and `crate::import`'s to define).
+#[derive(Debug, serde::Deserialize)]
+struct MarkerFields {
+    topic: String,
+    partition: i32,
+    next_offset: i64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct FileList {
+    files: Vec<String>,
+}
+
+async fn read_json<T: DeserializeOwned>(
+    store: &LakeStore,
+    path: &str,
+) -> Result<Option<T>, DeltaError> {
+    match store.get(path).await? {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| DeltaError::Corrupt {
+                path: path.into(),
+                why: e.to_string(),
+            }),
+    }
+}
 
 /// Versions between two checkpoints (Delta's `delta.checkpointInterval`).
 pub const CHECKPOINT_INTERVAL: u64 = 100;
@@ -134,10 +206,10 @@ impl DeltaLog {
         files: &[AddFile],
         app_id: &str,
         version: i64,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), DeltaError> {
         let mut by_table: BTreeMap<&str, Vec<&AddFile>> = BTreeMap::new();
         for f in files {
-            let table = self.table_of(&f.path).ok_or_else(|| SinkError::Delta {
+            let table = self.table_of(&f.path).ok_or_else(|| DeltaError::Refused {
                 table: f.path.clone(),
                 why: "not in a table with a Delta log".into(),
             })?;
@@ -155,8 +227,8 @@ impl DeltaLog {
     /// records is in the log (a crash may have come between the marker and
     /// the Delta commit). When the log is further behind than that one
     /// flush, brings the whole table level with [`DeltaLog::sync`].
-    pub async fn catch_up_partition(&self, marker: &CommitMarker) -> Result<(), SinkError> {
-        let app_id = partition_app_id(&marker.topic, marker.partition);
+    pub async fn catch_up_partition(&self, marker: CommittedFlush<'_>) -> Result<(), DeltaError> {
+        let app_id = partition_app_id(marker.topic, marker.partition);
         let mut behind = Vec::new();
         for table in self.tables.iter() {
             let files: Vec<&String> = marker
@@ -214,7 +286,7 @@ impl DeltaLog {
     /// has never named is added in one version per table, with the `txn`
     /// of every partition's marker. Creates the logs of a lake that has
     /// none. Returns the files added per table.
-    pub async fn sync(&self) -> Result<Vec<(&'static str, usize)>, SinkError> {
+    pub async fn sync(&self) -> Result<Vec<(&'static str, usize)>, DeltaError> {
         let mut out = Vec::new();
         for table in self.tables.iter() {
             out.push((table.root, table.sync().await?));
@@ -225,7 +297,7 @@ impl DeltaLog {
     /// After a skipped import (its marker exists): when no table's log has
     /// its `txn`, a crash came between the marker and the Delta commit, and
     /// [`DeltaLog::sync`] adds its files.
-    pub async fn ensure_import(&self, hash: &str) -> Result<(), SinkError> {
+    pub async fn ensure_import(&self, hash: &str) -> Result<(), DeltaError> {
         let app_id = import_app_id(hash);
         for table in self.tables.iter() {
             if table.txn(&app_id).await?.is_some() {
@@ -237,7 +309,7 @@ impl DeltaLog {
     }
 
     /// The table folders and their current versions (`None`: no log yet).
-    pub async fn versions(&self) -> Result<Vec<(&'static str, Option<u64>)>, SinkError> {
+    pub async fn versions(&self) -> Result<Vec<(&'static str, Option<u64>)>, DeltaError> {
         let mut out = Vec::new();
         for table in self.tables.iter() {
             let mut state = table.state.lock().await;
@@ -323,7 +395,7 @@ impl DeltaTable {
 
     /// Reads the log once per process: the last checkpoint, then every
     /// version after it.
-    async fn ensure_loaded(&self, state: &mut Option<LogState>) -> Result<(), SinkError> {
+    async fn ensure_loaded(&self, state: &mut Option<LogState>) -> Result<(), DeltaError> {
         if state.is_some() {
             return Ok(());
         }
@@ -344,7 +416,7 @@ impl DeltaTable {
         &self,
         s: &mut LogState,
         mut files: Option<&mut Files>,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), DeltaError> {
         loop {
             let next = s.version.map_or(0, |v| v + 1);
             let path = self.commit_path(next);
@@ -356,7 +428,7 @@ impl DeltaTable {
                     continue;
                 }
                 let action: Value =
-                    serde_json::from_slice(line).map_err(|e| SinkError::Corrupt {
+                    serde_json::from_slice(line).map_err(|e| DeltaError::Corrupt {
                         path: path.clone(),
                         why: e.to_string(),
                     })?;
@@ -372,8 +444,8 @@ impl DeltaTable {
         action: &Value,
         s: &mut LogState,
         files: Option<&mut Files>,
-    ) -> Result<(), SinkError> {
-        let corrupt = |why: &str| SinkError::Corrupt {
+    ) -> Result<(), DeltaError> {
+        let corrupt = |why: &str| DeltaError::Corrupt {
             path: path.into(),
             why: why.into(),
         };
@@ -429,7 +501,7 @@ impl DeltaTable {
         Ok(())
     }
 
-    async fn read_last_checkpoint(&self) -> Result<Option<u64>, SinkError> {
+    async fn read_last_checkpoint(&self) -> Result<Option<u64>, DeltaError> {
         let path = self.last_checkpoint_path();
         let Some(v) = read_json::<Value>(&self.store, &path).await? else {
             return Ok(None);
@@ -439,9 +511,9 @@ impl DeltaTable {
 
     /// Reads a classic single-file checkpoint: the live files and the state
     /// at its version.
-    async fn read_checkpoint(&self, version: u64) -> Result<(Files, LogState), SinkError> {
+    async fn read_checkpoint(&self, version: u64) -> Result<(Files, LogState), DeltaError> {
         let path = self.checkpoint_path(version);
-        let corrupt = |why: String| SinkError::Corrupt {
+        let corrupt = |why: String| DeltaError::Corrupt {
             path: path.clone(),
             why,
         };
@@ -539,7 +611,7 @@ impl DeltaTable {
 
     /// Every live file of the log and its state, read from the latest
     /// checkpoint and the versions after it.
-    async fn read_files(&self) -> Result<(Files, LogState), SinkError> {
+    async fn read_files(&self) -> Result<(Files, LogState), DeltaError> {
         let (mut files, mut s) = match self.read_last_checkpoint().await? {
             Some(cp) => self.read_checkpoint(cp).await?,
             None => (Files::default(), LogState::default()),
@@ -549,7 +621,7 @@ impl DeltaTable {
     }
 
     /// The latest `txn` version of `app_id` in the log.
-    async fn txn(&self, app_id: &str) -> Result<Option<i64>, SinkError> {
+    async fn txn(&self, app_id: &str) -> Result<Option<i64>, DeltaError> {
         let mut state = self.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         if state.as_ref().is_some_and(|s| s.version.is_none()) {
@@ -564,7 +636,7 @@ impl DeltaTable {
     }
 
     /// Commits `adds` (and the `txn`) as the next version.
-    async fn commit(&self, adds: &[&AddFile], txn: Option<(&str, i64)>) -> Result<(), SinkError> {
+    async fn commit(&self, adds: &[&AddFile], txn: Option<(&str, i64)>) -> Result<(), DeltaError> {
         {
             let mut state = self.state.lock().await;
             self.ensure_loaded(&mut state).await?;
@@ -595,7 +667,7 @@ impl DeltaTable {
         adds: Vec<Value>,
         txns: Vec<(String, i64)>,
         now: i64,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), DeltaError> {
         loop {
             if !txns.is_empty()
                 && txns
@@ -640,7 +712,7 @@ impl DeltaTable {
             lines.extend(adds.iter().cloned());
             let mut body = Vec::new();
             for l in &lines {
-                serde_json::to_writer(&mut body, l).map_err(|e| SinkError::Delta {
+                serde_json::to_writer(&mut body, l).map_err(|e| DeltaError::Refused {
                     table: self.root.into(),
                     why: e.to_string(),
                 })?;
@@ -670,7 +742,7 @@ impl DeltaTable {
     }
 
     /// Adds every committed file of this table the log has never named.
-    async fn sync(&self) -> Result<usize, SinkError> {
+    async fn sync(&self) -> Result<usize, DeltaError> {
         let mut state = self.state.lock().await;
         let (files, mut s) = self.read_files().await?;
         let committed = committed_files(&self.store, self.root).await?;
@@ -708,26 +780,26 @@ impl DeltaTable {
 
     /// Writes the checkpoint of `version` (which this writer just
     /// committed) and points `_last_checkpoint` at it.
-    async fn write_checkpoint(&self, version: u64) -> Result<(), SinkError> {
+    async fn write_checkpoint(&self, version: u64) -> Result<(), DeltaError> {
         let (files, s) = self.read_files().await?;
         if s.version != Some(version) {
             // Others wrote past it meanwhile: one of them checkpoints later.
             if s.version.is_none_or(|v| v < version) {
-                return Err(SinkError::Delta {
+                return Err(DeltaError::Refused {
                     table: self.root.into(),
                     why: format!("version {version} vanished before its checkpoint"),
                 });
             }
         }
         let Some(meta) = s.meta.clone() else {
-            return Err(SinkError::Delta {
+            return Err(DeltaError::Refused {
                 table: self.root.into(),
                 why: "no metaData before the checkpoint".into(),
             });
         };
         let rows = 2 + s.txns.len() + files.live.len();
         let bytes =
-            checkpoint_parquet(&meta, &s.txns, &files.live).map_err(|why| SinkError::Delta {
+            checkpoint_parquet(&meta, &s.txns, &files.live).map_err(|why| DeltaError::Refused {
                 table: self.root.into(),
                 why,
             })?;
@@ -746,10 +818,10 @@ impl DeltaTable {
     }
 }
 
-fn check_protocol(root: &str, reader: Option<i64>, writer: Option<i64>) -> Result<(), SinkError> {
+fn check_protocol(root: &str, reader: Option<i64>, writer: Option<i64>) -> Result<(), DeltaError> {
     let (reader, writer) = (reader.unwrap_or(1), writer.unwrap_or(2));
     if reader > i64::from(MIN_READER) || writer > i64::from(MIN_WRITER) {
-        return Err(SinkError::Delta {
+        return Err(DeltaError::Refused {
             table: root.into(),
             why: format!(
                 "the log asks for Delta protocol {reader}/{writer}; Tollgate writes {MIN_READER}/{MIN_WRITER} and will not append to a table another writer upgraded"
@@ -768,7 +840,7 @@ fn child<'a, T: 'static>(s: &'a StructArray, name: &str) -> Option<&'a T> {
 /// files under `date=` folders, less those a pending flush or an
 /// unfinished import names (docs/LAKE.md, "Reading a consistent
 /// snapshot"; listed first, then the records read).
-async fn committed_files(store: &LakeStore, root: &str) -> Result<Vec<(String, u64)>, SinkError> {
+async fn committed_files(store: &LakeStore, root: &str) -> Result<Vec<(String, u64)>, DeltaError> {
     let listed: Vec<(String, u64)> = store
         .list_sized(root)
         .await?
@@ -783,7 +855,7 @@ async fn committed_files(store: &LakeStore, root: &str) -> Result<Vec<(String, u
         .collect();
     let mut uncommitted: HashSet<String> = HashSet::new();
     for p in store.list(layout::PENDING).await? {
-        if let Some(pending) = read_json::<PendingFlush>(store, &p).await? {
+        if let Some(pending) = read_json::<FileList>(store, &p).await? {
             uncommitted.extend(pending.files);
         }
     }
@@ -803,11 +875,7 @@ async fn committed_files(store: &LakeStore, root: &str) -> Result<Vec<(String, u
         if markers.contains(layout::import_marker(hash).as_str()) {
             continue;
         }
-        #[derive(serde::Deserialize)]
-        struct Chunk {
-            files: Vec<String>,
-        }
-        if let Some(chunk) = read_json::<Chunk>(store, p).await? {
+        if let Some(chunk) = read_json::<FileList>(store, p).await? {
             uncommitted.extend(chunk.files);
         }
     }
@@ -819,10 +887,10 @@ async fn committed_files(store: &LakeStore, root: &str) -> Result<Vec<(String, u
 
 /// The `txn` of every committed flush and import: (`<topic>-<partition>`,
 /// the marker's `next_offset`) and (`import-<hash>`, 1).
-async fn marker_txns(store: &LakeStore) -> Result<Vec<(String, i64)>, SinkError> {
+async fn marker_txns(store: &LakeStore) -> Result<Vec<(String, i64)>, DeltaError> {
     let mut out = Vec::new();
     for p in store.list("_tollgate/offsets/").await? {
-        if let Some(m) = read_json::<CommitMarker>(store, &p).await? {
+        if let Some(m) = read_json::<MarkerFields>(store, &p).await? {
             out.push((partition_app_id(&m.topic, m.partition), m.next_offset));
         }
     }
@@ -1250,7 +1318,10 @@ fn arrow_buffer_nulls(valid: Vec<bool>) -> arrow_buffer::NullBuffer {
 mod tests {
     use super::*;
     use crate::batch::{EncodedFile, ParquetOptions, RowBatch, Source};
-    use crate::sink::{ParquetSink, data_path, partition_stem, pending_path, write_json};
+    use crate::sink::{
+        CommitMarker, ParquetSink, PendingFlush, data_path, partition_stem, pending_path,
+        write_json,
+    };
     use tollgate_schemas::{AccessEvent, EpochMillis, Gateway};
 
     fn batch(partition: i32, first: i64, last: i64) -> RowBatch {

@@ -143,7 +143,9 @@ impl Importer {
             tracing::info!(file = name, hash, "already imported; nothing to do");
             if let Some(delta) = self.sink.delta() {
                 // A crash between the import's marker and its Delta commit.
-                self.rt.block_on(delta.ensure_import(&hash))?;
+                self.rt
+                    .block_on(delta.ensure_import(&hash))
+                    .map_err(SinkError::from)?;
             }
             done.skipped = true;
             return Ok(done);

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_lake::layout;
 
 use crate::batch::{EncodedFile, ParquetOptions, RowBatch};
-use crate::delta::{AddFile, DeltaLog, partition_app_id};
+use crate::delta::{AddFile, CommittedFlush, DeltaError, DeltaLog, partition_app_id};
 use crate::store::{LakeStore, StoreError};
 
 /// A sink failure.
@@ -51,14 +51,9 @@ pub enum SinkError {
         /// The underlying error.
         source: parquet::errors::ParquetError,
     },
-    /// A Delta log cannot be appended to (see [`crate::delta`]).
-    #[error("Delta log of {table}: {why}")]
-    Delta {
-        /// The table folder (or file) involved.
-        table: String,
-        /// What is wrong.
-        why: String,
-    },
+    /// The Delta log could not be written (see [`crate::delta`]).
+    #[error(transparent)]
+    Delta(#[from] DeltaError),
     /// A bookkeeping file in the lake is not what Tollgate wrote.
     #[error(
         "lake bookkeeping file {path} is unreadable ({why}); restore it from backup or remove it to re-ingest from the group's committed offsets"
@@ -246,7 +241,15 @@ impl ParquetSink {
             self.store.delete(&pending_at).await?;
         }
         if let (Some(delta), Some(marker)) = (&self.delta, &marker) {
-            delta.catch_up_partition(marker).await?;
+            delta
+                .catch_up_partition(CommittedFlush {
+                    topic,
+                    partition,
+                    first_offset: marker.first_offset,
+                    next_offset: marker.next_offset,
+                    files: &marker.files,
+                })
+                .await?;
         }
         Ok(next)
     }

@@ -321,18 +321,14 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl LocalLake {
     fn open(root: &Path) -> Result<Self, StoreError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StoreError::Io { path, source }
-        };
-        std::fs::create_dir_all(root).map_err(io(root))?;
-        let root = root.canonicalize().map_err(io(root))?;
+        std::fs::create_dir_all(root).map_err(io_at(root))?;
+        let root = root.canonicalize().map_err(io_at(root))?;
         let tmp = root.join("_tollgate").join("tmp").join(format!(
             "{}-{}",
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        std::fs::create_dir_all(&tmp).map_err(io_at(&tmp))?;
         Ok(LocalLake { root, tmp })
     }
 
@@ -340,19 +336,17 @@ impl LocalLake {
         self.root.join(rel)
     }
 
-    fn put(&self, rel: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let target = self.full(rel);
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StoreError::Io { path, source }
-        };
+    /// Creates `target`'s folder if missing (and makes the new entries
+    /// durable), then writes `bytes` to a synced temporary file; returns
+    /// the folder and the temporary file.
+    fn stage(&self, target: &Path, bytes: &[u8]) -> Result<(PathBuf, PathBuf), StoreError> {
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         if !dir.exists() {
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
             // Make the new directory entries themselves durable.
             let mut d = dir.as_path();
             while let Some(parent) = d.parent() {
-                sync_dir(parent).map_err(io(parent))?;
+                sync_dir(parent).map_err(io_at(parent))?;
                 if parent == self.root {
                     break;
                 }
@@ -361,42 +355,26 @@ impl LocalLake {
         }
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = self.tmp.join(format!("{n}.tmp"));
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &target).map_err(io(&target))?;
-        sync_dir(&dir).map_err(io(&dir))?;
+        let mut f = std::fs::File::create(&tmp).map_err(io_at(&tmp))?;
+        f.write_all(bytes).map_err(io_at(&tmp))?;
+        f.sync_all().map_err(io_at(&tmp))?;
+        Ok((dir, tmp))
+    }
+
+    fn put(&self, rel: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let target = self.full(rel);
+        let (dir, tmp) = self.stage(&target, bytes)?;
+        std::fs::rename(&tmp, &target).map_err(io_at(&target))?;
+        sync_dir(&dir).map_err(io_at(&dir))?;
         Ok(())
     }
 
     fn put_if_absent(&self, rel: &str, bytes: &[u8]) -> Result<bool, StoreError> {
         let target = self.full(rel);
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StoreError::Io { path, source }
-        };
         if target.exists() {
             return Ok(false);
         }
-        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
-        if !dir.exists() {
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            let mut d = dir.as_path();
-            while let Some(parent) = d.parent() {
-                sync_dir(parent).map_err(io(parent))?;
-                if parent == self.root {
-                    break;
-                }
-                d = parent;
-            }
-        }
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.tmp.join(format!("{n}.tmp"));
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
+        let (dir, tmp) = self.stage(&target, bytes)?;
         // A hard link fails if the name exists: two writers racing for the
         // same name get exactly one winner, and the file is complete the
         // moment its name appears.
@@ -411,9 +389,9 @@ impl LocalLake {
                 });
             }
         };
-        std::fs::remove_file(&tmp).map_err(io(&tmp))?;
+        std::fs::remove_file(&tmp).map_err(io_at(&tmp))?;
         if linked {
-            sync_dir(&dir).map_err(io(&dir))?;
+            sync_dir(&dir).map_err(io_at(&dir))?;
         }
         Ok(linked)
     }
@@ -447,6 +425,12 @@ impl LocalLake {
         }
         Ok(out)
     }
+}
+
+/// Maps an I/O error to a [`StoreError`] naming `path`.
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io { path, source }
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
