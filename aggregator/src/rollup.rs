@@ -20,7 +20,6 @@ use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecond
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use futures::TryStreamExt;
-use object_store::path::Path as ObjectPath;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -135,45 +134,10 @@ fn lake_err(e: StoreError) -> AnalyticsError {
     AnalyticsError::Lake(e.to_string())
 }
 
-/// Every event file as (path, size in bytes).
-async fn event_files(store: &LakeStore) -> Result<Vec<(String, u64)>, AnalyticsError> {
-    match store {
-        LakeStore::Local(_) => {
-            let root = store
-                .local_root()
-                .map(|r| r.to_path_buf())
-                .unwrap_or_default();
-            let mut out = Vec::new();
-            for path in store.list(layout::EVENTS).await.map_err(lake_err)? {
-                let full = root.join(&path);
-                match std::fs::metadata(&full) {
-                    Ok(m) => out.push((path, m.len())),
-                    // Gone since the listing (compacted): not an event file now.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(AnalyticsError::Lake(format!("{}: {e}", full.display()))),
-                }
-            }
-            Ok(out)
-        }
-        LakeStore::Object { store, .. } => {
-            let prefix = ObjectPath::from(layout::EVENTS);
-            let metas: Vec<_> = store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(|e| AnalyticsError::Lake(e.to_string()))?;
-            Ok(metas
-                .into_iter()
-                .map(|m| (m.location.to_string(), m.size))
-                .collect())
-        }
-    }
-}
-
 /// Event files per day (`date=` folder), as "path size" lines, sorted.
 async fn event_days(store: &LakeStore) -> Result<BTreeMap<String, Vec<String>>, AnalyticsError> {
     let mut days: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (path, size) in event_files(store).await? {
+    for (path, size) in store.list_sized(layout::EVENTS).await.map_err(lake_err)? {
         if !path.ends_with(".parquet") {
             continue;
         }

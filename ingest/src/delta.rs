@@ -77,7 +77,9 @@ pub enum DeltaError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A log file (or a bookkeeping file it is built from) does not parse.
-    #[error("{path} is unreadable for the Delta log ({why})")]
+    #[error(
+        "{path} is unreadable for the Delta log ({why}); remove the table's _delta_log folder and Tollgate writes it again from the committed files, or set [lake] delta_log = false"
+    )]
     Corrupt {
         /// The file.
         path: String,
@@ -174,10 +176,10 @@ pub struct DeltaLog {
 impl DeltaLog {
     /// The logs of the lake in `store`; nothing is read until first use.
     pub fn new(store: LakeStore) -> Self {
-        let table = |root, schema| DeltaTable {
+        let table = |root, schema: SchemaRef| DeltaTable {
             store: store.clone(),
             root,
-            schema,
+            schema_string: delta_schema_string(&schema),
             state: tokio::sync::Mutex::new(None),
         };
         DeltaLog {
@@ -336,8 +338,8 @@ struct DeltaTable {
     store: LakeStore,
     /// The table folder, lake-relative (`events`).
     root: &'static str,
-    /// The Arrow schema of its files (without the partition column).
-    schema: SchemaRef,
+    /// Its Delta schema (`schemaString`): the files' columns and `date`.
+    schema_string: String,
     /// `None` until first read from the lake.
     state: tokio::sync::Mutex<Option<LogState>>,
 }
@@ -684,7 +686,7 @@ impl DeltaTable {
                 "engineInfo": concat!("tollgate/", env!("CARGO_PKG_VERSION")),
                 "isBlindAppend": true,
             }})];
-            let schema_string = delta_schema_string(&self.schema);
+            let schema_string = self.schema_string.clone();
             let meta_changed = s
                 .meta
                 .as_ref()
@@ -824,7 +826,7 @@ fn check_protocol(root: &str, reader: Option<i64>, writer: Option<i64>) -> Resul
         return Err(DeltaError::Refused {
             table: root.into(),
             why: format!(
-                "the log asks for Delta protocol {reader}/{writer}; Tollgate writes {MIN_READER}/{MIN_WRITER} and will not append to a table another writer upgraded"
+                "the log asks for Delta protocol {reader}/{writer}; Tollgate writes {MIN_READER}/{MIN_WRITER} and will not append to a table another writer upgraded; set [lake] delta_log = false, or move the upgraded _delta_log away so Tollgate writes a new one"
             ),
         });
     }
@@ -1317,29 +1319,12 @@ fn arrow_buffer_nulls(valid: Vec<bool>) -> arrow_buffer::NullBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{EncodedFile, ParquetOptions, RowBatch, Source};
+    use crate::batch::{EncodedFile, ParquetOptions};
+    use crate::sink::tests::batch_on as batch;
     use crate::sink::{
         CommitMarker, ParquetSink, PendingFlush, data_path, partition_stem, pending_path,
         write_json,
     };
-    use tollgate_schemas::{AccessEvent, EpochMillis, Gateway};
-
-    fn batch(partition: i32, first: i64, last: i64) -> RowBatch {
-        let mut b = RowBatch::new(1024);
-        for offset in first..=last {
-            // Two dates, so a flush writes two files.
-            let ts = 1_718_064_000_000 + (offset % 2) * 86_400_000;
-            let e = AccessEvent::new(format!("e{offset}"), EpochMillis(ts), Gateway::Canonical);
-            let src = Source::Kafka {
-                topic: Arc::from("t"),
-                partition,
-                offset,
-                timestamp: None,
-            };
-            b.add_event(&e, &src, 0, 1_718_064_000_000);
-        }
-        b
-    }
 
     fn sink_at(dir: &tempfile::TempDir, delta: bool) -> ParquetSink {
         let store = LakeStore::open(dir.path().to_str().unwrap()).unwrap();

@@ -51,9 +51,10 @@ pub enum SinkError {
         /// The underlying error.
         source: parquet::errors::ParquetError,
     },
-    /// The Delta log could not be written (see [`crate::delta`]).
+    /// The Delta log could not be written (see [`crate::delta`]); its
+    /// storage failures arrive as [`SinkError::Store`], retried like any other.
     #[error(transparent)]
-    Delta(#[from] DeltaError),
+    Delta(DeltaError),
     /// A bookkeeping file in the lake is not what Tollgate wrote.
     #[error(
         "lake bookkeeping file {path} is unreadable ({why}); restore it from backup or remove it to re-ingest from the group's committed offsets"
@@ -64,6 +65,15 @@ pub enum SinkError {
         /// The parse error.
         why: String,
     },
+}
+
+impl From<DeltaError> for SinkError {
+    fn from(e: DeltaError) -> Self {
+        match e {
+            DeltaError::Store(e) => SinkError::Store(e),
+            other => SinkError::Delta(other),
+        }
+    }
 }
 
 /// What the lake says about one partition: written by each flush, read on
@@ -386,13 +396,19 @@ pub fn count_by_table(paths: &[String]) -> BTreeMap<&str, usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::batch::Source;
     use std::sync::Arc;
     use tollgate_schemas::{AccessEvent, EpochMillis, Gateway};
 
     fn batch(first: i64, last: i64) -> RowBatch {
+        batch_on(0, first, last)
+    }
+
+    /// Events at offsets `first..=last` of partition `partition` of topic
+    /// `t`, over two dates (so a flush writes two files).
+    pub(crate) fn batch_on(partition: i32, first: i64, last: i64) -> RowBatch {
         let mut b = RowBatch::new(1024);
         for offset in first..=last {
             // Two dates, so a flush writes several files.
@@ -400,13 +416,30 @@ mod tests {
             let e = AccessEvent::new(format!("e{offset}"), EpochMillis(ts), Gateway::Canonical);
             let src = Source::Kafka {
                 topic: Arc::from("t"),
-                partition: 0,
+                partition,
                 offset,
                 timestamp: None,
             };
             b.add_event(&e, &src, 0, 1_718_064_000_000);
         }
         b
+    }
+
+    #[test]
+    fn delta_storage_failures_are_retried_like_the_lake_writes() {
+        let io = || StoreError::Io {
+            path: "x".into(),
+            source: std::io::Error::other("timeout"),
+        };
+        assert!(matches!(
+            SinkError::from(DeltaError::Store(io())),
+            SinkError::Store(_)
+        ));
+        let refused = DeltaError::Refused {
+            table: "events".into(),
+            why: "protocol".into(),
+        };
+        assert!(matches!(SinkError::from(refused), SinkError::Delta(_)));
     }
 
     async fn sink() -> (tempfile::TempDir, ParquetSink) {

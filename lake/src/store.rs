@@ -248,21 +248,30 @@ impl LakeStore {
                     .unwrap_or_else(|e| Err(join_error(e)))?
             }
             LakeStore::Object { store, .. } => {
-                let p = ObjectPath::from(prefix);
-                store
-                    .list(Some(&p))
-                    .map_ok(|m| m.location.to_string())
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .map_err(|source| StoreError::Object {
-                        path: prefix.into(),
-                        source,
-                    })?
+                list_objects(store.as_ref(), prefix, |m| m.location.to_string()).await?
             }
         };
         out.sort();
         Ok(out)
     }
+}
+
+/// Every object under `prefix` in an object store, each mapped by `f`.
+async fn list_objects<T>(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    f: impl Fn(object_store::ObjectMeta) -> T,
+) -> Result<Vec<T>, StoreError> {
+    let p = ObjectPath::from(prefix);
+    store
+        .list(Some(&p))
+        .map_ok(f)
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|source| StoreError::Object {
+            path: prefix.into(),
+            source,
+        })
 }
 
 impl LakeStore {
@@ -284,16 +293,7 @@ impl LakeStore {
                 out
             }
             LakeStore::Object { store, .. } => {
-                let p = ObjectPath::from(prefix);
-                store
-                    .list(Some(&p))
-                    .map_ok(|m| (m.location.to_string(), m.size))
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .map_err(|source| StoreError::Object {
-                        path: prefix.into(),
-                        source,
-                    })?
+                list_objects(store.as_ref(), prefix, |m| (m.location.to_string(), m.size)).await?
             }
         };
         out.sort();
