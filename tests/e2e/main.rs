@@ -9,6 +9,7 @@ mod broker;
 mod dashboard;
 mod decode;
 mod demo;
+mod deploy;
 mod import;
 mod ingest;
 mod invoice;
