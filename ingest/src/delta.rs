@@ -1319,12 +1319,9 @@ fn arrow_buffer_nulls(valid: Vec<bool>) -> arrow_buffer::NullBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{EncodedFile, ParquetOptions};
-    use crate::sink::tests::batch_on as batch;
-    use crate::sink::{
-        CommitMarker, ParquetSink, PendingFlush, data_path, partition_stem, pending_path,
-        write_json,
-    };
+    use crate::batch::ParquetOptions;
+    use crate::sink::tests::{batch_on as batch, plant_interrupted_flush};
+    use crate::sink::{CommitMarker, ParquetSink};
 
     fn sink_at(dir: &tempfile::TempDir, delta: bool) -> ParquetSink {
         let store = LakeStore::open(dir.path().to_str().unwrap()).unwrap();
@@ -1482,20 +1479,7 @@ mod tests {
         let committed = parquet_files(plain.store(), "events").await;
         assert_eq!(committed.len(), 4);
         // A flush in flight on partition 0: pending record and files, no marker.
-        let files = plain.encode(batch(0, 10, 19), "x").await.unwrap();
-        let stem = partition_stem("t", 0, 10, 19);
-        let named: Vec<(String, &EncodedFile)> =
-            files.iter().map(|f| (data_path(f, &stem), f)).collect();
-        let pending = PendingFlush {
-            version: 1,
-            first_offset: 10,
-            last_offset: 19,
-            files: named.iter().map(|(p, _)| p.clone()).collect(),
-        };
-        write_json(plain.store(), &pending_path("t", 0), &pending)
-            .await
-            .unwrap();
-        plain.write_files(&named).await.unwrap();
+        plant_interrupted_flush(&plain, 0, 10, 19).await;
         // Turning the log on: the first sync names the committed files only.
         let log = DeltaLog::new(plain.store().clone());
         assert_eq!(

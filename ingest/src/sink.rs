@@ -442,6 +442,34 @@ pub(crate) mod tests {
         assert!(matches!(SinkError::from(refused), SinkError::Delta(_)));
     }
 
+    /// A flush of offsets `first..=last` of partition `partition` of topic
+    /// `t` that died after writing its pending record and its data files,
+    /// before its commit marker.
+    pub(crate) async fn plant_interrupted_flush(
+        sink: &ParquetSink,
+        partition: i32,
+        first: i64,
+        last: i64,
+    ) {
+        let files = sink
+            .encode(batch_on(partition, first, last), "x")
+            .await
+            .unwrap();
+        let stem = partition_stem("t", partition, first, last);
+        let named: Vec<(String, &EncodedFile)> =
+            files.iter().map(|f| (data_path(f, &stem), f)).collect();
+        let pending = PendingFlush {
+            version: 1,
+            first_offset: first,
+            last_offset: last,
+            files: named.iter().map(|(p, _)| p.clone()).collect(),
+        };
+        write_json(sink.store(), &pending_path("t", partition), &pending)
+            .await
+            .unwrap();
+        sink.write_files(&named).await.unwrap();
+    }
+
     async fn sink() -> (tempfile::TempDir, ParquetSink) {
         let dir = tempfile::tempdir().unwrap();
         let store = LakeStore::open(dir.path().to_str().unwrap()).unwrap();
@@ -485,20 +513,7 @@ pub(crate) mod tests {
             .unwrap();
         // Crash simulation: the next flush wrote its pending record and its
         // data files, then died before the marker.
-        let files = sink.encode(batch(10, 19), "x").await.unwrap();
-        let stem = partition_stem("t", 0, 10, 19);
-        let named: Vec<(String, &EncodedFile)> =
-            files.iter().map(|f| (data_path(f, &stem), f)).collect();
-        let pending = PendingFlush {
-            version: 1,
-            first_offset: 10,
-            last_offset: 19,
-            files: named.iter().map(|(p, _)| p.clone()).collect(),
-        };
-        write_json(sink.store(), &pending_path("t", 0), &pending)
-            .await
-            .unwrap();
-        sink.write_files(&named).await.unwrap();
+        plant_interrupted_flush(&sink, 0, 10, 19).await;
         let visible = sink.store().list("events").await.unwrap();
         assert_eq!(visible.len(), 4);
         // Recovery deletes the uncommitted files and resumes after the last marker.
